@@ -1,0 +1,49 @@
+/** `dataplane credentials`: connection URLs per login identity; passwords only with --reveal. */
+import type { Command } from 'commander';
+import { SERVICES, type Config, type ServiceName } from '../../config/schema.js';
+import { ConfigError } from '../../errors.js';
+import { readSecrets } from '../../secrets/store.js';
+import { credentialsFor } from '../../stack/credentials.js';
+import { loadFor } from '../context.js';
+import { printJson, table } from '../output.js';
+
+interface CredentialsOptions {
+  reveal?: boolean;
+  json?: boolean;
+  url?: boolean;
+  user?: string;
+}
+
+/** The identity an application uses, when --url asks for one URL. */
+function applicationUser(config: Config, service: ServiceName): string {
+  return service === 'postgres' ? config.postgres.owner : 'app';
+}
+
+export function register(program: Command): void {
+  program
+    .command('credentials')
+    .argument('[service]', `only this service: ${SERVICES.join(', ')}`)
+    .description('connection URLs for every generated login (passwords masked unless --reveal)')
+    .option('--user <name>', 'only this login')
+    .option('--url', "print only the URL (with a service: its application login's URL)")
+    .option('--reveal', 'show passwords (they appear in your terminal and its scrollback)')
+    .option('--json', 'print machine-readable JSON')
+    .addHelpText('after', '\nExamples:\n  psql "$(dataplane credentials postgres --url --reveal)"\n  redis-cli -u "$(dataplane credentials redis --url --reveal)" ping')
+    .action((service: string | undefined, opts: CredentialsOptions, cmd: Command) => {
+      if (service && !SERVICES.includes(service as ServiceName)) {
+        throw new ConfigError([{ path: 'service', message: `expected one of ${SERVICES.join(', ')}, got "${service}"` }]);
+      }
+      const { config } = loadFor(cmd);
+      const user = opts.user ?? (opts.url && service ? applicationUser(config, service as ServiceName) : undefined);
+      const creds = credentialsFor(config, readSecrets(config), { reveal: Boolean(opts.reveal) }).filter(
+        (c) => (!service || c.service === service) && (!user || c.user === user),
+      );
+      if (!creds.length) {
+        throw new ConfigError([{ path: 'user', message: `no login ${user ?? ''} for ${service ?? 'any service'}` }]);
+      }
+      if (opts.json) return printJson(creds);
+      if (opts.url) return void process.stdout.write(creds.map((c) => c.url).join('\n') + '\n');
+      process.stdout.write(table(['SERVICE', 'USER', 'PURPOSE', 'URL'], creds.map((c) => [c.service, c.user, c.purpose, c.url])) + '\n');
+      if (!opts.reveal) process.stdout.write('\nPasswords are hidden; add --reveal to show them.\n');
+    });
+}

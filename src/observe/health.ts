@@ -1,0 +1,71 @@
+/**
+ * /livez and /readyz. Liveness says the supervisor answers; readiness runs a real
+ * probe per component and returns 503 when any required one is down.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ComponentHealth {
+  name: string;
+  status: 'up' | 'down';
+  required: boolean;
+  latencyMs?: number;
+  version?: string;
+  reason?: string;
+}
+
+export interface Readiness {
+  status: 'ready' | 'not ready';
+  components: Record<string, Omit<ComponentHealth, 'name'>>;
+}
+
+export function summarize(components: ComponentHealth[]): Readiness {
+  const ready = components.every((c) => c.status === 'up' || !c.required);
+  return {
+    status: ready ? 'ready' : 'not ready',
+    components: Object.fromEntries(components.map(({ name, ...rest }) => [name, rest])),
+  };
+}
+
+export interface HealthServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export function startHealthServer(opts: { host: string; port: number; check: () => Promise<ComponentHealth[]> }): Promise<HealthServer> {
+  const server = http.createServer((req, res) => {
+    const send = (code: number, body: unknown) => {
+      res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body) + '\n');
+    };
+    const url = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, { error: 'method not allowed' });
+    if (url === '/livez') return send(200, { status: 'ok' });
+    if (url === '/readyz') {
+      opts.check().then(
+        (components) => {
+          const body = summarize(components);
+          send(body.status === 'ready' ? 200 : 503, body);
+        },
+        (e: Error) => send(503, { status: 'not ready', error: e.message }),
+      );
+      return;
+    }
+    send(404, { error: 'not found', endpoints: ['/livez', '/readyz'] });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: opts.host, port: opts.port }, () => {
+      const addr = server.address() as AddressInfo;
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      resolve({
+        url: `http://${host}:${addr.port}`,
+        close: () =>
+          new Promise<void>((r) => {
+            server.closeAllConnections();
+            server.close(() => r());
+          }),
+      });
+    });
+  });
+}

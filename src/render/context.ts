@@ -1,0 +1,23 @@
+import type { StatePaths } from '../config/paths.js';
+import type { Config, ServiceName } from '../config/schema.js';
+import type { Tuning } from '../config/tuning.js';
+import type { Secrets } from '../secrets/store.js';
+
+/** Everything a renderer may read: validated config, computed tuning, secrets, paths. */
+export interface RenderContext {
+  config: Config;
+  tuning: Tuning;
+  secrets: Secrets;
+  paths: StatePaths;
+}
+
+/** A native config file. Rendered files are written with mode 0600: they hold password hashes. */
+export interface RenderedFile {
+  service: ServiceName;
+  /** File name inside the service's folder, e.g. postgresql.conf */
+  name: string;
+  content: string;
+}
+
+export const HEADER = (source: string) =>
+  `Rendered by dataplane from ${source}. Do not edit: change the config and render again.`;

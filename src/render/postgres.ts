@@ -1,0 +1,54 @@
+/**
+ * postgresql.conf and pg_hba.conf. Authentication is scram-sha-256 only, from the
+ * configured networks only; there is no Unix socket, so no peer/trust path exists.
+ */
+import { HEADER, type RenderContext, type RenderedFile } from './context.js';
+
+function pgValue(v: string | number): string {
+  return typeof v === 'number' ? String(v) : `'${v.replace(/'/g, "''")}'`;
+}
+
+export function renderPostgres(ctx: RenderContext): RenderedFile[] {
+  const { config, tuning } = ctx;
+  const pg = config.postgres;
+  const fixed: Record<string, string | number> = {
+    listen_addresses: pg.host === 'localhost' ? 'localhost' : pg.host,
+    port: pg.port,
+    unix_socket_directories: '',
+    password_encryption: 'scram-sha-256',
+    ssl: 'off', // TLS comes with the security work; the setting is here so it is visible
+    log_destination: 'stderr',
+    logging_collector: 'off',
+    log_line_prefix: '%m [%p] %q%u@%d ',
+    log_timezone: 'UTC',
+    timezone: 'UTC',
+    datestyle: 'iso, mdy',
+    lc_messages: 'C',
+    // Durability: an acknowledged commit is on disk.
+    fsync: 'on',
+    synchronous_commit: 'on',
+    full_page_writes: 'on',
+    wal_level: 'replica',
+    dynamic_shared_memory_type: 'posix',
+  };
+  const lines = [`# ${HEADER('the dataplane config')}`, '', '# connection, security and durability'];
+  for (const [k, v] of Object.entries(fixed)) {
+    if (!(k in tuning.postgres)) lines.push(`${k} = ${pgValue(v)}`);
+  }
+  lines.push('', '# tuned for this machine (value  # reason); postgres.settings overrides');
+  for (const [k, t] of Object.entries(tuning.postgres)) lines.push(`${k} = ${pgValue(t.value)}\t# ${t.why}`);
+
+  const hba = [
+    `# ${HEADER('the dataplane config')}`,
+    '# TYPE  DATABASE     USER  ADDRESS  METHOD',
+    '# No "local" lines: the server has no Unix socket. Anything not listed is rejected.',
+    ...pg.allowedNetworks.flatMap((net) => [
+      `host    all          all   ${net}   scram-sha-256`,
+      `host    replication  all   ${net}   scram-sha-256`,
+    ]),
+  ];
+  return [
+    { service: 'postgres', name: 'postgresql.conf', content: lines.join('\n') + '\n' },
+    { service: 'postgres', name: 'pg_hba.conf', content: hba.join('\n') + '\n' },
+  ];
+}

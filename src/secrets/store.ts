@@ -1,0 +1,102 @@
+/**
+ * Generated credentials, kept in <stateDir>/secrets.json with mode 0600.
+ *
+ * A value may instead come from DATAPLANE_SECRET_<SERVICE>_<USER> (e.g.
+ * DATAPLANE_SECRET_REDIS_APP); such values are used, never written to the file.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { statePaths } from '../config/paths.js';
+import type { Config, ServiceName } from '../config/schema.js';
+import { PermissionProblemError } from '../errors.js';
+import { serviceUsers } from './users.js';
+
+export type Secrets = Partial<Record<ServiceName, Record<string, string>>>;
+
+export class SecretsError extends PermissionProblemError {}
+
+const SECRET_RE = /^[\x21-\x7e]{16,256}$/;
+
+export function secretsFile(config: Config): string {
+  return statePaths(config).secrets;
+}
+
+export function secretEnvName(service: ServiceName, user: string): string {
+  return `DATAPLANE_SECRET_${service.toUpperCase()}_${user.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/** 24 random bytes: 192 bits, URL-safe so connection URLs need no escaping. */
+export function generateSecret(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+function readFile(file: string): Secrets {
+  const st = statSync(file);
+  if ((st.mode & 0o077) !== 0) {
+    // Someone loosened it; tighten rather than keep serving secrets to others.
+    chmodSync(file, 0o600);
+  }
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Secrets;
+  } catch (e) {
+    throw new SecretsError(`${file} is not valid JSON: ${(e as Error).message}`, {
+      hint: 'restore it from a backup; without it the servers cannot be reached with their generated passwords',
+    });
+  }
+}
+
+function writeFileAtomic(file: string, data: Secrets): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+function resolve(config: Config, env: NodeJS.ProcessEnv, create: boolean): Secrets {
+  const file = secretsFile(config);
+  const exists = existsSync(file);
+  if (!exists && !create) {
+    throw new SecretsError(`no credentials yet: ${file} does not exist`, { hint: '`dataplane up` generates them on first start' });
+  }
+  const stored: Secrets = exists ? readFile(file) : {};
+  const out: Secrets = {};
+  let dirty = false;
+  for (const { service, user } of serviceUsers(config)) {
+    const envName = secretEnvName(service, user);
+    const fromEnv = env[envName];
+    let value: string | undefined;
+    if (fromEnv !== undefined) {
+      if (!SECRET_RE.test(fromEnv)) {
+        throw new SecretsError(`${envName} must be 16 to 256 printable ASCII characters without spaces`);
+      }
+      value = fromEnv;
+    } else {
+      value = stored[service]?.[user];
+      if (value === undefined && create) {
+        value = generateSecret();
+        (stored[service] ??= {})[user] = value;
+        dirty = true;
+      }
+    }
+    if (value !== undefined) (out[service] ??= {})[user] = value;
+  }
+  if (dirty) writeFileAtomic(file, stored);
+  return out;
+}
+
+/** Read secrets, generating any that are missing (first start). */
+export function ensureSecrets(config: Config, env: NodeJS.ProcessEnv = process.env): Secrets {
+  return resolve(config, env, true);
+}
+
+/** Read secrets that must already exist (status, credentials, probes). */
+export function readSecrets(config: Config, env: NodeJS.ProcessEnv = process.env): Secrets {
+  return resolve(config, env, false);
+}
+
+export function secretFor(secrets: Secrets, service: ServiceName, user: string): string {
+  const v = secrets[service]?.[user];
+  if (v === undefined) throw new SecretsError(`no credential for ${service} user ${user}`);
+  return v;
+}

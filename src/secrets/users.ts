@@ -1,0 +1,34 @@
+/**
+ * The login identities each server gets, and what each is for. Later issues add
+ * roles here (least-privilege database roles, per-service NATS users).
+ */
+import type { Config, ServiceName } from '../config/schema.js';
+
+export interface ServiceUser {
+  service: ServiceName;
+  user: string;
+  purpose: string;
+}
+
+export function serviceUsers(config: Config): ServiceUser[] {
+  const users: ServiceUser[] = [];
+  if (config.postgres.enabled) {
+    users.push(
+      { service: 'postgres', user: config.postgres.superuser, purpose: 'superuser: maintenance by dataplane only' },
+      { service: 'postgres', user: config.postgres.owner, purpose: `owns database ${config.postgres.database}` },
+    );
+  }
+  if (config.redis.enabled) {
+    users.push(
+      { service: 'redis', user: 'admin', purpose: 'administration (SHUTDOWN, CONFIG, ACL)' },
+      { service: 'redis', user: 'app', purpose: 'application: all keys, no dangerous commands' },
+    );
+  }
+  if (config.nats.enabled) {
+    users.push(
+      { service: 'nats', user: 'app', purpose: 'application account APP with JetStream' },
+      { service: 'nats', user: 'system', purpose: 'system account SYS (monitoring, server events)' },
+    );
+  }
+  return users;
+}

@@ -1,0 +1,74 @@
+/**
+ * Debian packages that provide the servers and tools. Missing ones are installed
+ * when we may (root with apt-get); otherwise the error names the exact command.
+ */
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import { BinaryNotFoundError, PackageInstallError } from '../errors.js';
+import { run } from './process.js';
+
+export interface Requirement {
+  binary: string;
+  package: string;
+}
+
+export const REQUIREMENTS = {
+  redisServer: { binary: 'redis-server', package: 'redis-server' },
+  redisCli: { binary: 'redis-cli', package: 'redis-tools' },
+  natsServer: { binary: 'nats-server', package: 'nats-server' },
+  psql: { binary: 'psql', package: 'postgresql-client-15' },
+} satisfies Record<string, Requirement>;
+
+const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+export function findBinary(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...SEARCH_PATH];
+  for (const dir of dirs) {
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      /* keep looking */
+    }
+  }
+  return undefined;
+}
+
+export function requireBinary(req: Requirement): string {
+  const found = findBinary(req.binary);
+  if (!found) throw new BinaryNotFoundError(req.binary, `install the Debian package: apt-get install -y ${req.package}`);
+  return found;
+}
+
+function canInstall(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0 && findBinary('apt-get') !== undefined;
+}
+
+/**
+ * Install the packages behind any missing binary. Progress goes to `onProgress`;
+ * apt's own output is kept for the error message only.
+ */
+export async function ensurePackages(reqs: Requirement[], onProgress: (msg: string) => void = () => {}): Promise<void> {
+  const missing = reqs.filter((r) => !findBinary(r.binary));
+  if (!missing.length) return;
+  const pkgs = [...new Set(missing.map((r) => r.package))];
+  if (!canInstall()) {
+    const first = missing[0]!;
+    throw new BinaryNotFoundError(first.binary, `install the Debian packages: sudo apt-get install -y ${pkgs.join(' ')}`);
+  }
+  const env = { DEBIAN_FRONTEND: 'noninteractive', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
+  const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { env });
+  onProgress(`installing Debian packages: ${pkgs.join(', ')} (first run only)`);
+  let r = await install();
+  if (r.code !== 0) {
+    onProgress('refreshing the package index (apt-get update)');
+    const u = await run('apt-get', ['update', '-q'], { env });
+    if (u.code !== 0) throw new PackageInstallError(pkgs, u.stderr.trim().split('\n').slice(-3).join(' '));
+    r = await install();
+  }
+  if (r.code !== 0) throw new PackageInstallError(pkgs, r.stderr.trim().split('\n').slice(-3).join(' '));
+  const still = missing.filter((m) => !findBinary(m.binary));
+  if (still.length) throw new PackageInstallError(pkgs, `${still.map((s) => s.binary).join(', ')} still missing after install`);
+  onProgress(`installed ${pkgs.join(', ')}`);
+}

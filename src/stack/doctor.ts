@@ -1,0 +1,139 @@
+/**
+ * Checks behind `dataplane doctor`: each finding has a status and, for problems,
+ * the exact command or setting that fixes it.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { statePaths } from '../config/paths.js';
+import { freeDisk } from '../config/resources.js';
+import { SERVICES, type Config } from '../config/schema.js';
+import { formatSize, GiB, MiB } from '../config/sizes.js';
+import { isDataplaneError } from '../errors.js';
+import { drivers } from '../servers/index.js';
+import { findBinary, REQUIREMENTS } from '../servers/packages.js';
+import { isPortFree } from '../servers/ports.js';
+import { isRecordAlive, readPidFile, run } from '../servers/process.js';
+import { timescaledbInstalled } from '../servers/postgres.js';
+import { liveSupervisor, SUPERVISOR } from './state.js';
+
+export interface Check {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix?: string;
+}
+
+const MIN_NODE = [20, 12];
+
+function nodeCheck(): Check {
+  const [maj, min] = process.versions.node.split('.').map(Number) as [number, number];
+  const ok = maj > MIN_NODE[0]! || (maj === MIN_NODE[0] && min >= MIN_NODE[1]!);
+  return ok
+    ? { name: 'node', status: 'ok', detail: `v${process.versions.node}` }
+    : { name: 'node', status: 'fail', detail: `v${process.versions.node}; dataplane needs ${MIN_NODE.join('.')} or newer`, fix: 'install Node.js 20 LTS (Debian: nodejs from NodeSource)' };
+}
+
+async function binaryChecks(config: Config): Promise<Check[]> {
+  const checks: Check[] = [];
+  for (const s of SERVICES.filter((x) => config[x].enabled)) {
+    try {
+      const b = await drivers[s].locate(config);
+      checks.push({ name: `${s} binary`, status: 'ok', detail: `${b.version} at ${b.server}` });
+      if (s === 'postgres') {
+        const ts = timescaledbInstalled(b);
+        checks.push({
+          name: 'timescaledb',
+          status: ts || config.postgres.timescaledb !== 'required' ? 'ok' : 'fail',
+          detail: ts ? 'installed; hypertables available' : 'not installed; time series use native partitioning',
+          ...(!ts && config.postgres.timescaledb === 'required' ? { fix: 'install TimescaleDB 2.15 for PostgreSQL 16, or set postgres.timescaledb: auto' } : {}),
+        });
+      }
+    } catch (e) {
+      checks.push({ name: `${s} binary`, status: 'fail', detail: (e as Error).message, ...(isDataplaneError(e) && e.hint ? { fix: e.hint } : {}) });
+    }
+  }
+  for (const req of [REQUIREMENTS.redisCli, REQUIREMENTS.psql]) {
+    const found = findBinary(req.binary);
+    checks.push(
+      found
+        ? { name: req.binary, status: 'ok', detail: found }
+        : { name: req.binary, status: 'warn', detail: 'client tool missing (`dataplane up` installs it as root)', fix: `apt-get install -y ${req.package}` },
+    );
+  }
+  return checks;
+}
+
+async function portChecks(config: Config): Promise<Check[]> {
+  const paths = statePaths(config);
+  const claims = SERVICES.filter((s) => config[s].enabled).flatMap((s) => drivers[s].ports(config).map((c) => ({ ...c, owner: s as string })));
+  if (config.health.enabled) claims.push({ host: config.health.host, port: config.health.port, configPath: 'health.port', owner: SUPERVISOR });
+  const checks: Check[] = [];
+  for (const c of claims) {
+    const name = `port ${c.port}`;
+    if (await isPortFree(c.host, c.port)) {
+      checks.push({ name, status: 'ok', detail: `free for ${c.owner} on ${c.host}` });
+      continue;
+    }
+    const rec = readPidFile(paths.pidFile(c.owner));
+    if (rec && isRecordAlive(rec)) {
+      checks.push({ name, status: 'ok', detail: `in use by this stack's ${c.owner} (pid ${rec.pid})` });
+    } else {
+      checks.push({
+        name,
+        status: 'fail',
+        detail: `${c.host}:${c.port} is taken by another process; ${c.owner} cannot start`,
+        fix: `find it with \`ss -ltnp 'sport = :${c.port}'\`, or set ${c.configPath} in dataplane.config.yaml`,
+      });
+    }
+  }
+  return checks;
+}
+
+function diskCheck(config: Config): Check {
+  const free = freeDisk(config.stateDir);
+  const detail = `${formatSize(free)} free for ${config.stateDir}`;
+  if (free < 256 * MiB) return { name: 'disk', status: 'fail', detail, fix: 'free disk space or set stateDir to a larger filesystem' };
+  if (free < 2 * GiB) return { name: 'disk', status: 'warn', detail: `${detail}; WAL and JetStream are sized down to fit`, fix: 'free disk space or set stateDir to a larger filesystem' };
+  return { name: 'disk', status: 'ok', detail };
+}
+
+async function userCheck(config: Config): Promise<Check | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const r = await run('getent', ['passwd', config.runAs]);
+  return r.code === 0
+    ? { name: 'service user', status: 'ok', detail: `servers run as ${config.runAs}` }
+    : { name: 'service user', status: 'ok', detail: `${config.runAs} does not exist yet; \`dataplane up\` creates it` };
+}
+
+function stateChecks(config: Config): Check[] {
+  const paths = statePaths(config);
+  const checks: Check[] = [];
+  if (existsSync(paths.secrets)) {
+    const mode = statSync(paths.secrets).mode & 0o777;
+    checks.push(
+      mode & 0o077
+        ? { name: 'secrets file', status: 'fail', detail: `${paths.secrets} has mode ${mode.toString(8)}`, fix: `chmod 600 ${paths.secrets}` }
+        : { name: 'secrets file', status: 'ok', detail: `${paths.secrets} (0600)` },
+    );
+  }
+  const supRec = readPidFile(paths.pidFile(SUPERVISOR));
+  if (supRec && !liveSupervisor(paths)) {
+    checks.push({
+      name: 'pid files',
+      status: 'warn',
+      detail: `supervisor pid ${supRec.pid} is gone but its pid files remain (a crash)`,
+      fix: '`dataplane up` cleans them and stops any server left behind; `dataplane down` only cleans',
+    });
+  }
+  return checks;
+}
+
+export async function runDoctor(config: Config): Promise<Check[]> {
+  const checks: Check[] = [nodeCheck()];
+  checks.push(...(await binaryChecks(config)));
+  const user = await userCheck(config);
+  if (user) checks.push(user);
+  checks.push(...(await portChecks(config)));
+  checks.push(diskCheck(config));
+  checks.push(...stateChecks(config));
+  return checks;
+}

@@ -1,0 +1,119 @@
+/**
+ * A throw-away stack for tests (ours and application teams'): temporary state dir,
+ * free loopback ports, generated credentials, real servers. Dispose it with
+ * `await using stack = await startEphemeralStack()` or `await stack.stop()`.
+ *
+ *   await using stack = await startEphemeralStack({ services: ['postgres'] });
+ *   const client = new pg.Client(stack.postgres!.url);
+ */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig } from '../config/load.js';
+import { SERVICES, type Config, type ConfigInput, type ServiceName } from '../config/schema.js';
+import { PortInUseError } from '../errors.js';
+import { freePorts } from '../servers/ports.js';
+import { credentialsFor, type Credential } from './credentials.js';
+import { silentLogger, type Logger } from './logger.js';
+import { Supervisor } from './supervisor.js';
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
+
+export interface EphemeralStackOptions {
+  /** Servers to run (default: all three). */
+  services?: ServiceName[];
+  /** Config on top of the ephemeral defaults (ports and stateDir are chosen for you). */
+  config?: DeepPartial<ConfigInput>;
+  /** Keep the state dir after stop, for post-mortems. */
+  keepStateDir?: boolean;
+  logger?: Logger;
+}
+
+export interface EphemeralStack extends AsyncDisposable {
+  stateDir: string;
+  config: Config;
+  supervisor: Supervisor;
+  /** Database owner role on the application database. */
+  postgres?: Credential & { superuser: Credential };
+  /** Application user; `admin` may run administrative commands. */
+  redis?: Credential & { admin: Credential };
+  /** Application account user with JetStream. */
+  nats?: Credential & { servers: string };
+  healthUrl: string | undefined;
+  stop(): Promise<void>;
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!over) return base;
+  const out = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? merge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): Promise<Config> {
+  const want = new Set(opts.services ?? SERVICES);
+  const [pg, redis, nats, natsMonitor, health] = await freePorts(5);
+  const base = {
+    stateDir,
+    resources: { memory: '1gb' },
+    health: { port: health },
+    supervisor: { restartDelayMs: 100, startTimeoutMs: 30_000, stopTimeoutMs: 30_000 },
+    postgres: { enabled: want.has('postgres'), port: pg },
+    redis: { enabled: want.has('redis'), port: redis },
+    nats: { enabled: want.has('nats'), port: nats, monitorPort: natsMonitor },
+  };
+  return parseConfig(merge(base, opts.config as Record<string, unknown>));
+}
+
+export async function startEphemeralStack(opts: EphemeralStackOptions = {}): Promise<EphemeralStack> {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-'));
+  chmodSync(stateDir, 0o711);
+  let supervisor: Supervisor | undefined;
+  let config!: Config;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      config = await ephemeralConfig(stateDir, opts);
+      try {
+        supervisor = await Supervisor.start({ config, logger: opts.logger ?? silentLogger, fastInit: true });
+        break;
+      } catch (e) {
+        // Another process took a port between our choice and the server's bind.
+        if (!(e instanceof PortInUseError) || attempt >= 3) throw e;
+      }
+    }
+  } catch (e) {
+    if (!opts.keepStateDir) rmSync(stateDir, { recursive: true, force: true });
+    throw e;
+  }
+  const sup = supervisor;
+  // If the test process exits without stopping us, leave no servers behind.
+  const onExit = () => sup.killNow();
+  process.once('exit', onExit);
+
+  const creds = credentialsFor(config, sup.secrets, { reveal: true });
+  const find = (service: ServiceName, user: string) => creds.find((c) => c.service === service && c.user === user)!;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      process.removeListener('exit', onExit);
+      await sup.stop();
+      if (!opts.keepStateDir) rmSync(stateDir, { recursive: true, force: true });
+    })());
+
+  return {
+    stateDir,
+    config,
+    supervisor: sup,
+    ...(config.postgres.enabled
+      ? { postgres: { ...find('postgres', config.postgres.owner), superuser: find('postgres', config.postgres.superuser) } }
+      : {}),
+    ...(config.redis.enabled ? { redis: { ...find('redis', 'app'), admin: find('redis', 'admin') } } : {}),
+    ...(config.nats.enabled ? { nats: { ...find('nats', 'app'), servers: `${config.nats.host}:${config.nats.port}` } } : {}),
+    healthUrl: sup.healthUrl,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * From validated config to everything the servers need: resources, tuning and the
+ * rendered files. `up`, `config print` and `config render` all go through here so
+ * they can never disagree.
+ */
+import { statePaths, type StatePaths } from '../config/paths.js';
+import { resolveResources, type Machine } from '../config/resources.js';
+import type { Config, ServiceName } from '../config/schema.js';
+import { computeTuning, type Tuning } from '../config/tuning.js';
+import { ConfigError } from '../errors.js';
+import { renderAll } from '../render/index.js';
+import type { RenderedFile } from '../render/context.js';
+import type { Secrets } from '../secrets/store.js';
+import { timescaledbInstalled } from '../servers/postgres.js';
+import type { Binaries } from '../servers/types.js';
+
+export interface TimescaleStatus {
+  /** the extension's files are present next to the server */
+  installed: boolean;
+  /** it will be preloaded (installed and not turned off) */
+  enabled: boolean;
+}
+
+export interface TuningPlan {
+  config: Config;
+  paths: StatePaths;
+  tuning: Tuning;
+  timescaledb: TimescaleStatus;
+}
+
+export interface Plan extends TuningPlan {
+  files: RenderedFile[];
+}
+
+export function resolveTimescale(config: Config, postgres: Binaries | undefined): TimescaleStatus {
+  const installed = postgres ? timescaledbInstalled(postgres) : false;
+  if (config.postgres.timescaledb === 'required' && !installed) {
+    throw new ConfigError([
+      {
+        path: 'postgres.timescaledb',
+        message: `"required", but TimescaleDB is not installed for ${postgres?.server ?? 'the PostgreSQL server'}; install TimescaleDB 2.15 for PostgreSQL 16 or set it to "auto"`,
+      },
+    ]);
+  }
+  return { installed, enabled: installed && config.postgres.timescaledb !== 'off' };
+}
+
+/** Resources and tuning only: no secrets needed (`config print`). */
+export function planTuning(config: Config, opts: { binaries: Partial<Record<ServiceName, Binaries>>; machine?: Machine }): TuningPlan {
+  const paths = statePaths(config);
+  const resources = resolveResources(config, opts.machine);
+  const timescaledb = resolveTimescale(config, opts.binaries.postgres);
+  const tuning = computeTuning(config, resources, { timescaledb: timescaledb.enabled });
+  return { config, paths, tuning, timescaledb };
+}
+
+export function planStack(
+  config: Config,
+  opts: { secrets: Secrets; binaries: Partial<Record<ServiceName, Binaries>>; machine?: Machine },
+): Plan {
+  const plan = planTuning(config, opts);
+  return { ...plan, files: renderAll({ config, tuning: plan.tuning, secrets: opts.secrets, paths: plan.paths }) };
+}

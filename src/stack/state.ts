@@ -1,0 +1,76 @@
+/**
+ * What a running stack leaves in <stateDir>/run: one pid file per process (with
+ * start time, see servers/process.ts) and supervisor.json describing the stack.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { StatePaths } from '../config/paths.js';
+import { SERVICES, type ServiceName } from '../config/schema.js';
+import { isRecordAlive, readPidFile, removeFile, terminate, type PidRecord } from '../servers/process.js';
+
+export interface SupervisorState {
+  pid: number;
+  startedAt: string;
+  stateDir: string;
+  health: { url: string } | null;
+  timescaledb: { installed: boolean; enabled: boolean };
+  services: Partial<Record<ServiceName, { pid: number; address: string; version: string; restarts: number }>>;
+}
+
+export const SUPERVISOR = 'supervisor';
+
+export function readSupervisorState(paths: StatePaths): SupervisorState | undefined {
+  try {
+    return JSON.parse(readFileSync(paths.supervisorState, 'utf8')) as SupervisorState;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeSupervisorState(paths: StatePaths, state: SupervisorState): void {
+  const tmp = `${paths.supervisorState}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o644 });
+  renameSync(tmp, paths.supervisorState);
+}
+
+/** The live supervisor of this state dir, if any. */
+export function liveSupervisor(paths: StatePaths): PidRecord | undefined {
+  const rec = readPidFile(paths.pidFile(SUPERVISOR));
+  return rec && isRecordAlive(rec) ? rec : undefined;
+}
+
+export interface StaleCleanup {
+  removedFiles: string[];
+  /** servers that outlived a crashed supervisor and were stopped */
+  stoppedOrphans: { service: ServiceName; pid: number }[];
+}
+
+/**
+ * After a crash (supervisor killed, machine rebooted) pid files remain. Servers that
+ * still run without their supervisor are stopped cleanly by their recorded PID, so
+ * the next start owns every process again.
+ */
+export async function cleanStale(
+  paths: StatePaths,
+  stopOrphan: (service: ServiceName, rec: PidRecord) => Promise<void>,
+): Promise<StaleCleanup> {
+  const result: StaleCleanup = { removedFiles: [], stoppedOrphans: [] };
+  for (const service of [...SERVICES].reverse()) {
+    const file = paths.pidFile(service);
+    const rec = readPidFile(file);
+    if (!rec) continue;
+    if (isRecordAlive(rec)) {
+      // A clean stop when we can authenticate; a plain SIGTERM (which also saves) when not.
+      await stopOrphan(service, rec).catch(() => terminate(rec, 'SIGTERM', 30_000));
+      if (isRecordAlive(rec)) await terminate(rec, 'SIGKILL', 5000);
+      result.stoppedOrphans.push({ service, pid: rec.pid });
+    }
+    removeFile(file);
+    result.removedFiles.push(file);
+  }
+  for (const file of [paths.pidFile(SUPERVISOR), paths.supervisorState]) {
+    if (!existsSync(file)) continue;
+    removeFile(file);
+    result.removedFiles.push(file);
+  }
+  return result;
+}

@@ -1,0 +1,402 @@
+/**
+ * The supervisor: starts the enabled servers in order, waits for real readiness,
+ * restarts a server that dies (with exponential backoff) and stops everything in
+ * reverse order. A start that fails part-way unwinds what it started.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { statePaths, type StatePaths } from '../config/paths.js';
+import { SERVICES, type Config, type ServiceName } from '../config/schema.js';
+import { AlreadyRunningError, PortInUseError, ServerStartError } from '../errors.js';
+import { startHealthServer, type ComponentHealth, type HealthServer } from '../observe/health.js';
+import { ensureSecrets, type Secrets } from '../secrets/store.js';
+import { drivers } from '../servers/index.js';
+import { ensurePackages, REQUIREMENTS, type Requirement } from '../servers/packages.js';
+import { isPortFree } from '../servers/ports.js';
+import { isRecordAlive, recordFor, removeFile, spawnServer, tailFile, writePidFile, type PidRecord } from '../servers/process.js';
+import { ensureTraversable, resolveServiceUser, type ServiceUser } from '../servers/service-user.js';
+import type { Binaries, ProbeResult, ServerContext, ServerDriver } from '../servers/types.js';
+import type { Logger } from './logger.js';
+import { planStack, type Plan } from './plan.js';
+import { cleanStale, liveSupervisor, SUPERVISOR, writeSupervisorState, type SupervisorState } from './state.js';
+
+export type ServiceState = 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped';
+
+export interface ServiceSnapshot {
+  name: ServiceName;
+  state: ServiceState;
+  pid: number | undefined;
+  address: string;
+  version: string | undefined;
+  restarts: number;
+  lastExit: string | undefined;
+}
+
+export interface SupervisorOptions {
+  config: Config;
+  logger: Logger;
+  /** Progress of long steps (package install, first initdb), for humans. */
+  progress?: (msg: string) => void;
+  /** Install missing Debian packages when running as root (default true). */
+  installPackages?: boolean;
+  /** initdb without fsync: for throw-away test stacks only. */
+  fastInit?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+interface Managed {
+  name: ServiceName;
+  driver: ServerDriver;
+  ctx: ServerContext;
+  state: ServiceState;
+  child: ChildProcess | undefined;
+  rec: PidRecord | undefined;
+  version: string | undefined;
+  restarts: number;
+  lastExit: string | undefined;
+  startedAt: number;
+  delay: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** A server that stayed up this long is considered healthy again: backoff resets. */
+const STABLE_AFTER_MS = 30_000;
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exited with code ${code}`;
+}
+
+export class Supervisor {
+  readonly plan: Plan;
+  readonly secrets: Secrets;
+  readonly paths: StatePaths;
+  private readonly managed: Managed[] = [];
+  private health: HealthServer | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly startedAt = new Date();
+  private resolveStopped!: () => void;
+  /** Resolves once the stack has been stopped (by stop() or a signal handler calling it). */
+  readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
+
+  private constructor(
+    private readonly opts: SupervisorOptions,
+    plan: Plan,
+    secrets: Secrets,
+    private readonly user: ServiceUser,
+    private readonly binaries: Partial<Record<ServiceName, Binaries>>,
+  ) {
+    this.plan = plan;
+    this.secrets = secrets;
+    this.paths = plan.paths;
+  }
+
+  get config(): Config {
+    return this.opts.config;
+  }
+
+  get healthUrl(): string | undefined {
+    return this.health?.url;
+  }
+
+  /** Preflight, then start every enabled server. On any failure nothing is left running. */
+  static async start(opts: SupervisorOptions): Promise<Supervisor> {
+    const { config, logger } = opts;
+    const progress = opts.progress ?? (() => {});
+    const enabled = SERVICES.filter((s) => config[s].enabled);
+    const paths = statePaths(config);
+
+    mkdirSync(paths.root, { recursive: true });
+    mkdirSync(paths.run, { recursive: true });
+    mkdirSync(paths.logs, { recursive: true, mode: 0o750 });
+
+    // 1. One supervisor per state dir; leftovers of a crash are cleaned first.
+    const live = liveSupervisor(paths);
+    if (live && live.pid !== process.pid) throw new AlreadyRunningError(live.pid, paths.root);
+    const stale = await cleanStale(paths, (service, rec) => drivers[service].stop({ config, secrets: ensureSecrets(config, opts.env) }, rec, config.supervisor.stopTimeoutMs));
+    for (const o of stale.stoppedOrphans) logger.warn(`stopped ${o.service} (pid ${o.pid}) left running by a supervisor that crashed`);
+    if (stale.removedFiles.length) logger.info(`removed stale pid files: ${stale.removedFiles.map((f) => f.slice(paths.root.length + 1)).join(', ')}`);
+    try {
+      writePidFile(paths.pidFile(SUPERVISOR), recordFor(process.pid, 'dataplane'), true);
+    } catch {
+      const other = liveSupervisor(paths);
+      throw new AlreadyRunningError(other?.pid ?? 0, paths.root);
+    }
+
+    const releasers: (() => Promise<void> | void)[] = [() => removeFile(paths.pidFile(SUPERVISOR))];
+    const unwind = async () => {
+      for (const r of releasers.reverse()) await Promise.resolve(r()).catch(() => {});
+    };
+    try {
+      // 2. Binaries (installing Debian packages when allowed).
+      if (opts.installPackages !== false) {
+        const reqs: Requirement[] = [];
+        if (config.redis.enabled) reqs.push(REQUIREMENTS.redisServer, REQUIREMENTS.redisCli);
+        if (config.nats.enabled) reqs.push(REQUIREMENTS.natsServer);
+        if (config.postgres.enabled) reqs.push(REQUIREMENTS.psql);
+        progress('checking binaries');
+        await ensurePackages(reqs, progress);
+      }
+      const binaries: Partial<Record<ServiceName, Binaries>> = {};
+      for (const s of enabled) binaries[s] = await drivers[s].locate(config);
+
+      // 3. Every port before anything starts, so a conflict starts nothing.
+      const claims = enabled.flatMap((s) => drivers[s].ports(config).map((c) => ({ ...c, service: s as string })));
+      if (config.health.enabled) claims.push({ host: config.health.host, port: config.health.port, configPath: 'health.port', service: 'health server' });
+      for (const c of claims) {
+        if (!(await isPortFree(c.host, c.port))) throw new PortInUseError(c.service, c.host, c.port, c.configPath);
+      }
+
+      // 4. Identity, secrets, tuning, rendered files.
+      const user = await resolveServiceUser(config.runAs, progress);
+      chmodSync(paths.root, 0o711); // servers traverse it; only root reads it
+      const opened = [paths.root, ...Object.values(binaries).map((b) => b.server)].flatMap((p) => ensureTraversable(p, user));
+      for (const d of new Set(opened)) logger.warn(`granted search permission (o+x) on ${d} so ${user.name} can reach its files`);
+      const secrets = ensureSecrets(config, opts.env);
+      const plan = planStack(config, { secrets, binaries });
+      const sup = new Supervisor(opts, plan, secrets, user, binaries);
+
+      // 5. Servers in order.
+      for (const name of enabled) {
+        const m = sup.manage(name);
+        releasers.push(() => sup.stopOne(m));
+        await sup.launch(m, true);
+      }
+
+      // 6. Health endpoints and the state file.
+      if (config.health.enabled) {
+        sup.health = await startHealthServer({ host: config.health.host, port: config.health.port, check: () => sup.readiness() });
+        releasers.push(() => sup.health?.close());
+      }
+      sup.writeState();
+      logger.info('stack ready', { services: sup.snapshot().map((s) => `${s.name}:${s.pid}`) });
+      return sup;
+    } catch (e) {
+      await unwind();
+      removeFile(paths.supervisorState);
+      throw e;
+    }
+  }
+
+  private manage(name: ServiceName): Managed {
+    const ctx: ServerContext = {
+      config: this.config,
+      paths: this.paths,
+      secrets: this.secrets,
+      tuning: this.plan.tuning,
+      files: this.plan.files,
+      user: this.user,
+      binaries: this.binaries[name]!,
+      fastInit: this.opts.fastInit ?? false,
+      progress: this.opts.progress ?? (() => {}),
+    };
+    const m: Managed = {
+      name,
+      driver: drivers[name],
+      ctx,
+      state: 'starting',
+      child: undefined,
+      rec: undefined,
+      version: undefined,
+      restarts: 0,
+      lastExit: undefined,
+      startedAt: 0,
+      delay: this.config.supervisor.restartDelayMs,
+      timer: undefined,
+    };
+    this.managed.push(m);
+    return m;
+  }
+
+  /** Spawn, wait for readiness, run post-start work. Throws ServerStartError; the process is gone then. */
+  private async launch(m: Managed, first: boolean): Promise<void> {
+    const { logger } = this.opts;
+    m.state = 'starting';
+    if (first) {
+      this.opts.progress?.(`starting ${m.name}`);
+      await m.driver.prepare(m.ctx);
+    }
+    const cmd = m.driver.command(m.ctx);
+    const logFile = this.paths.log(m.name);
+    const child = spawnServer({
+      bin: cmd.bin,
+      args: cmd.args,
+      cwd: cmd.cwd,
+      logFile,
+      uid: this.user.dropsPrivileges ? this.user.uid : undefined,
+      gid: this.user.dropsPrivileges ? this.user.gid : undefined,
+    });
+    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+    m.child = child;
+    m.rec = child.pid ? recordFor(child.pid, cmd.bin) : undefined;
+    child.on('exit', (code, signal) => this.onExit(m, child, code, signal));
+    const t0 = performance.now();
+    let ready: ProbeResult;
+    try {
+      if (!m.rec) throw await spawnError;
+      writePidFile(this.paths.pidFile(m.name), m.rec);
+      ready = await this.waitReady(m, child);
+      if (m.driver.afterStart) await m.driver.afterStart(m.ctx);
+    } catch (e) {
+      await this.kill(m);
+      if (e instanceof ServerStartError) throw e;
+      throw new ServerStartError(m.name, (e as Error).message, tailFile(logFile), logFile, e);
+    }
+    m.state = 'running';
+    m.version = ready.version;
+    m.startedAt = Date.now();
+    logger.info(`${m.name} ${ready.version} ready on ${m.driver.address(this.config)} (pid ${m.rec.pid}) in ${Math.round(performance.now() - t0)} ms`, {
+      service: m.name,
+      pid: m.rec.pid,
+    });
+  }
+
+  private async waitReady(m: Managed, child: ChildProcess): Promise<ProbeResult> {
+    const logFile = this.paths.log(m.name);
+    const deadline = Date.now() + this.config.supervisor.startTimeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new ServerStartError(m.name, `${describeExit(child.exitCode, child.signalCode)} during start-up`, tailFile(logFile), logFile);
+      }
+      if (this.stopping) throw new ServerStartError(m.name, 'the stack is stopping', '', logFile);
+      try {
+        return await m.driver.probe(this.config, this.secrets, 1000);
+      } catch (e) {
+        last = e;
+      }
+      await sleep(100);
+    }
+    throw new ServerStartError(
+      m.name,
+      `not ready after ${this.config.supervisor.startTimeoutMs} ms (last probe: ${(last as Error)?.message ?? 'none'})`,
+      tailFile(logFile),
+      logFile,
+    );
+  }
+
+  private onExit(m: Managed, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (m.child !== child || m.state !== 'running' || this.stopping) return; // start-up failures and stops are handled by their callers
+    m.lastExit = describeExit(code, signal);
+    m.state = 'restarting';
+    m.child = undefined;
+    this.opts.logger.warn(`${m.name} (pid ${child.pid}) ${m.lastExit}; restarting`, { service: m.name, code, signal });
+    this.scheduleRestart(m);
+  }
+
+  private scheduleRestart(m: Managed): void {
+    if (this.stopping) return;
+    if (m.startedAt && Date.now() - m.startedAt > STABLE_AFTER_MS) m.delay = this.config.supervisor.restartDelayMs;
+    const delay = m.delay;
+    m.delay = Math.min(m.delay * 2, this.config.supervisor.maxRestartDelayMs);
+    m.timer = setTimeout(() => void this.restart(m), delay);
+  }
+
+  private async restart(m: Managed): Promise<void> {
+    m.timer = undefined;
+    if (this.stopping) return;
+    m.restarts++;
+    try {
+      await this.launch(m, false);
+      this.writeState();
+      this.opts.logger.info(`${m.name} restarted (restart #${m.restarts})`, { service: m.name, restarts: m.restarts });
+    } catch (e) {
+      if (this.stopping) return;
+      m.state = 'restarting';
+      this.opts.logger.error(`${m.name} restart failed: ${(e as Error).message.split('\n')[0]}; retrying in ${m.delay} ms`, { service: m.name });
+      this.scheduleRestart(m);
+    }
+  }
+
+  private async kill(m: Managed): Promise<void> {
+    if (m.rec && isRecordAlive(m.rec)) await m.driver.stop(m.ctx, m.rec, 5000).catch(() => {});
+    removeFile(this.paths.pidFile(m.name));
+  }
+
+  private async stopOne(m: Managed): Promise<void> {
+    if (m.timer) clearTimeout(m.timer);
+    m.timer = undefined;
+    m.state = 'stopping';
+    if (m.rec && isRecordAlive(m.rec)) {
+      this.opts.logger.info(`stopping ${m.name} (pid ${m.rec.pid})`, { service: m.name });
+      await m.driver.stop(m.ctx, m.rec, this.config.supervisor.stopTimeoutMs);
+    }
+    removeFile(this.paths.pidFile(m.name));
+    m.state = 'stopped';
+  }
+
+  /** Stop everything in reverse start order. Safe to call more than once. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.health?.close().catch(() => {});
+      for (const m of [...this.managed].reverse()) {
+        try {
+          await this.stopOne(m);
+        } catch (e) {
+          this.opts.logger.error(`stopping ${m.name} failed: ${(e as Error).message}`);
+        }
+      }
+      removeFile(this.paths.supervisorState);
+      removeFile(this.paths.pidFile(SUPERVISOR));
+      this.opts.logger.info('stack stopped');
+      this.resolveStopped();
+    })();
+    return this.stopping;
+  }
+
+  /** Synchronous last resort when the owning process exits without stop(): SIGKILL our servers. */
+  killNow(): void {
+    for (const m of this.managed) {
+      if (m.rec && isRecordAlive(m.rec)) {
+        try {
+          process.kill(m.rec.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+  }
+
+  snapshot(): ServiceSnapshot[] {
+    return this.managed.map((m) => ({
+      name: m.name,
+      state: m.state,
+      pid: m.state === 'running' ? m.rec?.pid : undefined,
+      address: m.driver.address(this.config),
+      version: m.version,
+      restarts: m.restarts,
+      lastExit: m.lastExit,
+    }));
+  }
+
+  /** Per-component readiness: a live probe for running servers, the reason otherwise. */
+  async readiness(): Promise<ComponentHealth[]> {
+    return Promise.all(
+      this.managed.map(async (m): Promise<ComponentHealth> => {
+        if (m.state !== 'running') {
+          return { name: m.name, status: 'down', required: true, reason: m.lastExit ? `${m.state} after it ${m.lastExit}` : m.state };
+        }
+        try {
+          const r = await m.driver.probe(this.config, this.secrets, 1500);
+          return { name: m.name, status: 'up', required: true, latencyMs: Math.round(r.latencyMs * 10) / 10, version: r.version };
+        } catch (e) {
+          return { name: m.name, status: 'down', required: true, reason: (e as Error).message };
+        }
+      }),
+    );
+  }
+
+  private writeState(): void {
+    const state: SupervisorState = {
+      pid: process.pid,
+      startedAt: this.startedAt.toISOString(),
+      stateDir: this.paths.root,
+      health: this.health ? { url: this.health.url } : null,
+      timescaledb: this.plan.timescaledb,
+      services: Object.fromEntries(
+        this.managed.map((m) => [m.name, { pid: m.rec?.pid ?? 0, address: m.driver.address(this.config), version: m.version ?? '', restarts: m.restarts }]),
+      ),
+    };
+    writeSupervisorState(this.paths, state);
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * Once per run: build dist/ (CLI tests run the real `dataplane` binary) and make
+ * sure the Debian packages behind the servers are there.
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensurePackages, REQUIREMENTS } from '../../src/servers/packages.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export default async function setup(): Promise<void> {
+  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
+    stdio: 'inherit',
+  });
+  await ensurePackages(Object.values(REQUIREMENTS), (m) => process.stderr.write(`• ${m}\n`));
+}
