@@ -40,7 +40,7 @@ export class ConfigError extends DataplaneError {
 
 export class PortInUseError extends DataplaneError {
   readonly code = 'PORT_IN_USE';
-  readonly exitCode = 3;
+  readonly exitCode = 6;
   constructor(
     readonly service: string,
     readonly host: string,
@@ -74,14 +74,6 @@ export class AlreadyRunningError extends DataplaneError {
     super(`the stack in ${stateDir} is already running (supervisor pid ${pid})`, {
       hint: '`dataplane status` shows it; `dataplane down` stops it',
     });
-  }
-}
-
-export class NotRunningError extends DataplaneError {
-  readonly code = 'NOT_RUNNING';
-  readonly exitCode = 6;
-  constructor(readonly stateDir: string) {
-    super(`no stack is running in ${stateDir}`, { hint: '`dataplane up` starts it' });
   }
 }
 

