@@ -2,6 +2,7 @@
  * Debian packages that provide the servers and tools. Missing ones are installed
  * when we may (root with apt-get); otherwise the error names the exact command.
  */
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { BinaryNotFoundError, PackageInstallError } from '../errors.js';
@@ -35,8 +36,19 @@ export function findBinary(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A binary that exists and answers `--version`. Debian's /usr/bin/psql, for one, is a
+ * wrapper that stays behind when postgresql-client-15 is removed and then fails.
+ */
+export function findWorkingBinary(name: string): string | undefined {
+  const found = findBinary(name);
+  if (!found) return undefined;
+  const r = spawnSync(found, ['--version'], { stdio: 'ignore', timeout: 10_000 });
+  return r.status === 0 ? found : undefined;
+}
+
 export function requireBinary(req: Requirement): string {
-  const found = findBinary(req.binary);
+  const found = findWorkingBinary(req.binary);
   if (!found) throw new BinaryNotFoundError(req.binary, `install the Debian package: apt-get install -y ${req.package}`);
   return found;
 }
@@ -50,7 +62,7 @@ function canInstall(): boolean {
  * apt's own output is kept for the error message only.
  */
 export async function ensurePackages(reqs: Requirement[], onProgress: (msg: string) => void = () => {}): Promise<void> {
-  const missing = reqs.filter((r) => !findBinary(r.binary));
+  const missing = reqs.filter((r) => !findWorkingBinary(r.binary));
   if (!missing.length) return;
   const pkgs = [...new Set(missing.map((r) => r.package))];
   if (!canInstall()) {
@@ -68,7 +80,7 @@ export async function ensurePackages(reqs: Requirement[], onProgress: (msg: stri
     r = await install();
   }
   if (r.code !== 0) throw new PackageInstallError(pkgs, r.stderr.trim().split('\n').slice(-3).join(' '));
-  const still = missing.filter((m) => !findBinary(m.binary));
+  const still = missing.filter((m) => !findWorkingBinary(m.binary));
   if (still.length) throw new PackageInstallError(pkgs, `${still.map((s) => s.binary).join(', ')} still missing after install`);
   onProgress(`installed ${pkgs.join(', ')}`);
 }

@@ -9,7 +9,7 @@ import { SERVICES, type Config } from '../config/schema.js';
 import { formatSize, GiB, MiB } from '../config/sizes.js';
 import { isDataplaneError } from '../errors.js';
 import { drivers } from '../servers/index.js';
-import { findBinary, REQUIREMENTS } from '../servers/packages.js';
+import { findWorkingBinary, REQUIREMENTS } from '../servers/packages.js';
 import { isPortFree } from '../servers/ports.js';
 import { isRecordAlive, readPidFile, run } from '../servers/process.js';
 import { timescaledbInstalled } from '../servers/postgres.js';
@@ -52,7 +52,7 @@ async function binaryChecks(config: Config): Promise<Check[]> {
     }
   }
   for (const req of [REQUIREMENTS.redisCli, REQUIREMENTS.psql]) {
-    const found = findBinary(req.binary);
+    const found = findWorkingBinary(req.binary);
     checks.push(
       found
         ? { name: req.binary, status: 'ok', detail: found }

@@ -146,7 +146,7 @@ describe('dataplane CLI lifecycle', () => {
     await db.query("insert into kept values (1, 'row survives')");
     await db.end();
 
-    const redis = new Redis(find(creds, 'redis', 'app').url);
+    const redis = new Redis(find(creds, 'redis', 'app').url, { enableReadyCheck: false });
     await redis.set('kept', 'key survives');
     redis.disconnect();
 
@@ -177,7 +177,7 @@ describe('dataplane CLI lifecycle', () => {
     expect((await db2.query('select v from kept')).rows).toEqual([{ v: 'row survives' }]);
     await db2.end();
 
-    const redis2 = new Redis(find(creds, 'redis', 'app').url);
+    const redis2 = new Redis(find(creds, 'redis', 'app').url, { enableReadyCheck: false });
     expect(await redis2.get('kept')).toBe('key survives');
     redis2.disconnect();
 
