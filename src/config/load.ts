@@ -93,7 +93,8 @@ function setAt(obj: Json, pathParts: readonly string[], value: unknown): void {
   cur[pathParts[pathParts.length - 1]!] = value;
 }
 
-function mergeDeep(base: Json, over: Json): Json {
+/** Deep merge of plain objects; arrays and scalars in `over` replace those in `base`. */
+export function mergeDeep(base: Json, over: Json): Json {
   const out: Json = { ...base };
   for (const [k, v] of Object.entries(over)) {
     out[k] = isPlainObject(v) && isPlainObject(out[k]) ? mergeDeep(out[k] as Json, v) : v;

@@ -9,7 +9,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseConfig } from '../config/load.js';
+import { mergeDeep, parseConfig } from '../config/load.js';
 import { SERVICES, type Config, type ConfigInput, type ServiceName } from '../config/schema.js';
 import { PortInUseError } from '../errors.js';
 import { freePorts } from '../servers/ports.js';
@@ -43,16 +43,6 @@ export interface EphemeralStack extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-function merge(base: Record<string, unknown>, over: Record<string, unknown> | undefined): Record<string, unknown> {
-  if (!over) return base;
-  const out = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' ? merge(b as Record<string, unknown>, v as Record<string, unknown>) : v;
-  }
-  return out;
-}
-
 async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): Promise<Config> {
   const want = new Set(opts.services ?? SERVICES);
   const [pg, redis, nats, natsMonitor, health] = await freePorts(5);
@@ -65,7 +55,7 @@ async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): P
     redis: { enabled: want.has('redis'), port: redis },
     nats: { enabled: want.has('nats'), port: nats, monitorPort: natsMonitor },
   };
-  return parseConfig(merge(base, opts.config as Record<string, unknown>));
+  return parseConfig(opts.config ? mergeDeep(base, opts.config as Record<string, unknown>) : base);
 }
 
 export async function startEphemeralStack(opts: EphemeralStackOptions = {}): Promise<EphemeralStack> {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StackStatus } from '../../src/stack/status.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { credentials, find, pidOf } from '../helpers/clients.js';
-import { expectAllGone } from '../helpers/processes.js';
+import { expectAllGone, waitFor } from '../helpers/processes.js';
 
 let project: Project;
 
@@ -197,6 +197,28 @@ describe('dataplane CLI lifecycle', () => {
     const bad = await project.run(['logs', 'mysql']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/expected one of supervisor, postgres, redis, nats/);
+  });
+
+  it('`logs --follow` prints new lines as they are written', async () => {
+    const follower = project.spawn(['logs', 'supervisor', '--follow', '-n', '1']);
+    let seen = '';
+    follower.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    try {
+      await waitFor('the last existing line', () => (seen ? true : undefined), 10_000);
+      // A restart is an event the supervisor logs.
+      process.kill(pidOf(project, 'redis'), 'SIGKILL');
+      await waitFor('the restart to appear in the followed log', () => (/redis restarted/.test(seen) ? true : undefined), 10_000);
+      expect(seen).toMatch(/WARN redis \(pid \d+\) killed by SIGKILL; restarting/);
+    } finally {
+      follower.kill('SIGINT');
+    }
+  });
+
+  it('`doctor` recognises the running stack as the owner of its ports', async () => {
+    const r = await project.run(['doctor', '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    const checks = JSON.parse(r.stdout) as { name: string; status: string; detail: string }[];
+    expect(checks.find((c) => c.name === `port ${project.ports.redis}`)).toMatchObject({ status: 'ok', detail: expect.stringMatching(/in use by this stack's redis/) });
   });
 
   it('every command has --help', async () => {

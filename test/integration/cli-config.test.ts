@@ -1,0 +1,65 @@
+/** `config print`, `config render` and `doctor`: no servers needed. */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempProject, type Project } from '../helpers/cli.js';
+
+let project: Project;
+beforeAll(async () => {
+  project = await tempProject({ resources: { memory: '4gb', cpus: 2, disk: '50gb' } });
+});
+afterAll(async () => {
+  await project.cleanup();
+});
+
+describe('config print', () => {
+  it('shows effective values, where they came from, and the computed tuning', async () => {
+    const r = await project.run(['config', 'print', '--json'], { env: { DATAPLANE_REDIS_MAXMEMORY_POLICY: 'noeviction' } });
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.file).toBe(path.join(project.dir, 'dataplane.config.yaml'));
+    expect(doc.config.redis.maxmemoryPolicy).toBe('noeviction');
+    expect(doc.sources['redis.maxmemoryPolicy']).toBe('DATAPLANE_REDIS_MAXMEMORY_POLICY');
+    expect(doc.sources['postgres.port']).toBe('file');
+    expect(doc.tuning.resources).toMatchObject({ cpus: 2, memory: '4GB', disk: '50GB', measured: [] });
+    expect(doc.tuning.postgres.shared_buffers).toEqual({ value: '512MB', why: 'memory/4 of 2GB' });
+    expect(doc.tuning.redis.maxmemory.value).toBe(1024 ** 3);
+    expect(doc.secrets).toMatch(/not shown/);
+  });
+
+  it('prints YAML for humans', async () => {
+    const r = await project.run(['config', 'print']);
+    expect(r.stdout).toMatch(/^# effective configuration from /);
+    expect(r.stdout).toMatch(/^tuning:$/m);
+  });
+});
+
+describe('config render', () => {
+  it('writes the native files, 0600, for production hosts', async () => {
+    const out = path.join(project.dir, 'rendered');
+    const r = await project.run(['config', 'render', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['nats', 'postgres', 'redis']);
+    const files = ['postgres/postgresql.conf', 'postgres/pg_hba.conf', 'redis/redis.conf', 'nats/nats.conf'];
+    for (const f of files) expect(statSync(path.join(out, f)).mode & 0o777, f).toBe(0o600);
+    expect(readFileSync(path.join(out, 'postgres/postgresql.conf'), 'utf8')).toContain(`port = ${project.ports.postgres}`);
+    const secrets = JSON.parse(readFileSync(path.join(project.stateDir, 'secrets.json'), 'utf8')) as Record<string, Record<string, string>>;
+    const all = files.map((f) => readFileSync(path.join(out, f), 'utf8')).join('\n');
+    for (const s of Object.values(secrets).flatMap((x) => Object.values(x))) expect(all).not.toContain(s);
+  });
+
+  it('requires --out', async () => {
+    const r = await project.run(['config', 'render']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--out/);
+  });
+});
+
+describe('doctor', () => {
+  it('passes on a prepared machine and lists every check', async () => {
+    const r = await project.run(['doctor', '--json']);
+    expect(r.code, r.stdout).toBe(0);
+    const names = (JSON.parse(r.stdout) as { name: string }[]).map((c) => c.name);
+    expect(names).toEqual(expect.arrayContaining(['node', 'postgres binary', 'timescaledb', 'redis binary', 'nats binary', 'redis-cli', 'psql', 'disk', `port ${project.ports.postgres}`]));
+  });
+});
