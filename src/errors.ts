@@ -107,6 +107,18 @@ export class PackageInstallError extends DataplaneError {
   }
 }
 
+export class ServiceUnreachableError extends DataplaneError {
+  readonly code = 'UNREACHABLE';
+  readonly exitCode = 11;
+  constructor(
+    readonly service: string,
+    readonly address: string,
+    cause: unknown,
+  ) {
+    super(`${service} at ${address} is not reachable: ${(cause as Error).message}`, { hint: 'is the stack running? `dataplane status` shows it; `dataplane up` starts it', cause });
+  }
+}
+
 export class PermissionProblemError extends DataplaneError {
   readonly code = 'PERMISSION';
   readonly exitCode = 9;

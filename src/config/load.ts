@@ -198,15 +198,21 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new ConfigError(toIssues(result.error, sources), file);
 
-  const config = result.data;
-  config.stateDir = path.resolve(file ? path.dirname(file) : cwd, config.stateDir);
+  const config = resolvePaths(result.data, file ? path.dirname(file) : cwd);
   return { config, file, sources };
+}
+
+/** Paths in the config are relative to the config file's folder (or cwd without one). */
+function resolvePaths(config: Config, baseDir: string): Config {
+  config.stateDir = path.resolve(baseDir, config.stateDir);
+  if (config.postgres.migrationsDir !== 'builtin') config.postgres.migrationsDir = path.resolve(baseDir, config.postgres.migrationsDir);
+  if (config.postgres.binDir !== 'auto') config.postgres.binDir = path.resolve(baseDir, config.postgres.binDir);
+  return config;
 }
 
 /** Validate a config object from code (the ephemeral stack, tests). */
 export function parseConfig(input: unknown, baseDir = process.cwd()): Config {
   const result = configSchema.safeParse(input ?? {}, { reportInput: true });
   if (!result.success) throw new ConfigError(toIssues(result.error, new Map()));
-  result.data.stateDir = path.resolve(baseDir, result.data.stateDir);
-  return result.data;
+  return resolvePaths(result.data, baseDir);
 }

@@ -123,6 +123,18 @@ const postgres = z
     settings: rawSettings
       .default({})
       .describe('Extra postgresql.conf settings; they override computed values (e.g. { shared_buffers: "1GB" }).'),
+    migrationsDir: z
+      .string()
+      .min(1)
+      .default('builtin')
+      .describe('Folder of numbered SQL migrations (0001_name.sql); "builtin" = the migrations shipped with dataplane. Relative to the config file.'),
+    migrateOnUp: z.boolean().default(true).describe('Apply pending migrations as the owner role when `up` starts PostgreSQL.'),
+    maintenanceIntervalSec: z
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(3600)
+      .describe('How often the supervisor runs dataplane.run_maintenance() (partitions ahead, retention, rollups); 0 = never.'),
   })
   .describe('PostgreSQL 16 server.');
 

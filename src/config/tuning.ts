@@ -108,6 +108,7 @@ export function tunePostgres(input: PostgresTuningInput): TunedSettings {
   };
   if (input.timescaledb) {
     out['timescaledb.max_background_workers'] = { value: TIMESCALEDB_BACKGROUND_WORKERS, why: 'timescaledb-tune default' };
+    out['timescaledb.telemetry_level'] = { value: 'off', why: 'servers send no usage reports' };
     // Hypertable queries lock every chunk they touch.
     const locks = gigs >= 32 ? 512 : gigs >= 16 ? 256 : gigs >= 8 ? 128 : 64;
     out.max_locks_per_transaction = { value: locks, why: 'timescaledb-tune: 64 below 8GB, doubling per memory tier' };

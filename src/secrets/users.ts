@@ -1,8 +1,8 @@
 /**
- * The login identities each server gets, and what each is for. Later issues add
- * roles here (least-privilege database roles, per-service NATS users).
+ * The login identities each server gets, and what each is for.
  */
 import type { Config, ServiceName } from '../config/schema.js';
+import { loginRoles } from '../postgres/roles.js';
 
 export interface ServiceUser {
   service: ServiceName;
@@ -15,7 +15,7 @@ export function serviceUsers(config: Config): ServiceUser[] {
   if (config.postgres.enabled) {
     users.push(
       { service: 'postgres', user: config.postgres.superuser, purpose: 'superuser: maintenance by dataplane only' },
-      { service: 'postgres', user: config.postgres.owner, purpose: `owns database ${config.postgres.database}` },
+      ...loginRoles(config).map((r) => ({ service: 'postgres' as const, user: r.name, purpose: r.purpose })),
     );
   }
   if (config.redis.enabled) {

@@ -7,7 +7,8 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
 import { BinaryNotFoundError, ServerStartError } from '../errors.js';
-import { scramSha256Verifier, scramVerifierMatches } from '../secrets/hashes.js';
+import { ensureDatabase, ensureRoles, prepareDatabase } from '../postgres/bootstrap.js';
+import { scramSha256Verifier } from '../secrets/hashes.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
 import { privateDir, writeServerFiles } from './files.js';
 import { run, terminate } from './process.js';
@@ -170,30 +171,22 @@ export const postgresDriver: ServerDriver = {
 
   async afterStart(ctx) {
     const { config } = ctx;
-    const pgc = config.postgres;
-    const client = superuserClient(config, ctx.secrets, 10_000);
-    client.on('error', () => {});
-    await client.connect();
+    const admin = superuserClient(config, ctx.secrets, 10_000);
+    admin.on('error', () => {});
+    await admin.connect();
     try {
-      const ownerPassword = secretFor(ctx.secrets, 'postgres', pgc.owner);
-      const role = await client.query<{ rolpassword: string | null }>(
-        'select rolpassword from pg_authid where rolname = $1',
-        [pgc.owner],
-      );
-      const verifier = client.escapeLiteral(scramSha256Verifier(ownerPassword));
-      if (!role.rowCount) {
-        await client.query(`create role "${pgc.owner}" login password ${verifier}`);
-      } else if (!scramVerifierMatches(role.rows[0]!.rolpassword, ownerPassword)) {
-        // The secret changed (environment override or rotation): follow it.
-        await client.query(`alter role "${pgc.owner}" login password ${verifier}`);
-      }
-      const db = await client.query('select 1 from pg_database where datname = $1', [pgc.database]);
-      if (!db.rowCount) {
-        ctx.progress(`creating database ${pgc.database} owned by ${pgc.owner}`);
-        await client.query(`create database "${pgc.database}" owner "${pgc.owner}"`);
-      }
+      await ensureRoles(admin, config, ctx.secrets);
+      if (await ensureDatabase(admin, config)) ctx.progress(`created database ${config.postgres.database} owned by ${config.postgres.owner}`);
     } finally {
-      await client.end().catch(() => {});
+      await admin.end().catch(() => {});
+    }
+    const inApp = superuserClient(config, ctx.secrets, 10_000, config.postgres.database);
+    inApp.on('error', () => {});
+    await inApp.connect();
+    try {
+      await prepareDatabase(inApp, { timescaledb: ctx.timescaledb });
+    } finally {
+      await inApp.end().catch(() => {});
     }
   },
 

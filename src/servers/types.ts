@@ -18,6 +18,8 @@ export interface ServerContext {
   files: RenderedFile[];
   user: ServiceUser;
   binaries: Binaries;
+  /** TimescaleDB is installed and not turned off: preload it and create the extension. */
+  timescaledb: boolean;
   /** Skip fsync during first initialisation (ephemeral test stacks). */
   fastInit?: boolean;
   progress: (msg: string) => void;

@@ -39,6 +39,8 @@ export interface EphemeralStack extends AsyncDisposable {
   redis?: Credential & { admin: Credential };
   /** Application account user with JetStream. */
   nats?: Credential & { servers: string };
+  /** Every generated login, e.g. the least-privilege PostgreSQL roles (app_rw, app_ingest...). */
+  credentials: Credential[];
   healthUrl: string | undefined;
   stop(): Promise<void>;
 }
@@ -102,6 +104,7 @@ export async function startEphemeralStack(opts: EphemeralStackOptions = {}): Pro
       : {}),
     ...(config.redis.enabled ? { redis: { ...find('redis', 'app'), admin: find('redis', 'admin') } } : {}),
     ...(config.nats.enabled ? { nats: { ...find('nats', 'app'), servers: `${config.nats.host}:${config.nats.port}` } } : {}),
+    credentials: creds,
     healthUrl: sup.healthUrl,
     stop,
     [Symbol.asyncDispose]: stop,

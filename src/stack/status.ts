@@ -7,6 +7,8 @@ import { SERVICES, type Config, type ServiceName } from '../config/schema.js';
 import { readSecrets, type Secrets } from '../secrets/store.js';
 import { drivers } from '../servers/index.js';
 import { isRecordAlive, readPidFile } from '../servers/process.js';
+import { clientFor, withClient } from '../postgres/clients.js';
+import { listTimeseries, type TimeseriesTable } from '../postgres/timeseries.js';
 import { liveSupervisor, readSupervisorState } from './state.js';
 
 export interface ServiceStatus {
@@ -28,6 +30,8 @@ export interface StackStatus {
   health: { url: string } | null;
   timescaledb: { installed: boolean; enabled: boolean } | null;
   services: ServiceStatus[];
+  /** time-series tables and the engine of each; null when PostgreSQL is not answering */
+  timeseries: TimeseriesTable[] | null;
 }
 
 export async function stackStatus(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<StackStatus> {
@@ -76,6 +80,10 @@ export async function stackStatus(config: Config, env: NodeJS.ProcessEnv = proce
       }
     }),
   );
+  let timeseries: TimeseriesTable[] | null = null;
+  if (secrets && services.find((x) => x.name === 'postgres')?.status === 'running') {
+    timeseries = await withClient(clientFor(config, secrets, config.postgres.owner, { timeoutMs: 2000 }), listTimeseries).catch(() => null);
+  }
   return {
     stateDir: paths.root,
     healthy: Boolean(sup) && services.every((s) => s.status === 'running' || s.status === 'disabled'),
@@ -83,5 +91,6 @@ export async function stackStatus(config: Config, env: NodeJS.ProcessEnv = proce
     health: state?.health ?? null,
     timescaledb: state?.timescaledb ?? null,
     services,
+    timeseries,
   };
 }

@@ -17,6 +17,9 @@ import { isPortFree } from '../servers/ports.js';
 import { isRecordAlive, recordFor, removeFile, spawnServer, tailFile, writePidFile, type PidRecord } from '../servers/process.js';
 import { ensureTraversable, resolveServiceUser, type ServiceUser } from '../servers/service-user.js';
 import type { Binaries, ProbeResult, ServerContext, ServerDriver } from '../servers/types.js';
+import { clientFor, migrationsDir, withClient } from '../postgres/clients.js';
+import { loadMigrations, migrate as migrateDatabase } from '../postgres/migrations.js';
+import { runMaintenance } from '../postgres/timeseries.js';
 import type { Logger } from './logger.js';
 import { planStack, type Plan } from './plan.js';
 import { cleanStale, liveSupervisor, SUPERVISOR, writeSupervisorState, type SupervisorState } from './state.js';
@@ -163,7 +166,14 @@ export class Supervisor {
         await sup.launch(m, true);
       }
 
-      // 6. Health endpoints and the state file.
+      // 6. Schema: migrations, then the native time-series maintenance schedule.
+      if (config.postgres.enabled) {
+        if (config.postgres.migrateOnUp) await sup.migrate();
+        sup.scheduleMaintenance();
+        releasers.push(() => sup.stopMaintenance());
+      }
+
+      // 7. Health endpoints and the state file.
       if (config.health.enabled) {
         sup.health = await startHealthServer({ host: config.health.host, port: config.health.port, check: () => sup.readiness() });
         releasers.push(() => sup.health?.close());
@@ -178,6 +188,47 @@ export class Supervisor {
     }
   }
 
+  /** Apply pending migrations as the owner role; a failure fails the start. */
+  private async migrate(): Promise<void> {
+    const { logger } = this.opts;
+    const dir = migrationsDir(this.config);
+    const migrations = loadMigrations(dir);
+    const result = await withClient(clientFor(this.config, this.secrets, this.config.postgres.owner), (db) =>
+      migrateDatabase(db, migrations, { onProgress: (m) => this.opts.progress?.(m) }),
+    );
+    if (result.applied.length) {
+      logger.info(`applied ${result.applied.length} migration(s): ${result.applied.map((a) => `${a.file} (${a.ms} ms)`).join(', ')}`);
+    } else logger.info(`schema up to date (${result.upToDate} migrations from ${dir})`);
+  }
+
+  private maintenanceTimer: NodeJS.Timeout | undefined;
+  private maintenanceRunning: Promise<void> | undefined;
+
+  /** dataplane.run_maintenance() now and then every postgres.maintenanceIntervalSec. */
+  private scheduleMaintenance(): void {
+    const every = this.config.postgres.maintenanceIntervalSec;
+    if (!every) return;
+    const run = () => {
+      const pg = this.managed.find((m) => m.name === 'postgres');
+      if (this.stopping || this.maintenanceRunning || pg?.state !== 'running') return;
+      const t0 = performance.now();
+      this.maintenanceRunning = withClient(clientFor(this.config, this.secrets, this.config.postgres.owner), runMaintenance)
+        .then((ran) => {
+          if (ran) this.opts.logger.info(`time-series maintenance done in ${Math.round(performance.now() - t0)} ms`);
+        })
+        .catch((e: Error) => this.opts.logger.error(`time-series maintenance failed: ${e.message}`))
+        .finally(() => (this.maintenanceRunning = undefined));
+    };
+    run();
+    this.maintenanceTimer = setInterval(run, every * 1000);
+  }
+
+  private async stopMaintenance(): Promise<void> {
+    if (this.maintenanceTimer) clearInterval(this.maintenanceTimer);
+    this.maintenanceTimer = undefined;
+    await this.maintenanceRunning;
+  }
+
   private manage(name: ServiceName): Managed {
     const ctx: ServerContext = {
       config: this.config,
@@ -187,6 +238,7 @@ export class Supervisor {
       files: this.plan.files,
       user: this.user,
       binaries: this.binaries[name]!,
+      timescaledb: this.plan.timescaledb.enabled,
       fastInit: this.opts.fastInit ?? false,
       progress: this.opts.progress ?? (() => {}),
     };
@@ -329,6 +381,7 @@ export class Supervisor {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.health?.close().catch(() => {});
+      await this.stopMaintenance();
       for (const m of [...this.managed].reverse()) {
         try {
           await this.stopOne(m);

@@ -55,6 +55,29 @@ describe('config render', () => {
   });
 });
 
+describe('migrate', () => {
+  it('`migrate create` adds the next numbered file to postgres.migrationsDir', async () => {
+    const p = await tempProject({ postgres: { migrationsDir: 'db/migrations' } });
+    try {
+      const first = await p.run(['migrate', 'create', 'create invoices']);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stdout.trim()).toBe(path.join(p.dir, 'db', 'migrations', '0001_create_invoices.sql'));
+      const second = await p.run(['migrate', 'create', 'add_due_date']);
+      expect(path.basename(second.stdout.trim())).toBe('0002_add_due_date.sql');
+    } finally {
+      await p.cleanup();
+    }
+  });
+
+  it('says clearly when PostgreSQL is not running', async () => {
+    await project.run(['config', 'render', '--out', path.join(project.dir, 'r2')]); // creates the secrets
+    const r = await project.run(['migrate', 'status']);
+    expect(r.code).toBe(11);
+    expect(r.stderr).toMatch(new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${project.ports.postgres} is not reachable`));
+    expect(r.stderr).toMatch(/dataplane up/);
+  });
+});
+
 describe('doctor', () => {
   it('passes on a prepared machine and lists every check', async () => {
     const r = await project.run(['doctor', '--json']);

@@ -60,7 +60,7 @@ describe('PostgreSQL', () => {
     await client.connect();
     try {
       const r = await client.query<{ rolname: string; rolpassword: string }>("select rolname, rolpassword from pg_authid where rolcanlogin order by rolname");
-      expect(r.rows.map((x) => x.rolname)).toEqual(['app_owner', 'postgres']);
+      expect(r.rows.map((x) => x.rolname)).toEqual(['app_analytics', 'app_backup', 'app_ingest', 'app_monitor', 'app_owner', 'app_ro', 'app_rw', 'postgres']);
       for (const row of r.rows) expect(row.rolpassword).toMatch(/^SCRAM-SHA-256\$4096:/);
     } finally {
       await client.end();

@@ -34,6 +34,22 @@ export function register(program: Command): void {
           lines.push(`timescaledb  ${st.timescaledb.enabled ? 'enabled' : st.timescaledb.installed ? 'installed, turned off' : 'not installed (time series use native partitioning)'}`);
         }
         lines.push(`state        ${st.stateDir}`);
+        if (st.timeseries?.length) {
+          lines.push(
+            '',
+            table(
+              ['TIME SERIES', 'ENGINE', 'CHUNK', 'RETENTION', 'COMPRESS AFTER', 'ROLLUPS'],
+              st.timeseries.map((t) => [
+                t.table,
+                t.engine,
+                t.chunkInterval,
+                t.retention ?? undefined,
+                t.engine === 'timescaledb' ? (t.compressAfter ?? undefined) : t.compressAfter ? 'n/a (native)' : undefined,
+                t.rollups.map((r) => `${r.name} (${r.bucket})`).join(', ') || undefined,
+              ]),
+            ),
+          );
+        }
         process.stdout.write(lines.join('\n') + '\n');
       }
       if (!st.healthy) process.exitCode = NOT_HEALTHY_EXIT;
