@@ -14,9 +14,9 @@ export interface StatePaths {
   run: string;
   tls: string;
   backups: string;
-  pg: { dir: string; data: string; walArchive: string };
-  redis: { dir: string; conf: string };
-  nats: { dir: string; conf: string; jetstream: string };
+  pg: { dir: string; data: string; walArchive: string; tls: string };
+  redis: { dir: string; conf: string; tls: string };
+  nats: { dir: string; conf: string; jetstream: string; tls: string };
   log(name: LogName): string;
   pidFile(name: string): string;
   /** Written by the supervisor: what it started and how to reach it. */
@@ -33,9 +33,9 @@ export function statePaths(config: Pick<Config, 'stateDir'>): StatePaths {
     run: j('run'),
     tls: j('tls'),
     backups: j('backups'),
-    pg: { dir: j('pg'), data: j('pg', 'data'), walArchive: j('pg', 'wal-archive') },
-    redis: { dir: j('redis'), conf: j('redis', 'redis.conf') },
-    nats: { dir: j('nats'), conf: j('nats', 'nats.conf'), jetstream: j('nats', 'jetstream') },
+    pg: { dir: j('pg'), data: j('pg', 'data'), walArchive: j('pg', 'wal-archive'), tls: j('pg', 'tls') },
+    redis: { dir: j('redis'), conf: j('redis', 'redis.conf'), tls: j('redis', 'tls') },
+    nats: { dir: j('nats'), conf: j('nats', 'nats.conf'), jetstream: j('nats', 'jetstream'), tls: j('nats', 'tls') },
     log: (name) => j('logs', `${name}.log`),
     pidFile: (name) => j('run', `${name}.pid`),
     supervisorState: j('run', 'supervisor.json'),

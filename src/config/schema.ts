@@ -55,6 +55,17 @@ const identifier = z
   .string()
   .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lower-case identifier: letters, digits and _, at most 63 characters');
 
+/** A PostgreSQL duration setting: "30s", "5min", "0" (no limit). */
+const pgDuration = z
+  .string()
+  .regex(/^(0|\d+\s*(ms|s|min|h|d))$/, 'expected a duration like 500ms, 30s, 5min, 1h or 0 (no limit)');
+
+/** NATS subject with optional wildcards. */
+const natsSubject = z
+  .string()
+  .regex(/^([A-Za-z0-9_$-]+|\*|>)(\.([A-Za-z0-9_$-]+|\*|>))*$/, 'expected a NATS subject such as orders.> or orders.*.created')
+  .refine((s) => !s.includes('>') || s.endsWith('>'), 'the > wildcard may only end a subject');
+
 const share = z.number({ error: 'expected a fraction between 0 and 1' }).gt(0).max(1);
 
 /** Raw server directives: names and values are checked so nothing can inject extra lines. */
@@ -62,6 +73,39 @@ const rawSettings = z.record(
   z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'expected a setting name such as work_mem or hz'),
   z.union([z.string().regex(/^[^\r\n]*$/, 'a value must fit on one line'), z.number(), z.boolean()]),
 );
+
+const networkSection = z
+  .strictObject({
+    allowedNetworks: z
+      .array(network)
+      .min(1)
+      .default(['127.0.0.1/32', '::1/128'])
+      .describe('Client networks allowed to reach the servers: pg_hba.conf entries and the rendered nftables ruleset.'),
+    clusterPeers: z
+      .array(network)
+      .default([])
+      .describe('Addresses of other cluster members (replication, NATS routes, Sentinel), allowed by the nftables ruleset.'),
+  })
+  .describe('Who may connect.');
+
+const tls = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Serve TLS on every server (required by the prod profile).'),
+    source: z
+      .enum(['generate', 'files'])
+      .default('generate')
+      .describe('"generate": a local CA and per-server certificates in <stateDir>/tls; "files": the certificate files below.'),
+    hostnames: z
+      .array(z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'expected a DNS name'))
+      .default([])
+      .describe('Extra DNS names for generated server certificates (the configured addresses and localhost are always in).'),
+    certDays: z.int().min(1).max(825).default(365).describe('Validity of generated server certificates, in days.'),
+    renewBeforeDays: z.int().min(1).max(365).default(30).describe('`up` renews, and `doctor` warns about, certificates expiring within this many days.'),
+    caFile: z.string().default('').describe('"files": CA certificate clients verify the servers against.'),
+    certFile: z.string().default('').describe('"files": server certificate (chain) used by every server.'),
+    keyFile: z.string().default('').describe('"files": private key of certFile.'),
+  })
+  .describe('TLS for client connections.');
 
 const resources = z
   .strictObject({
@@ -102,11 +146,6 @@ const postgres = z
     database: identifier.default('app').describe('Application database created on first start.'),
     superuser: identifier.default('postgres').describe('Bootstrap superuser (used by dataplane itself for maintenance).'),
     owner: identifier.default('app_owner').describe('Login role that owns the application database.'),
-    allowedNetworks: z
-      .array(network)
-      .min(1)
-      .default(['127.0.0.1/32', '::1/128'])
-      .describe('Client networks allowed by pg_hba.conf (scram-sha-256 only).'),
     memoryShare: share.default(0.5).describe('Fraction of resources.memory PostgreSQL is tuned for.'),
     walDiskSize: autoOrSize('20gb')
       .prefault(AUTO)
@@ -123,6 +162,17 @@ const postgres = z
     settings: rawSettings
       .default({})
       .describe('Extra postgresql.conf settings; they override computed values (e.g. { shared_buffers: "1GB" }).'),
+    roles: z
+      .record(
+        z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a role name such as app_rw'),
+        z.strictObject({
+          connectionLimit: z.int().min(1).max(10_000).optional().describe('Concurrent connections of the role.'),
+          statementTimeout: pgDuration.optional().describe('statement_timeout for its sessions.'),
+          idleInTransactionTimeout: pgDuration.optional().describe('idle_in_transaction_session_timeout for its sessions.'),
+        }),
+      )
+      .default({})
+      .describe('Per-role overrides of connection limits and timeouts (defaults in docs/security.md).'),
     migrationsDir: z
       .string()
       .min(1)
@@ -142,7 +192,19 @@ const redis = z
   .strictObject({
     enabled: z.boolean().default(true).describe('Run Redis as part of the stack.'),
     host: host.default('127.0.0.1').describe('Address Redis binds to.'),
-    port: port().default(6379).describe('Redis port.'),
+    port: port().default(6379).describe('Redis plaintext port; open only in the dev profile on a loopback address.'),
+    tlsPort: port().default(6380).describe('Redis TLS port.'),
+    users: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a user name such as app or billing'),
+        z.strictObject({
+          keys: z.array(z.string().regex(/^[^\s]+$/, 'expected a key pattern such as app:*')).min(1).describe('Key patterns the user may touch.'),
+          channels: z.array(z.string().regex(/^[^\s]+$/, 'expected a channel pattern')).default([]).describe('Pub/sub channel patterns.'),
+        }),
+      )
+      .default({ app: { keys: ['app:*'], channels: ['app:*'] } })
+      .refine((u) => !('admin' in u) && !('monitor' in u), 'admin and monitor are built in')
+      .describe('Application users: their key and channel patterns; commands are everything but @dangerous. admin and monitor are built in.'),
     memoryShare: share.default(0.25).describe('Fraction of resources.memory used for Redis maxmemory when maxmemory is "auto".'),
     maxmemory: autoOrSize('512mb').prefault(AUTO).describe('Redis maxmemory; "auto" = memoryShare of resources.memory.'),
     maxmemoryPolicy: z
@@ -197,6 +259,23 @@ const nats = z
       .refine((n) => n >= 1024 && n <= 64 * 1024 * 1024, 'expected a size from 1kb to 64mb (the NATS limit)')
       .describe('Largest message accepted (max_payload).'),
     maxConnections: autoOrInt(1, 1_000_000).default(AUTO).describe('Client connection limit; "auto" scales with memory, at most 65536.'),
+    maxStreams: z.int().min(1).max(100_000).default(1000).describe('JetStream streams the application account may create.'),
+    maxConsumers: z.int().min(1).max(1_000_000).default(10_000).describe('JetStream consumers the application account may create.'),
+    users: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a user name such as app or billing'),
+        z.strictObject({
+          publish: z.array(natsSubject).default([]).describe('Subjects the service may publish to.'),
+          subscribe: z.array(natsSubject).default([]).describe('Subjects the service may subscribe to.'),
+          streams: z
+            .array(z.string().regex(/^([A-Za-z0-9_-]{1,64}|\*)$/, 'expected a stream name, or * for all'))
+            .default([])
+            .describe('JetStream streams it may read and consume (info, fetch, ack); publishing needs the subject in publish.'),
+        }),
+      )
+      .default({ app: { publish: ['app.>'], subscribe: ['app.>'], streams: ['*'] } })
+      .refine((u) => !('admin' in u) && !('system' in u), 'admin and system are built in')
+      .describe('Per-service users of the application account, limited to their subjects. admin (streams, consumers) and system are built in.'),
   })
   .describe('NATS server with JetStream.');
 
@@ -212,6 +291,12 @@ export const configSchema = z
       .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'expected a Unix user name')
       .default('dataplane')
       .describe('Unprivileged user that runs the servers when dataplane runs as root (created if missing).'),
+    profile: z
+      .enum(['dev', 'prod'])
+      .default('dev')
+      .describe('"dev" also accepts plaintext on loopback addresses; "prod" accepts only TLS, everywhere.'),
+    network: networkSection.prefault({}),
+    tls: tls.prefault({}),
     resources: resources.prefault({}),
     health: health.prefault({}),
     supervisor: supervisor.prefault({}),
@@ -232,9 +317,21 @@ export const configSchema = z
     };
     claim('postgres.port', c.postgres.host, c.postgres.port, c.postgres.enabled);
     claim('redis.port', c.redis.host, c.redis.port, c.redis.enabled);
+    claim('redis.tlsPort', c.redis.host, c.redis.tlsPort, c.redis.enabled && c.tls.enabled);
     claim('nats.port', c.nats.host, c.nats.port, c.nats.enabled);
     claim('nats.monitorPort', c.nats.host, c.nats.monitorPort, c.nats.enabled);
     claim('health.port', c.health.host, c.health.port, c.health.enabled);
+    if (c.profile === 'prod' && !c.tls.enabled) {
+      ctx.issues.push({ code: 'custom', path: ['tls', 'enabled'], message: 'the prod profile requires TLS', input: false });
+    }
+    if (c.tls.certDays <= c.tls.renewBeforeDays) {
+      ctx.issues.push({ code: 'custom', path: ['tls', 'certDays'], message: 'must be longer than tls.renewBeforeDays, or every start renews the certificates', input: c.tls.certDays });
+    }
+    if (c.tls.source === 'files') {
+      for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+        if (!c.tls[key]) ctx.issues.push({ code: 'custom', path: ['tls', key], message: 'required when tls.source is "files"', input: '' });
+      }
+    }
     if (c.supervisor.maxRestartDelayMs < c.supervisor.restartDelayMs) {
       ctx.issues.push({
         code: 'custom',

@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.js';
 import { scramSha256Verifier, scramVerifierMatches } from '../secrets/hashes.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
-import { BACKUP_FUNCTIONS, GROUP_ROLES, loginRoles } from './roles.js';
+import { BACKUP_FUNCTIONS, effectiveLimits, GROUP_ROLES, loginRoles } from './roles.js';
 
 /** The smallest client surface bootstrap needs (pg.Client, or a test double-free real connection). */
 export interface SqlClient {
@@ -16,8 +16,8 @@ export interface SqlClient {
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
-/** Cluster-wide: group roles, login roles with passwords, memberships. */
-export async function ensureRoles(client: SqlClient, config: Config, secrets: Secrets | undefined): Promise<void> {
+/** Cluster-wide: group roles, login roles with passwords, limits, memberships. */
+export async function ensureRoles(client: SqlClient, config: Config, secrets: Secrets | undefined, opts: { maxConnections?: number } = {}): Promise<void> {
   const existing = new Map(
     (await client.query<{ rolname: string; rolpassword: string | null }>('select rolname, rolpassword from pg_authid')).rows.map((r) => [r.rolname, r.rolpassword]),
   );
@@ -38,6 +38,10 @@ export async function ensureRoles(client: SqlClient, config: Config, secrets: Se
       await client.query(`alter role ${ident(r.name)} ${attrs}`);
     }
     for (const g of r.memberOf) await client.query(`grant ${ident(g)} to ${ident(r.name)}`);
+    const limits = effectiveLimits(config, r, opts.maxConnections ?? 100);
+    await client.query(`alter role ${ident(r.name)} connection limit ${limits.connectionLimit}`);
+    await client.query(`alter role ${ident(r.name)} set statement_timeout = ${client.escapeLiteral(limits.statementTimeout)}`);
+    await client.query(`alter role ${ident(r.name)} set idle_in_transaction_session_timeout = ${client.escapeLiteral(limits.idleInTransactionTimeout)}`);
   }
 }
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
+import { pgSsl } from '../tls/client-options.js';
 
 export function clientFor(config: Config, secrets: Secrets, user: string, opts: { database?: string; timeoutMs?: number } = {}): pg.Client {
   const timeout = opts.timeoutMs ?? 10_000;
@@ -13,6 +14,7 @@ export function clientFor(config: Config, secrets: Secrets, user: string, opts: 
     user,
     password: secretFor(secrets, 'postgres', user),
     database: opts.database ?? config.postgres.database,
+    ssl: pgSsl(config),
     connectionTimeoutMillis: timeout,
     application_name: 'dataplane',
   });

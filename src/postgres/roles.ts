@@ -12,12 +12,20 @@ export interface GroupRole {
   memberOf?: string[];
 }
 
+export interface SessionLimits {
+  /** share of max_connections, or a fixed number */
+  connections: { share: number } | { fixed: number };
+  statementTimeout: string;
+  idleInTransactionTimeout: string;
+}
+
 export interface LoginRole {
   name: string;
   purpose: string;
   memberOf: string[];
   /** role attributes beyond LOGIN */
   attributes?: string[];
+  limits: SessionLimits;
 }
 
 export const GROUP_ROLES: GroupRole[] = [
@@ -35,18 +43,72 @@ export const GROUP_ROLES: GroupRole[] = [
 
 export const BACKUP_FUNCTIONS = ['pg_backup_start(text, boolean)', 'pg_backup_stop(boolean)', 'pg_switch_wal()'];
 
+/**
+ * Login roles with their session limits. Timeouts bound what one session can hold:
+ * interactive roles get short statements, batch roles (ingest, analytics) longer
+ * ones; migrations and backups may run as long as they need.
+ */
 export function loginRoles(config: Config): LoginRole[] {
   return [
-    { name: config.postgres.owner, purpose: `owns database ${config.postgres.database}; runs migrations (DDL)`, memberOf: [] },
+    {
+      name: config.postgres.owner,
+      purpose: `owns database ${config.postgres.database}; runs migrations (DDL)`,
+      memberOf: [],
+      limits: { connections: { fixed: 5 }, statementTimeout: '0', idleInTransactionTimeout: '10min' },
+    },
     {
       name: 'app_rw',
       purpose: 'application: read-write, tenant-scoped',
       memberOf: ['dp_iam_rw', 'dp_registry_rw', 'dp_telemetry_rw', 'dp_messaging_rw', 'dp_audit_writer'],
+      limits: { connections: { share: 0.5 }, statementTimeout: '30s', idleInTransactionTimeout: '1min' },
     },
-    { name: 'app_ro', purpose: 'read-only, tenant-scoped', memberOf: ['dp_readonly'] },
-    { name: 'app_ingest', purpose: 'telemetry ingest: INSERT only', memberOf: ['dp_ingest'] },
-    { name: 'app_analytics', purpose: 'analytics: SELECT on rollups', memberOf: ['dp_analytics'] },
-    { name: 'app_monitor', purpose: 'monitoring: pg_monitor', memberOf: ['dp_monitor'] },
-    { name: 'app_backup', purpose: 'backup and replication', memberOf: ['dp_backup'], attributes: ['REPLICATION'] },
+    {
+      name: 'app_ro',
+      purpose: 'read-only, tenant-scoped',
+      memberOf: ['dp_readonly'],
+      limits: { connections: { share: 0.2 }, statementTimeout: '1min', idleInTransactionTimeout: '1min' },
+    },
+    {
+      name: 'app_ingest',
+      purpose: 'telemetry ingest: INSERT only',
+      memberOf: ['dp_ingest'],
+      limits: { connections: { share: 0.2 }, statementTimeout: '5min', idleInTransactionTimeout: '1min' },
+    },
+    {
+      name: 'app_analytics',
+      purpose: 'analytics: SELECT on rollups',
+      memberOf: ['dp_analytics'],
+      limits: { connections: { share: 0.1 }, statementTimeout: '5min', idleInTransactionTimeout: '5min' },
+    },
+    {
+      name: 'app_monitor',
+      purpose: 'monitoring: pg_monitor',
+      memberOf: ['dp_monitor'],
+      limits: { connections: { fixed: 3 }, statementTimeout: '10s', idleInTransactionTimeout: '10s' },
+    },
+    {
+      name: 'app_backup',
+      purpose: 'backup and replication',
+      memberOf: ['dp_backup'],
+      attributes: ['REPLICATION'],
+      limits: { connections: { fixed: 3 }, statementTimeout: '0', idleInTransactionTimeout: '0' },
+    },
   ];
+}
+
+export interface EffectiveLimits {
+  connectionLimit: number;
+  statementTimeout: string;
+  idleInTransactionTimeout: string;
+}
+
+/** Defaults above, sized to max_connections, with postgres.roles overrides applied. */
+export function effectiveLimits(config: Config, role: LoginRole, maxConnections: number): EffectiveLimits {
+  const o = config.postgres.roles[role.name] ?? {};
+  const c = role.limits.connections;
+  return {
+    connectionLimit: o.connectionLimit ?? ('fixed' in c ? c.fixed : Math.max(2, Math.floor(maxConnections * c.share))),
+    statementTimeout: o.statementTimeout ?? role.limits.statementTimeout,
+    idleInTransactionTimeout: o.idleInTransactionTimeout ?? role.limits.idleInTransactionTimeout,
+  };
 }

@@ -1,7 +1,10 @@
 /**
  * postgresql.conf and pg_hba.conf. Authentication is scram-sha-256 only, from the
- * configured networks only; there is no Unix socket, so no peer/trust path exists.
+ * configured networks only, over TLS; plaintext only from loopback in the dev
+ * profile. There is no Unix socket, so no peer/trust path exists.
  */
+import path from 'node:path';
+import { isLoopbackNetwork } from '../tls/policy.js';
 import { HEADER, type RenderContext, type RenderedFile } from './context.js';
 
 function pgValue(v: string | number): string {
@@ -9,14 +12,22 @@ function pgValue(v: string | number): string {
 }
 
 export function renderPostgres(ctx: RenderContext): RenderedFile[] {
-  const { config, tuning } = ctx;
+  const { config, tuning, paths } = ctx;
   const pg = config.postgres;
+  const tls = config.tls.enabled;
   const fixed: Record<string, string | number> = {
     listen_addresses: pg.host === 'localhost' ? 'localhost' : pg.host,
     port: pg.port,
     unix_socket_directories: '',
     password_encryption: 'scram-sha-256',
-    ssl: 'off', // TLS comes with the security work; the setting is here so it is visible
+    ssl: tls ? 'on' : 'off',
+    ...(tls
+      ? {
+          ssl_cert_file: path.join(paths.pg.tls, 'server.crt'),
+          ssl_key_file: path.join(paths.pg.tls, 'server.key'),
+          ssl_min_protocol_version: 'TLSv1.2',
+        }
+      : {}),
     log_destination: 'stderr',
     logging_collector: 'off',
     log_line_prefix: '%m [%p] %q%u@%d ',
@@ -40,13 +51,19 @@ export function renderPostgres(ctx: RenderContext): RenderedFile[] {
 
   const hba = [
     `# ${HEADER('the dataplane config')}`,
-    '# TYPE  DATABASE     USER  ADDRESS  METHOD',
+    `# profile ${config.profile}: ${tls ? 'TLS (hostssl) from every allowed network' : 'no TLS'}${tls && config.profile === 'dev' ? '; plaintext from loopback too' : ''}.`,
     '# No "local" lines: the server has no Unix socket. Anything not listed is rejected.',
-    ...pg.allowedNetworks.flatMap((net) => [
-      `host    all          all   ${net}   scram-sha-256`,
-      `host    replication  all   ${net}   scram-sha-256`,
-    ]),
+    '# TYPE     DATABASE     USER  ADDRESS  METHOD',
   ];
+  for (const net of config.network.allowedNetworks) {
+    const type = !tls ? 'host' : 'hostssl';
+    hba.push(`${type.padEnd(9)} all          all   ${net}   scram-sha-256`, `${type.padEnd(9)} replication  all   ${net}   scram-sha-256`);
+  }
+  if (tls && config.profile === 'dev') {
+    for (const net of config.network.allowedNetworks.filter(isLoopbackNetwork)) {
+      hba.push(`hostnossl all          all   ${net}   scram-sha-256`);
+    }
+  }
   return [
     { service: 'postgres', name: 'postgresql.conf', content: lines.join('\n') + '\n' },
     { service: 'postgres', name: 'pg_hba.conf', content: hba.join('\n') + '\n' },

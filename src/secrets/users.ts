@@ -21,12 +21,22 @@ export function serviceUsers(config: Config): ServiceUser[] {
   if (config.redis.enabled) {
     users.push(
       { service: 'redis', user: 'admin', purpose: 'administration (SHUTDOWN, CONFIG, ACL)' },
-      { service: 'redis', user: 'app', purpose: 'application: all keys, no dangerous commands' },
+      { service: 'redis', user: 'monitor', purpose: 'monitoring (INFO, SLOWLOG), no keys' },
+      ...Object.entries(config.redis.users).map(([user, u]) => ({
+        service: 'redis' as const,
+        user,
+        purpose: `application: keys ${u.keys.join(' ')}, no dangerous commands`,
+      })),
     );
   }
   if (config.nats.enabled) {
     users.push(
-      { service: 'nats', user: 'app', purpose: 'application account APP with JetStream' },
+      { service: 'nats', user: 'admin', purpose: 'account APP: streams and consumers (JetStream API)' },
+      ...Object.entries(config.nats.users).map(([user, u]) => ({
+        service: 'nats' as const,
+        user,
+        purpose: `account APP: publish ${u.publish.join(' ') || '-'}; subscribe ${u.subscribe.join(' ') || '-'}${u.streams.length ? `; streams ${u.streams.join(' ')}` : ''}`,
+      })),
       { service: 'nats', user: 'system', purpose: 'system account SYS (monitoring, server events)' },
     );
   }

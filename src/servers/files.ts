@@ -1,7 +1,8 @@
 /** Writing server-owned files and folders with the right owner and mode. */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RenderedFile } from '../render/context.js';
+import type { ServerCert } from '../tls/certificates.js';
 import { chownToServiceUser, type ServiceUser } from './service-user.js';
 
 /** A folder only the service user may enter (its data lives there). */
@@ -19,4 +20,19 @@ export function writeServerFiles(dir: string, files: RenderedFile[], user: Servi
     chmodSync(p, 0o600);
     chownToServiceUser([p], user);
   }
+}
+
+/**
+ * Copy a server's certificate and key where only its service user reads the key
+ * (PostgreSQL refuses a key file that others can read).
+ */
+export function installServerCert(dir: string, cert: ServerCert, user: ServiceUser): void {
+  privateDir(dir, user);
+  const crt = path.join(dir, 'server.crt');
+  const key = path.join(dir, 'server.key');
+  copyFileSync(cert.certFile, crt);
+  chmodSync(crt, 0o644);
+  copyFileSync(cert.keyFile, key);
+  chmodSync(key, 0o600);
+  chownToServiceUser([crt, key], user);
 }

@@ -6,7 +6,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { BinaryNotFoundError } from '../errors.js';
 import { secretFor } from '../secrets/store.js';
-import { privateDir, writeServerFiles } from './files.js';
+import { natsTls } from '../tls/client-options.js';
+import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { REQUIREMENTS, requireBinary } from './packages.js';
 import { run, terminate } from './process.js';
 import type { ServerDriver } from './types.js';
@@ -34,6 +35,7 @@ export const natsDriver: ServerDriver = {
   async prepare(ctx) {
     privateDir(ctx.paths.nats.dir, ctx.user);
     privateDir(ctx.paths.nats.jetstream, ctx.user);
+    if (ctx.tls) installServerCert(ctx.paths.nats.tls, ctx.tls.servers.nats, ctx.user);
     writeServerFiles(
       ctx.paths.nats.dir,
       ctx.files.filter((f) => f.service === 'nats'),
@@ -47,8 +49,9 @@ export const natsDriver: ServerDriver = {
     const started = performance.now();
     const nc = await connect({
       servers: `${config.nats.host}:${config.nats.port}`,
-      user: 'app',
-      pass: secretFor(secrets, 'nats', 'app'),
+      user: 'admin',
+      pass: secretFor(secrets, 'nats', 'admin'),
+      ...(natsTls(config) ? { tls: natsTls(config)! } : {}),
       reconnect: false,
       timeout: timeoutMs,
       name: 'dataplane-probe',
@@ -60,6 +63,11 @@ export const natsDriver: ServerDriver = {
     } finally {
       await nc.close().catch(() => {});
     }
+  },
+
+  async reload(_ctx, rec) {
+    // nats-server re-reads nats.conf (users, passwords, TLS files) on SIGHUP.
+    process.kill(rec.pid, 'SIGHUP');
   },
 
   async stop(_ctx, rec, timeoutMs) {

@@ -11,6 +11,8 @@ import { run } from './process.js';
 export interface Requirement {
   binary: string;
   package: string;
+  /** how the binary prints its version (default --version) */
+  versionArgs?: string[];
 }
 
 export const REQUIREMENTS = {
@@ -18,6 +20,7 @@ export const REQUIREMENTS = {
   redisCli: { binary: 'redis-cli', package: 'redis-tools' },
   natsServer: { binary: 'nats-server', package: 'nats-server' },
   psql: { binary: 'psql', package: 'postgresql-client-15' },
+  openssl: { binary: 'openssl', package: 'openssl', versionArgs: ['version'] },
 } satisfies Record<string, Requirement>;
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -40,15 +43,15 @@ export function findBinary(name: string): string | undefined {
  * A binary that exists and answers `--version`. Debian's /usr/bin/psql, for one, is a
  * wrapper that stays behind when postgresql-client-15 is removed and then fails.
  */
-export function findWorkingBinary(name: string): string | undefined {
+export function findWorkingBinary(name: string, versionArgs = ['--version']): string | undefined {
   const found = findBinary(name);
   if (!found) return undefined;
-  const r = spawnSync(found, ['--version'], { stdio: 'ignore', timeout: 10_000 });
+  const r = spawnSync(found, versionArgs, { stdio: 'ignore', timeout: 10_000 });
   return r.status === 0 ? found : undefined;
 }
 
 export function requireBinary(req: Requirement): string {
-  const found = findWorkingBinary(req.binary);
+  const found = findWorkingBinary(req.binary, req.versionArgs);
   if (!found) throw new BinaryNotFoundError(req.binary, `install the Debian package: apt-get install -y ${req.package}`);
   return found;
 }
@@ -62,7 +65,7 @@ function canInstall(): boolean {
  * apt's own output is kept for the error message only.
  */
 export async function ensurePackages(reqs: Requirement[], onProgress: (msg: string) => void = () => {}): Promise<void> {
-  const missing = reqs.filter((r) => !findWorkingBinary(r.binary));
+  const missing = reqs.filter((r) => !findWorkingBinary(r.binary, r.versionArgs));
   if (!missing.length) return;
   const pkgs = [...new Set(missing.map((r) => r.package))];
   if (!canInstall()) {
@@ -80,7 +83,7 @@ export async function ensurePackages(reqs: Requirement[], onProgress: (msg: stri
     r = await install();
   }
   if (r.code !== 0) throw new PackageInstallError(pkgs, r.stderr.trim().split('\n').slice(-3).join(' '));
-  const still = missing.filter((m) => !findWorkingBinary(m.binary));
+  const still = missing.filter((m) => !findWorkingBinary(m.binary, m.versionArgs));
   if (still.length) throw new PackageInstallError(pkgs, `${still.map((s) => s.binary).join(', ')} still missing after install`);
   onProgress(`installed ${pkgs.join(', ')}`);
 }

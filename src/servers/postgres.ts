@@ -10,7 +10,8 @@ import { BinaryNotFoundError, ServerStartError } from '../errors.js';
 import { ensureDatabase, ensureRoles, prepareDatabase } from '../postgres/bootstrap.js';
 import { scramSha256Verifier } from '../secrets/hashes.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
-import { privateDir, writeServerFiles } from './files.js';
+import { pgSsl } from '../tls/client-options.js';
+import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { run, terminate } from './process.js';
 import { chownToServiceUser } from './service-user.js';
 import type { Binaries, ServerContext, ServerDriver } from './types.js';
@@ -79,6 +80,7 @@ function superuserClient(config: Config, secrets: Secrets, timeoutMs: number, da
     user: config.postgres.superuser,
     password: secretFor(secrets, 'postgres', config.postgres.superuser),
     database,
+    ssl: pgSsl(config),
     connectionTimeoutMillis: timeoutMs,
     query_timeout: timeoutMs,
     application_name: 'dataplane',
@@ -147,6 +149,7 @@ export const postgresDriver: ServerDriver = {
     privateDir(paths.pg.dir, user);
     if (!existsSync(path.join(paths.pg.data, 'PG_VERSION'))) await initdb(ctx);
     privateDir(paths.pg.walArchive, user);
+    if (ctx.tls) installServerCert(paths.pg.tls, ctx.tls.servers.postgres, user);
     writeServerFiles(
       paths.pg.data,
       ctx.files.filter((f) => f.service === 'postgres'),
@@ -175,7 +178,7 @@ export const postgresDriver: ServerDriver = {
     admin.on('error', () => {});
     await admin.connect();
     try {
-      await ensureRoles(admin, config, ctx.secrets);
+      await ensureRoles(admin, config, ctx.secrets, { maxConnections: Number(ctx.tuning.postgres.max_connections?.value ?? 100) });
       if (await ensureDatabase(admin, config)) ctx.progress(`created database ${config.postgres.database} owned by ${config.postgres.owner}`);
     } finally {
       await admin.end().catch(() => {});
@@ -187,6 +190,18 @@ export const postgresDriver: ServerDriver = {
       await prepareDatabase(inApp, { timescaledb: ctx.timescaledb });
     } finally {
       await inApp.end().catch(() => {});
+    }
+  },
+
+  async reload(ctx) {
+    // New certificate files and pg_hba.conf take effect for new connections.
+    const client = superuserClient(ctx.config, ctx.secrets, 10_000);
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      await client.query('select pg_reload_conf()');
+    } finally {
+      await client.end().catch(() => {});
     }
   },
 

@@ -2,11 +2,14 @@
  * Redis 7 from Debian's redis-server. Runs `redis-server redis.conf` in the
  * foreground; stops with SHUTDOWN SAVE so the dataset is on disk first.
  */
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import { BinaryNotFoundError } from '../errors.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
-import { privateDir, writeServerFiles } from './files.js';
+import { redisEndpoint } from '../tls/client-options.js';
+import { plaintextAllowed } from '../tls/policy.js';
+import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { REQUIREMENTS, requireBinary } from './packages.js';
 import { run, terminate, waitForExit } from './process.js';
 import type { ServerDriver } from './types.js';
@@ -16,7 +19,7 @@ const REQUIRED_MAJOR = 7;
 export function redisAdminClient(config: Config, secrets: Secrets, timeoutMs: number): Redis {
   return new Redis({
     host: config.redis.host,
-    port: config.redis.port,
+    ...redisEndpoint(config),
     username: 'admin',
     password: secretFor(secrets, 'redis', 'admin'),
     lazyConnect: true,
@@ -58,12 +61,16 @@ export const redisDriver: ServerDriver = {
     return { server, version: `${m[1]}.${m[2]}.${m[3]}` };
   },
 
-  ports: (config) => [{ host: config.redis.host, port: config.redis.port, configPath: 'redis.port' }],
+  ports: (config) => [
+    ...(plaintextAllowed(config, 'redis') ? [{ host: config.redis.host, port: config.redis.port, configPath: 'redis.port' }] : []),
+    ...(config.tls.enabled ? [{ host: config.redis.host, port: config.redis.tlsPort, configPath: 'redis.tlsPort' }] : []),
+  ],
 
-  address: (config) => `${config.redis.host}:${config.redis.port}`,
+  address: (config) => `${config.redis.host}:${redisEndpoint(config).port}`,
 
   async prepare(ctx) {
     privateDir(ctx.paths.redis.dir, ctx.user);
+    if (ctx.tls) installServerCert(ctx.paths.redis.tls, ctx.tls.servers.redis, ctx.user);
     writeServerFiles(
       ctx.paths.redis.dir,
       ctx.files.filter((f) => f.service === 'redis'),
@@ -84,6 +91,19 @@ export const redisDriver: ServerDriver = {
       const info = await client.info('server');
       const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
       return { version, latencyMs: performance.now() - started };
+    } finally {
+      await closeClient(client);
+    }
+  },
+
+  async reload(ctx) {
+    if (!ctx.config.tls.enabled) return;
+    // Setting the TLS files makes Redis load them again (same paths, new contents).
+    const client = redisAdminClient(ctx.config, ctx.secrets, 5000);
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.config('SET', 'tls-cert-file', path.join(ctx.paths.redis.tls, 'server.crt'), 'tls-key-file', path.join(ctx.paths.redis.tls, 'server.key'));
     } finally {
       await closeClient(client);
     }

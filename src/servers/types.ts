@@ -7,6 +7,7 @@ import type { Config, ServiceName } from '../config/schema.js';
 import type { Tuning } from '../config/tuning.js';
 import type { RenderedFile } from '../render/context.js';
 import type { Secrets } from '../secrets/store.js';
+import type { TlsFiles } from '../tls/certificates.js';
 import type { PidRecord } from './process.js';
 import type { ServiceUser } from './service-user.js';
 
@@ -18,6 +19,8 @@ export interface ServerContext {
   files: RenderedFile[];
   user: ServiceUser;
   binaries: Binaries;
+  /** Certificates to install, when TLS is on. */
+  tls: TlsFiles | undefined;
   /** TimescaleDB is installed and not turned off: preload it and create the extension. */
   timescaledb: boolean;
   /** Skip fsync during first initialisation (ephemeral test stacks). */
@@ -57,6 +60,8 @@ export interface ServerDriver {
   probe(config: Config, secrets: Secrets, timeoutMs?: number): Promise<ProbeResult>;
   /** Runs after each successful start (roles, databases); idempotent. */
   afterStart?(ctx: ServerContext): Promise<void>;
+  /** Re-read configuration and certificates in place, without a restart. */
+  reload(ctx: ServerContext, rec: PidRecord): Promise<void>;
   /** Clean shutdown that keeps every acknowledged write. */
   stop(ctx: Pick<ServerContext, 'config' | 'secrets'>, rec: PidRecord, timeoutMs: number): Promise<void>;
   /** Address clients use, for tables. */

@@ -1,10 +1,13 @@
 /**
  * Connection details per login identity, as URLs and as fields. Passwords appear
- * only when asked for (`reveal`); otherwise they are masked.
+ * only when asked for (`reveal`); otherwise they are masked. With TLS on, URLs
+ * carry what verifies the server (sslmode=verify-full with the CA, rediss://, tls://).
  */
 import type { Config, ServiceName } from '../config/schema.js';
 import type { Secrets } from '../secrets/store.js';
 import { serviceUsers } from '../secrets/users.js';
+import { tlsFiles } from '../tls/certificates.js';
+import { redisEndpoint } from '../tls/client-options.js';
 
 export interface Credential {
   service: ServiceName;
@@ -16,24 +19,38 @@ export interface Credential {
   database?: string;
   password: string;
   url: string;
+  tls: boolean;
+  /** CA certificate that verifies the server, with TLS on */
+  caFile?: string;
 }
 
 export const MASK = '********';
-
-const SCHEMES: Record<ServiceName, string> = { postgres: 'postgresql', redis: 'redis', nats: 'nats' };
 
 function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
 export function credentialsFor(config: Config, secrets: Secrets, opts: { reveal: boolean }): Credential[] {
+  const tls = config.tls.enabled;
+  const caFile = tls ? tlsFiles(config).caFile : undefined;
   return serviceUsers(config).flatMap(({ service, user, purpose }) => {
     const secret = secrets[service]?.[user];
     if (secret === undefined) return [];
     const password = opts.reveal ? secret : MASK;
-    const { host, port } = config[service];
-    const database = service === 'postgres' ? (user === config.postgres.superuser ? 'postgres' : config.postgres.database) : undefined;
-    const url = `${SCHEMES[service]}://${user}:${password}@${hostForUrl(host)}:${port}${database ? `/${database}` : ''}`;
-    return [{ service, user, purpose, host, port, ...(database ? { database } : {}), password, url }];
+    const host = config[service].host;
+    const auth = `${user}:${password}@${hostForUrl(host)}`;
+    let port = config[service].port;
+    let url: string;
+    let database: string | undefined;
+    if (service === 'postgres') {
+      database = user === config.postgres.superuser ? 'postgres' : config.postgres.database;
+      url = `postgresql://${auth}:${port}/${database}${caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}` : ''}`;
+    } else if (service === 'redis') {
+      port = redisEndpoint(config).port;
+      url = `${tls ? 'rediss' : 'redis'}://${auth}:${port}`;
+    } else {
+      url = `${tls ? 'tls' : 'nats'}://${auth}:${port}`;
+    }
+    return [{ service, user, purpose, host, port, ...(database ? { database } : {}), password, url, tls, ...(caFile ? { caFile } : {}) }];
   });
 }

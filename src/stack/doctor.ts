@@ -9,10 +9,11 @@ import { SERVICES, type Config } from '../config/schema.js';
 import { formatSize, GiB, MiB } from '../config/sizes.js';
 import { isDataplaneError } from '../errors.js';
 import { drivers } from '../servers/index.js';
-import { findWorkingBinary, REQUIREMENTS } from '../servers/packages.js';
+import { findWorkingBinary, REQUIREMENTS, type Requirement } from '../servers/packages.js';
 import { isPortFree } from '../servers/ports.js';
 import { isRecordAlive, readPidFile, run } from '../servers/process.js';
 import { timescaledbInstalled } from '../servers/postgres.js';
+import { readCertificate, tlsFiles } from '../tls/certificates.js';
 import { liveSupervisor, SUPERVISOR } from './state.js';
 
 export interface Check {
@@ -51,8 +52,8 @@ async function binaryChecks(config: Config): Promise<Check[]> {
       checks.push({ name: `${s} binary`, status: 'fail', detail: (e as Error).message, ...(isDataplaneError(e) && e.hint ? { fix: e.hint } : {}) });
     }
   }
-  for (const req of [REQUIREMENTS.redisCli, REQUIREMENTS.psql]) {
-    const found = findWorkingBinary(req.binary);
+  for (const req of [REQUIREMENTS.redisCli, REQUIREMENTS.psql, REQUIREMENTS.openssl] as Requirement[]) {
+    const found = findWorkingBinary(req.binary, req.versionArgs);
     checks.push(
       found
         ? { name: req.binary, status: 'ok', detail: found }
@@ -127,6 +128,25 @@ function stateChecks(config: Config): Check[] {
   return checks;
 }
 
+function certificateChecks(config: Config): Check[] {
+  if (!config.tls.enabled) return [{ name: 'tls', status: config.profile === 'prod' ? 'fail' : 'warn', detail: 'TLS is off: passwords cross the network in plaintext', fix: 'set tls.enabled: true' }];
+  const files = tlsFiles(config);
+  const certs = [{ name: 'ca certificate', file: files.caFile }, ...SERVICES.filter((s) => config[s].enabled).map((s) => ({ name: `${s} certificate`, file: files.servers[s].certFile }))];
+  const out: Check[] = [];
+  for (const c of config.tls.source === 'files' ? certs.slice(0, 2) : certs) {
+    if (!existsSync(c.file)) {
+      out.push({ name: c.name, status: config.tls.source === 'files' ? 'fail' : 'ok', detail: `${c.file} does not exist yet${config.tls.source === 'generate' ? '; `dataplane up` creates it' : ''}` });
+      continue;
+    }
+    const info = readCertificate(c.file);
+    const when = `expires ${info.notAfter.toISOString().slice(0, 10)} (${info.daysLeft} days)`;
+    if (info.daysLeft < 0) out.push({ name: c.name, status: 'fail', detail: `expired ${info.notAfter.toISOString().slice(0, 10)}`, fix: 'dataplane certs rotate' });
+    else if (info.daysLeft < config.tls.renewBeforeDays) out.push({ name: c.name, status: 'warn', detail: when, fix: 'dataplane certs rotate' });
+    else out.push({ name: c.name, status: 'ok', detail: when });
+  }
+  return out;
+}
+
 export async function runDoctor(config: Config): Promise<Check[]> {
   const checks: Check[] = [nodeCheck()];
   checks.push(...(await binaryChecks(config)));
@@ -134,6 +154,7 @@ export async function runDoctor(config: Config): Promise<Check[]> {
   if (user) checks.push(user);
   checks.push(...(await portChecks(config)));
   checks.push(diskCheck(config));
+  checks.push(...certificateChecks(config));
   checks.push(...stateChecks(config));
   return checks;
 }

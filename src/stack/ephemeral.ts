@@ -47,14 +47,14 @@ export interface EphemeralStack extends AsyncDisposable {
 
 async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): Promise<Config> {
   const want = new Set(opts.services ?? SERVICES);
-  const [pg, redis, nats, natsMonitor, health] = await freePorts(5);
+  const [pg, redis, redisTls, nats, natsMonitor, health] = await freePorts(6);
   const base = {
     stateDir,
     resources: { memory: '1gb' },
     health: { port: health },
     supervisor: { restartDelayMs: 100, startTimeoutMs: 30_000, stopTimeoutMs: 30_000 },
     postgres: { enabled: want.has('postgres'), port: pg },
-    redis: { enabled: want.has('redis'), port: redis },
+    redis: { enabled: want.has('redis'), port: redis, tlsPort: redisTls },
     nats: { enabled: want.has('nats'), port: nats, monitorPort: natsMonitor },
   };
   return parseConfig(opts.config ? mergeDeep(base, opts.config as Record<string, unknown>) : base);

@@ -14,6 +14,8 @@ export interface SupervisorState {
   health: { url: string } | null;
   timescaledb: { installed: boolean; enabled: boolean };
   services: Partial<Record<ServiceName, { pid: number; address: string; version: string; restarts: number }>>;
+  /** The last configuration reload (SIGHUP): after rotating secrets or certificates. */
+  lastReload: { at: string; ok: boolean; error?: string } | null;
 }
 
 export const SUPERVISOR = 'supervisor';

@@ -10,7 +10,8 @@ import { statePaths, type StatePaths } from '../config/paths.js';
 import { SERVICES, type Config, type ServiceName } from '../config/schema.js';
 import { AlreadyRunningError, PortInUseError, ServerStartError } from '../errors.js';
 import { startHealthServer, type ComponentHealth, type HealthServer } from '../observe/health.js';
-import { ensureSecrets, type Secrets } from '../secrets/store.js';
+import { renderAll } from '../render/index.js';
+import { ensureSecrets, readSecrets, type Secrets } from '../secrets/store.js';
 import { drivers } from '../servers/index.js';
 import { ensurePackages, REQUIREMENTS, type Requirement } from '../servers/packages.js';
 import { isPortFree } from '../servers/ports.js';
@@ -20,6 +21,7 @@ import type { Binaries, ProbeResult, ServerContext, ServerDriver } from '../serv
 import { clientFor, migrationsDir, withClient } from '../postgres/clients.js';
 import { loadMigrations, migrate as migrateDatabase } from '../postgres/migrations.js';
 import { runMaintenance } from '../postgres/timeseries.js';
+import { ensureCertificates, tlsFiles } from '../tls/certificates.js';
 import type { Logger } from './logger.js';
 import { planStack, type Plan } from './plan.js';
 import { cleanStale, liveSupervisor, SUPERVISOR, writeSupervisorState, type SupervisorState } from './state.js';
@@ -71,13 +73,15 @@ function describeExit(code: number | null, signal: NodeJS.Signals | null): strin
 }
 
 export class Supervisor {
-  readonly plan: Plan;
-  readonly secrets: Secrets;
+  plan: Plan;
+  secrets: Secrets;
   readonly paths: StatePaths;
   private readonly managed: Managed[] = [];
   private health: HealthServer | undefined;
   private stopping: Promise<void> | undefined;
   private readonly startedAt = new Date();
+  private lastReload: SupervisorState['lastReload'] = null;
+  private reloading: Promise<void> | undefined;
   private resolveStopped!: () => void;
   /** Resolves once the stack has been stopped (by stop() or a signal handler calling it). */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
@@ -137,6 +141,7 @@ export class Supervisor {
         if (config.redis.enabled) reqs.push(REQUIREMENTS.redisServer, REQUIREMENTS.redisCli);
         if (config.nats.enabled) reqs.push(REQUIREMENTS.natsServer);
         if (config.postgres.enabled) reqs.push(REQUIREMENTS.psql);
+        if (config.tls.enabled && config.tls.source === 'generate') reqs.push(REQUIREMENTS.openssl);
         progress('checking binaries');
         await ensurePackages(reqs, progress);
       }
@@ -156,6 +161,10 @@ export class Supervisor {
       const opened = [paths.root, ...Object.values(binaries).map((b) => b.server)].flatMap((p) => ensureTraversable(p, user));
       for (const d of new Set(opened)) logger.warn(`granted search permission (o+x) on ${d} so ${user.name} can reach its files`);
       const secrets = ensureSecrets(config, opts.env);
+      if (config.tls.enabled) {
+        const certs = await ensureCertificates(config, { onProgress: progress });
+        for (const i of certs.issued) logger.info(`issued the ${i.service} server certificate (${i.reason})`);
+      }
       const plan = planStack(config, { secrets, binaries });
       const sup = new Supervisor(opts, plan, secrets, user, binaries);
 
@@ -238,6 +247,7 @@ export class Supervisor {
       files: this.plan.files,
       user: this.user,
       binaries: this.binaries[name]!,
+      tls: this.config.tls.enabled ? tlsFiles(this.config) : undefined,
       timescaledb: this.plan.timescaledb.enabled,
       fastInit: this.opts.fastInit ?? false,
       progress: this.opts.progress ?? (() => {}),
@@ -397,6 +407,39 @@ export class Supervisor {
     return this.stopping;
   }
 
+  /**
+   * Apply changed secrets and certificates to the running servers without a
+   * restart (SIGHUP): re-read secrets, re-render and rewrite the server files with
+   * the same tuning, install certificates, then reload each server (PostgreSQL
+   * pg_reload_conf, Redis re-reads its TLS files, NATS SIGHUP). Password changes
+   * themselves are made live by `credentials rotate` before it signals.
+   */
+  reload(): Promise<void> {
+    this.reloading ??= (async () => {
+      const { logger } = this.opts;
+      try {
+        this.secrets = readSecrets(this.config, this.opts.env);
+        const files = renderAll({ config: this.config, tuning: this.plan.tuning, secrets: this.secrets, paths: this.paths });
+        this.plan = { ...this.plan, files };
+        for (const m of this.managed) {
+          m.ctx = { ...m.ctx, secrets: this.secrets, files };
+          if (m.state !== 'running' || !m.rec) continue;
+          await m.driver.prepare(m.ctx);
+          await m.driver.reload(m.ctx, m.rec);
+        }
+        this.lastReload = { at: new Date().toISOString(), ok: true };
+        logger.info('reloaded secrets, certificates and server configuration');
+      } catch (e) {
+        this.lastReload = { at: new Date().toISOString(), ok: false, error: (e as Error).message };
+        logger.error(`reload failed: ${(e as Error).message}`);
+      } finally {
+        this.writeState();
+        this.reloading = undefined;
+      }
+    })();
+    return this.reloading;
+  }
+
   /** Synchronous last resort when the owning process exits without stop(): SIGKILL our servers. */
   killNow(): void {
     for (const m of this.managed) {
@@ -446,6 +489,7 @@ export class Supervisor {
       stateDir: this.paths.root,
       health: this.health ? { url: this.health.url } : null,
       timescaledb: this.plan.timescaledb,
+      lastReload: this.lastReload,
       services: Object.fromEntries(
         this.managed.map((m) => [m.name, { pid: m.rec?.pid ?? 0, address: m.driver.address(this.config), version: m.version ?? '', restarts: m.restarts }]),
       ),

@@ -19,7 +19,7 @@ export interface CliResult {
 export interface Project {
   dir: string;
   stateDir: string;
-  ports: { postgres: number; redis: number; nats: number; natsMonitor: number; health: number };
+  ports: { postgres: number; redis: number; redisTls: number; nats: number; natsMonitor: number; health: number };
   config: Record<string, unknown>;
   run(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
   /** Start a long-running CLI process (foreground `up`, `logs --follow`). */
@@ -54,21 +54,24 @@ export function runCli(args: string[], cwd: string, opts: { env?: Record<string,
 /** A project folder with dataplane.config.yaml on free loopback ports. */
 export async function tempProject(extra: Record<string, unknown> = {}): Promise<Project> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-cli-'));
-  const [pg, redis, nats, natsMonitor, health] = (await freePorts(5)) as [number, number, number, number, number];
+  const [pg, redis, redisTls, nats, natsMonitor, health] = (await freePorts(6)) as [number, number, number, number, number, number];
   const config: Record<string, unknown> = {
     resources: { memory: '1gb' },
     supervisor: { restartDelayMs: 100 },
     postgres: { port: pg },
-    redis: { port: redis },
+    redis: { port: redis, tlsPort: redisTls },
     nats: { port: nats, monitorPort: natsMonitor },
     health: { port: health },
-    ...extra,
   };
+  for (const [k, v] of Object.entries(extra)) {
+    const base = config[k];
+    config[k] = base && typeof base === 'object' && v && typeof v === 'object' && !Array.isArray(v) ? { ...base, ...v } : v;
+  }
   writeFileSync(path.join(dir, 'dataplane.config.yaml'), stringify(config));
   const project: Project = {
     dir,
     stateDir: path.join(dir, '.dataplane'),
-    ports: { postgres: pg, redis, nats, natsMonitor, health },
+    ports: { postgres: pg, redis, redisTls, nats, natsMonitor, health },
     config,
     run: (args, opts) => runCli(args, dir, opts),
     spawn: (args, opts = {}) => spawn(process.execPath, [CLI, ...args], { cwd: dir, env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] }),

@@ -1,16 +1,11 @@
 /** Connecting to a test stack's PostgreSQL as one of its roles. */
 import pg from 'pg';
 import type { EphemeralStack } from '../../src/testing.js';
-
-export function roleUrl(stack: EphemeralStack, role: string): string {
-  const c = stack.credentials.find((x) => x.service === 'postgres' && x.user === role);
-  if (!c) throw new Error(`no PostgreSQL login ${role}`);
-  return `postgresql://${c.user}:${c.password}@${c.host}:${c.port}/${stack.config.postgres.database}`;
-}
+import { credential, pgConfig } from './connect.js';
 
 /** Run `fn` as `role` (optionally inside a tenant), always disconnecting. */
 export async function asRole<T>(stack: EphemeralStack, role: string, fn: (c: pg.Client) => Promise<T>, tenant?: number | string): Promise<T> {
-  const client = new pg.Client({ connectionString: roleUrl(stack, role) });
+  const client = new pg.Client(pgConfig(credential(stack.credentials, 'postgres', role), stack.config.postgres.database));
   await client.connect();
   try {
     if (tenant !== undefined) await client.query(`select set_config('dataplane.org_id', $1, false)`, [String(tenant)]);

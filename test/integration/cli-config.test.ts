@@ -39,8 +39,8 @@ describe('config render', () => {
     const out = path.join(project.dir, 'rendered');
     const r = await project.run(['config', 'render', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['nats', 'postgres', 'redis']);
-    const files = ['postgres/postgresql.conf', 'postgres/pg_hba.conf', 'redis/redis.conf', 'nats/nats.conf'];
+    expect(readdirSync(out).sort()).toEqual(['nats', 'nftables', 'postgres', 'redis']);
+    const files = ['postgres/postgresql.conf', 'postgres/pg_hba.conf', 'redis/redis.conf', 'nats/nats.conf', 'nftables/dataplane.nft'];
     for (const f of files) expect(statSync(path.join(out, f)).mode & 0o777, f).toBe(0o600);
     expect(readFileSync(path.join(out, 'postgres/postgresql.conf'), 'utf8')).toContain(`port = ${project.ports.postgres}`);
     const secrets = JSON.parse(readFileSync(path.join(project.stateDir, 'secrets.json'), 'utf8')) as Record<string, Record<string, string>>;

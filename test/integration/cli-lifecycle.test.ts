@@ -6,13 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StackStatus } from '../../src/stack/status.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { credentials, find, pidOf } from '../helpers/clients.js';
+import { natsConnect, pgClient, redisClient } from '../helpers/connect.js';
 import { expectAllGone, waitFor } from '../helpers/processes.js';
 
 let project: Project;
@@ -55,7 +53,7 @@ describe('dataplane CLI lifecycle', () => {
     });
     expect(json.services.map((s) => [s.name, s.status, s.address])).toEqual([
       ['postgres', 'running', `127.0.0.1:${project.ports.postgres}`],
-      ['redis', 'running', `127.0.0.1:${project.ports.redis}`],
+      ['redis', 'running', `127.0.0.1:${project.ports.redisTls}`],
       ['nats', 'running', `127.0.0.1:${project.ports.nats}`],
     ]);
     for (const s of json.services) {
@@ -98,12 +96,12 @@ describe('dataplane CLI lifecycle', () => {
     expect(r.stderr).toMatch(/already running \(supervisor pid \d+\)/);
   });
 
-  it('psql with the URL from `credentials --reveal` reports server version 16', async () => {
+  it('psql with the URL from `credentials --reveal` reports server version 16, over verified TLS', async () => {
     const url = (await project.run(['credentials', 'postgres', '--url', '--reveal'])).stdout.trim();
-    expect(url).toMatch(/^postgresql:\/\/app_owner:[^*]+@127\.0\.0\.1:\d+\/app$/);
-    const r = spawnSync('psql', [url, '-Atc', 'show server_version'], { encoding: 'utf8' });
+    expect(url).toMatch(/^postgresql:\/\/app_owner:[^*]+@127\.0\.0\.1:\d+\/app\?sslmode=verify-full&sslrootcert=.+ca\.crt$/);
+    const r = spawnSync('psql', [url, '-Atc', 'select version(), ssl from pg_stat_ssl where pid = pg_backend_pid()'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
-    expect(r.stdout.trim()).toMatch(/^16\.\d+/);
+    expect(r.stdout.trim()).toMatch(/^PostgreSQL 16\.\d+.*\|t$/);
   });
 
   it('redis-cli gets NOAUTH without auth and PONG as the generated user', async () => {
@@ -112,11 +110,14 @@ describe('dataplane CLI lifecycle', () => {
     const anon = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', port, 'ping'], { encoding: 'utf8' });
     expect(anon.stdout.trim()).toMatch(/^NOAUTH/);
     // The password travels in the environment, not on redis-cli's command line.
-    const authed = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', port, '--user', 'app', 'ping'], {
+    const tls = ['--tls', '--cacert', app.caFile!, '-p', String(app.port)];
+    const authed = spawnSync('redis-cli', ['-h', '127.0.0.1', ...tls, '--user', 'app', 'ping'], {
       encoding: 'utf8',
       env: { ...process.env, REDISCLI_AUTH: app.password },
     });
     expect(authed.stdout.trim()).toBe('PONG');
+    const anonTls = spawnSync('redis-cli', ['-h', '127.0.0.1', ...tls, 'ping'], { encoding: 'utf8' });
+    expect(anonTls.stdout.trim()).toMatch(/^NOAUTH/);
   });
 
   it('hides passwords unless --reveal', async () => {
@@ -131,7 +132,7 @@ describe('dataplane CLI lifecycle', () => {
 
   it('no generated password appears in logs, process arguments or environments, rendered files or command output', async () => {
     const secrets = (await credentials(project)).map((c) => c.password);
-    expect(secrets.length).toBe(12); // 8 PostgreSQL logins, 2 Redis users, 2 NATS users
+    expect(secrets.length).toBe(14); // 8 PostgreSQL logins, 3 Redis users, 3 NATS users
     const haystacks: [string, string][] = [];
     const walk = (dir: string) => {
       for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -165,21 +166,20 @@ describe('dataplane CLI lifecycle', () => {
 
   it('keeps a row, a key and a JetStream message across down and up', async () => {
     const creds = await credentials(project);
-    const db = new pg.Client({ connectionString: find(creds, 'postgres', 'app_owner').url });
-    await db.connect();
+    const db = await pgClient(find(creds, 'postgres', 'app_owner'));
     await db.query('create table kept (id int primary key, v text)');
     await db.query("insert into kept values (1, 'row survives')");
     await db.end();
 
-    const redis = new Redis(find(creds, 'redis', 'app').url, { enableReadyCheck: false });
-    await redis.set('kept', 'key survives');
+    const redis = await redisClient(find(creds, 'redis', 'app'));
+    await redis.set('app:kept', 'key survives');
     redis.disconnect();
 
-    const natsCred = find(creds, 'nats', 'app');
-    const nc = await connect({ servers: `127.0.0.1:${project.ports.nats}`, user: natsCred.user, pass: natsCred.password });
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: 'KEPT', subjects: ['kept.>'] });
-    const ack = await jetstream(nc).publish('kept.one', 'message survives');
+    const admin = await natsConnect(find(creds, 'nats', 'admin'));
+    await (await jetstreamManager(admin)).streams.add({ name: 'KEPT', subjects: ['app.kept.>'] });
+    await admin.close();
+    const nc = await natsConnect(find(creds, 'nats', 'app'));
+    const ack = await jetstream(nc).publish('app.kept.one', 'message survives');
     expect(ack.seq).toBe(1);
     await nc.close();
 
@@ -197,16 +197,15 @@ describe('dataplane CLI lifecycle', () => {
     expect(up.code, up.stderr).toBe(0);
     expect(up.stderr).not.toContain('initializing the PostgreSQL data directory');
 
-    const db2 = new pg.Client({ connectionString: find(creds, 'postgres', 'app_owner').url });
-    await db2.connect();
+    const db2 = await pgClient(find(creds, 'postgres', 'app_owner'));
     expect((await db2.query('select v from kept')).rows).toEqual([{ v: 'row survives' }]);
     await db2.end();
 
-    const redis2 = new Redis(find(creds, 'redis', 'app').url, { enableReadyCheck: false });
-    expect(await redis2.get('kept')).toBe('key survives');
+    const redis2 = await redisClient(find(creds, 'redis', 'app'));
+    expect(await redis2.get('app:kept')).toBe('key survives');
     redis2.disconnect();
 
-    const nc2 = await connect({ servers: `127.0.0.1:${project.ports.nats}`, user: natsCred.user, pass: natsCred.password });
+    const nc2 = await natsConnect(find(creds, 'nats', 'admin'));
     const msg = await (await jetstreamManager(nc2)).streams.getMessage('KEPT', { seq: 1 });
     expect(msg?.string()).toBe('message survives');
     await nc2.close();

@@ -6,11 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
+import { credential, natsConnect, pgClient, pgConfig, redisClient } from '../helpers/connect.js';
 import { expectAllGone } from '../helpers/processes.js';
 
 let stack: EphemeralStack;
@@ -28,8 +27,7 @@ afterAll(async () => {
 
 describe('PostgreSQL', () => {
   it('is version 16 and the owner can create tables in the application database', async () => {
-    const client = new pg.Client({ connectionString: stack.postgres!.url });
-    await client.connect();
+    const client = await pgClient(stack.postgres!);
     try {
       const v = await client.query<{ v: string }>("select current_setting('server_version') as v");
       expect(v.rows[0]!.v).toMatch(/^16\./);
@@ -45,7 +43,7 @@ describe('PostgreSQL', () => {
 
   it('refuses a wrong password and a client without one', async () => {
     const { host, port, user } = stack.postgres!;
-    const bad = new pg.Client({ host, port, user, password: 'wrong-password-123456', database: 'app' });
+    const bad = new pg.Client({ ...pgConfig(stack.postgres!), password: 'wrong-password-123456' });
     await expect(bad.connect()).rejects.toMatchObject({ code: '28P01' });
     const psql = spawnSync('psql', ['-w', '-h', host, '-p', String(port), '-U', user, '-d', 'app', '-c', 'select 1'], {
       encoding: 'utf8',
@@ -56,8 +54,7 @@ describe('PostgreSQL', () => {
   });
 
   it('stores passwords as SCRAM verifiers', async () => {
-    const client = new pg.Client({ connectionString: stack.postgres!.superuser.url });
-    await client.connect();
+    const client = await pgClient(stack.postgres!.superuser);
     try {
       const r = await client.query<{ rolname: string; rolpassword: string }>("select rolname, rolpassword from pg_authid where rolcanlogin order by rolname");
       expect(r.rows.map((x) => x.rolname)).toEqual(['app_analytics', 'app_backup', 'app_ingest', 'app_monitor', 'app_owner', 'app_ro', 'app_rw', 'postgres']);
@@ -72,7 +69,7 @@ describe('Redis', () => {
   it('answers NOAUTH without credentials and has no usable default user', async () => {
     // Raw RESP over TCP: exactly what an unauthenticated client sends.
     const replies = await new Promise<string>((resolve, reject) => {
-      const sock = net.connect(stack.redis!.port, stack.redis!.host);
+      const sock = net.connect(stack.config.redis.port, stack.redis!.host); // the dev profile's plaintext loopback port
       let data = '';
       sock.on('data', (d) => {
         data += d.toString();
@@ -87,14 +84,12 @@ describe('Redis', () => {
     expect(auth).toMatch(/^-WRONGPASS/);
   });
 
-  it('serves the app user, which cannot run dangerous commands', async () => {
-    // INFO (ioredis's ready check) is a dangerous command: the app user may not run it.
-    const r = new Redis(stack.redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableReadyCheck: false });
-    await r.connect();
+  it('serves the app user over TLS; dangerous commands are refused', async () => {
+    const r = await redisClient(stack.redis!);
     try {
       expect(await r.ping()).toBe('PONG');
-      await r.set('greeting', 'hello');
-      expect(await r.get('greeting')).toBe('hello');
+      await r.set('app:greeting', 'hello');
+      expect(await r.get('app:greeting')).toBe('hello');
       await expect(r.flushall()).rejects.toThrow(/NOPERM/);
     } finally {
       r.disconnect();
@@ -102,8 +97,7 @@ describe('Redis', () => {
   });
 
   it('runs with the rendered memory limit and eviction policy', async () => {
-    const admin = new Redis(stack.redis!.admin.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    await admin.connect();
+    const admin = await redisClient(stack.redis!.admin);
     try {
       const [, maxmemory] = (await admin.config('GET', 'maxmemory')) as [string, string];
       const [, policy] = (await admin.config('GET', 'maxmemory-policy')) as [string, string];
@@ -117,23 +111,23 @@ describe('Redis', () => {
 
 describe('NATS', () => {
   it('refuses clients without or with wrong credentials', async () => {
-    const servers = stack.nats!.servers;
-    await expect(connect({ servers, reconnect: false, timeout: 3000 })).rejects.toThrow(/Authorization/i);
-    await expect(connect({ servers, user: 'app', pass: 'wrong-password-123456', reconnect: false, timeout: 3000 })).rejects.toThrow(/Authorization/i);
+    const c = stack.nats!;
+    await expect(natsConnect({ ...c, user: '', password: '' })).rejects.toThrow(/Authorization/i);
+    await expect(natsConnect({ ...c, password: 'wrong-password-123456' })).rejects.toThrow(/Authorization/i);
   });
 
-  it('lets the app user create a JetStream stream and publish to it', async () => {
-    const nc = await connect({ servers: stack.nats!.servers, user: stack.nats!.user, pass: stack.nats!.password });
+  it('admin declares a JetStream stream; the app user publishes to it and gets the ack', async () => {
+    const admin = await natsConnect(credential(stack.credentials, 'nats', 'admin'));
+    const app = await natsConnect(stack.nats!);
     try {
-      const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'] });
-      const ack = await jetstream(nc).publish('orders.created', 'order 1');
+      const jsm = await jetstreamManager(admin);
+      await jsm.streams.add({ name: 'ORDERS', subjects: ['app.orders.>'] });
+      const ack = await jetstream(app).publish('app.orders.created', 'order 1');
       expect(ack.stream).toBe('ORDERS');
       expect(ack.seq).toBe(1);
-      const info = await jsm.getAccountInfo();
-      expect(info.streams).toBe(1);
+      expect((await jsm.getAccountInfo()).streams).toBe(1);
     } finally {
-      await nc.close();
+      await Promise.all([admin.close(), app.close()]);
     }
   });
 });
@@ -172,8 +166,7 @@ it('starts only the services asked for', async () => {
   expect(only.postgres).toBeUndefined();
   expect(only.nats).toBeUndefined();
   expect(only.supervisor.snapshot().map((s) => s.name)).toEqual(['redis']);
-  const r = new Redis(only.redis!.url, { lazyConnect: true, enableReadyCheck: false });
-  await r.connect();
+  const r = await redisClient(only.redis!);
   expect(await r.ping()).toBe('PONG');
   r.disconnect();
 });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMigration, loadMigrations, migrate, migrationStatus, MigrationError } from '../../src/postgres/migrations.js';
+import { pgConfig } from '../helpers/connect.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
 
 let stack: EphemeralStack;
@@ -26,15 +27,14 @@ afterAll(async () => {
 beforeEach(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-migrations-'));
   db = `m${++counter}`;
-  const su = new pg.Client({ connectionString: stack.postgres!.superuser.url });
+  const su = new pg.Client(pgConfig(stack.postgres!.superuser));
   await su.connect();
   await su.query(`create database ${db} owner app_owner`);
   await su.end();
 });
 
 function owner(): pg.Client {
-  const { host, port, user, password } = stack.postgres!;
-  return new pg.Client({ host, port, user, password, database: db });
+  return new pg.Client(pgConfig(stack.postgres!, db));
 }
 
 async function withOwner<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {

@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
+import { pgConfig } from '../helpers/connect.js';
 import { asRole, CHECK_OPTION_VIOLATION, FK_VIOLATION, outcome, PERMISSION_DENIED } from '../helpers/postgres.js';
 
 let stack: EphemeralStack;
@@ -211,7 +212,7 @@ describe('least privilege per role', () => {
   });
 
   it('PUBLIC has nothing: a role without grants cannot connect or use a schema', async () => {
-    const su = new pg.Client({ connectionString: stack.postgres!.superuser.url.replace(/\/postgres$/, `/${stack.config.postgres.database}`) });
+    const su = new pg.Client(pgConfig(stack.postgres!.superuser, stack.config.postgres.database));
     await su.connect();
     try {
       await su.query("create role stranger login password 'stranger-password-123456'");
@@ -228,8 +229,7 @@ describe('least privilege per role', () => {
       }
       const fn = await su.query<{ ok: boolean }>("select has_function_privilege('stranger', 'dataplane.create_timeseries(regclass,name,interval,interval,interval,text,integer)', 'execute') as ok");
       expect(fn.rows[0]!.ok).toBe(false);
-      const { host, port } = stack.postgres!;
-      const stranger = new pg.Client({ host, port, user: 'stranger', password: 'stranger-password-123456', database: db });
+      const stranger = new pg.Client({ ...pgConfig(stack.postgres!), user: 'stranger', password: 'stranger-password-123456' });
       await expect(stranger.connect()).rejects.toMatchObject({ code: PERMISSION_DENIED });
     } finally {
       await su.query('drop role if exists stranger');

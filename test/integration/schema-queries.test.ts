@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { erDiagram, extractDiagram } from '../../src/postgres/diagram.js';
+import { pgConfig } from '../helpers/connect.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
 
 const DOC = readFileSync(new URL('../../docs/schema.md', import.meta.url), 'utf8');
@@ -19,7 +20,7 @@ let owner: pg.Client;
 
 beforeAll(async () => {
   stack = await startEphemeralStack({ services: ['postgres'] });
-  owner = new pg.Client({ connectionString: stack.postgres!.url });
+  owner = new pg.Client(pgConfig(stack.postgres!));
   await owner.connect();
 });
 

@@ -9,6 +9,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { ensureRoles } from '../../src/postgres/bootstrap.js';
 import { BUILTIN_MIGRATIONS } from '../../src/postgres/clients.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
+import { pgConfig } from '../helpers/connect.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
 import { startTimescaleLite, type TimescaleLite } from '../helpers/timescale-lite.js';
 
@@ -50,7 +51,7 @@ async function rows(db: pg.Client, sql: string, params: unknown[] = []): Promise
 beforeAll(async () => {
   // No background maintenance: the tests run it themselves, at chosen times.
   [stack, ts] = await Promise.all([startEphemeralStack({ services: ['postgres'], config: { postgres: { maintenanceIntervalSec: 0 } } }), startTimescaleLite()]);
-  native = new pg.Client({ connectionString: stack.postgres!.url });
+  native = new pg.Client(pgConfig(stack.postgres!));
   await native.connect();
   // PGlite is a single superuser session: the roles first, then the same migrations.
   await ensureRoles(ts.client, parseConfig({}), undefined);

@@ -44,11 +44,11 @@ describe('loading', () => {
 
   it('lets the environment override the file, and overrides win over both', () => {
     const dir = project('redis:\n  port: 7000\n  maxmemory: 1gb\n');
-    const env = { DATAPLANE_REDIS_PORT: '7001', DATAPLANE_POSTGRES_ALLOWED_NETWORKS: '10.0.0.0/8, ::1/128', DATAPLANE_HEALTH_ENABLED: 'false' };
+    const env = { DATAPLANE_REDIS_PORT: '7001', DATAPLANE_NETWORK_ALLOWED_NETWORKS: '10.0.0.0/8, ::1/128', DATAPLANE_HEALTH_ENABLED: 'false' };
     const { config, sources } = loadConfig({ cwd: dir, env, overrides: { redis: { maxmemory: '2gb' } } });
     expect(config.redis.port).toBe(7001);
     expect(config.redis.maxmemory).toBe(2 * 1024 ** 3);
-    expect(config.postgres.allowedNetworks).toEqual(['10.0.0.0/8', '::1/128']);
+    expect(config.network.allowedNetworks).toEqual(['10.0.0.0/8', '::1/128']);
     expect(config.health.enabled).toBe(false);
     expect(sources.get('redis.port')).toBe('DATAPLANE_REDIS_PORT');
     expect(sources.get('redis.maxmemory')).toBe('override');
@@ -56,14 +56,14 @@ describe('loading', () => {
 
   it('lists every problem with its path, including where the value came from', () => {
     const dir = project(
-      ['redis:', '  maxmemory: lots', '  maxmemry: 1gb', 'nats:', '  port: 70000', 'postgres:', '  allowedNetworks: [10.0.0.0/33]', '  database: App-DB'].join('\n'),
+      ['redis:', '  maxmemory: lots', '  maxmemry: 1gb', 'nats:', '  port: 70000', 'network:', '  allowedNetworks: [10.0.0.0/33]', 'postgres:', '  database: App-DB'].join('\n'),
     );
     const issues = issuesOf(() => loadConfig({ cwd: dir, env: { DATAPLANE_REDIS_MAXMEMORY_POLICY: 'sometimes' } }));
     const byPath = Object.fromEntries(issues.map((i) => [i.path, i]));
     expect(byPath['redis.maxmemory']?.message).toBe('expected "auto" or a size like 512mb');
     expect(byPath['redis.maxmemry']?.message).toBe('unknown field (did you mean maxmemory?)');
     expect(byPath['nats.port']?.message).toMatch(/TCP port/);
-    expect(byPath['postgres.allowedNetworks.0']?.message).toMatch(/network such as/);
+    expect(byPath['network.allowedNetworks.0']?.message).toMatch(/network such as/);
     expect(byPath['postgres.database']?.message).toMatch(/lower-case identifier/);
     expect(byPath['redis.maxmemoryPolicy']?.source).toBe('DATAPLANE_REDIS_MAXMEMORY_POLICY');
     expect(issues).toHaveLength(6);
@@ -83,6 +83,21 @@ describe('loading', () => {
     const dir = project('redis:\n  port: 4222\n');
     const issues = issuesOf(() => loadConfig({ cwd: dir, env: {} }));
     expect(issues).toEqual([expect.objectContaining({ path: 'nats.port', message: 'port 4222 is also used by redis.port' })]);
+  });
+
+  it('the prod profile refuses to run without TLS, and "files" needs the files', () => {
+    const issues = issuesOf(() => loadConfig({ cwd: project('profile: prod\ntls:\n  enabled: false\n'), env: {} }));
+    expect(issues).toContainEqual(expect.objectContaining({ path: 'tls.enabled', message: 'the prod profile requires TLS' }));
+    const files = issuesOf(() => loadConfig({ cwd: project('tls:\n  source: files\n  caFile: /etc/ssl/ca.pem\n'), env: {} }));
+    expect(files.map((i) => i.path).sort()).toEqual(['tls.certFile', 'tls.keyFile']);
+  });
+
+  it('validates NATS subjects and reserves built-in user names', () => {
+    const issues = issuesOf(() =>
+      loadConfig({ cwd: project('nats:\n  users:\n    billing:\n      publish: ["billing.>.x", "ok.*"]\n    admin:\n      publish: ["a"]\n'), env: {} }),
+    );
+    expect(issues).toContainEqual(expect.objectContaining({ path: 'nats.users.billing.publish.0', message: 'the > wildcard may only end a subject' }));
+    expect(issues).toContainEqual(expect.objectContaining({ path: 'nats.users', message: 'admin and system are built in' }));
   });
 
   it('reports YAML syntax errors and non-mapping files', () => {

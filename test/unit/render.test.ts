@@ -7,9 +7,9 @@ import { generateSecret } from '../../src/secrets/store.js';
 import { planStack } from '../../src/stack/plan.js';
 
 const secrets = {
-  postgres: { postgres: generateSecret(), app_owner: generateSecret() },
-  redis: { admin: generateSecret(), app: generateSecret() },
-  nats: { app: generateSecret(), system: generateSecret() },
+  postgres: Object.fromEntries(['postgres', 'app_owner', 'app_rw', 'app_ro', 'app_ingest', 'app_analytics', 'app_monitor', 'app_backup'].map((u) => [u, generateSecret()])),
+  redis: { admin: generateSecret(), monitor: generateSecret(), app: generateSecret() },
+  nats: { admin: generateSecret(), app: generateSecret(), system: generateSecret() },
 };
 
 function render(input: Record<string, unknown> = {}) {
@@ -27,24 +27,37 @@ describe('rendered files', () => {
     }
   });
 
-  it('PostgreSQL: scram-sha-256 from configured networks only, no socket', () => {
-    const hba = files['postgres/pg_hba.conf']!;
-    const rules = hba.split('\n').filter((l) => l && !l.startsWith('#'));
-    expect(rules.length).toBeGreaterThan(0);
-    for (const r of rules) expect(r).toMatch(/^host\s+\S+\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+scram-sha-256$/);
+  it('PostgreSQL: scram-sha-256 from configured networks only, TLS, no socket', () => {
+    const rules = (f: Record<string, string>) => f['postgres/pg_hba.conf']!.split('\n').filter((l) => l && !l.startsWith('#'));
+    const dev = rules(files);
+    for (const r of dev) expect(r).toMatch(/^(hostssl|hostnossl)\s+\S+\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+scram-sha-256$/);
+    expect(dev.filter((r) => r.startsWith('hostnossl'))).toHaveLength(2); // dev: plaintext from loopback
+    const prod = rules(render({ profile: 'prod', network: { allowedNetworks: ['10.0.0.0/8', '127.0.0.1/32'] } }));
+    expect(prod.every((r) => r.startsWith('hostssl'))).toBe(true);
+    expect(prod.some((r) => r.includes('10.0.0.0/8'))).toBe(true);
+    const devWide = rules(render({ network: { allowedNetworks: ['10.0.0.0/8', '127.0.0.1/32'] } }));
+    expect(devWide.filter((r) => r.includes('10.0.0.0/8')).every((r) => r.startsWith('hostssl'))).toBe(true);
     const conf = files['postgres/postgresql.conf']!;
     expect(conf).toContain("listen_addresses = '127.0.0.1'");
     expect(conf).toContain("unix_socket_directories = ''");
     expect(conf).toContain("password_encryption = 'scram-sha-256'");
+    expect(conf).toContain("ssl = 'on'");
+    expect(conf).toContain("ssl_min_protocol_version = 'TLSv1.2'");
+    expect(conf).toContain("ssl_key_file = '/var/lib/dataplane/pg/tls/server.key'");
     expect(conf).toMatch(/shared_buffers = '512MB'/); // a quarter of the 2GB share
   });
 
-  it('Redis: default user off, named users with hashes, persistence and eviction', () => {
+  it('Redis: default user off, named users with hashes, TLS, persistence and eviction', () => {
     const conf = files['redis/redis.conf']!;
     expect(conf).toContain('user default off');
     expect(conf).toContain(`user admin on ${redisAclHash(secrets.redis.admin)} ~* &* +@all`);
-    expect(conf).toContain(`user app on ${redisAclHash(secrets.redis.app)} ~* &* +@all -@dangerous`);
+    expect(conf).toContain(`user app on ${redisAclHash(secrets.redis.app)} ~app:* &app:* +@all -@dangerous`);
+    expect(conf).toMatch(new RegExp(`user monitor on ${redisAclHash(secrets.redis.monitor)} resetkeys resetchannels -@all \\+ping \\+info`));
     expect(conf).toContain('bind 127.0.0.1');
+    expect(conf).toContain('port 6379'); // dev profile, loopback
+    expect(conf).toContain('tls-port 6380');
+    expect(render({ profile: 'prod' })['redis/redis.conf']).toMatch(/^port 0$/m);
+    expect(render({ redis: { host: '10.1.2.3' } })['redis/redis.conf']).toMatch(/^port 0$/m); // dev, but not loopback
     expect(conf).toContain('appendonly yes');
     expect(conf).toContain('appendfsync everysec');
     expect(conf).toContain('maxmemory-policy allkeys-lfu');
@@ -58,15 +71,21 @@ describe('rendered files', () => {
     expect(conf.trimEnd().split('\n').slice(-2)).toEqual(['hz 50', 'lazyfree-lazy-eviction yes']);
   });
 
-  it('NATS: accounts with JetStream, bcrypt passwords, limits', () => {
+  it('NATS: accounts with JetStream limits, per-service permissions, bcrypt passwords, TLS', () => {
     const conf = files['nats/nats.conf']!;
     expect(conf).toContain('listen: "127.0.0.1:4222"');
     expect(conf).toContain('store_dir: "/var/lib/dataplane/nats/jetstream"');
     expect(conf).toContain('system_account: SYS');
     expect(conf).toContain(`max_memory_store: ${1 * GiB}`);
+    expect(conf).toContain(`jetstream: { max_mem: ${1 * GiB}, max_file: ${50 * GiB}, max_streams: 1000, max_consumers: 10000 }`);
     const hash = /user: "app", password: "([^"]+)"/.exec(conf)![1]!;
     expect(hash.startsWith('$2a$10$')).toBe(true);
     expect(bcrypt.compareSync(secrets.nats.app, hash)).toBe(true);
+    expect(conf).toMatch(/user: "app".*publish: \{ allow: \["app\.>", "\$JS\.API\.INFO", "\$JS\.API\.STREAM\.INFO\.\*"/);
+    expect(conf).toMatch(/user: "app".*subscribe: \{ allow: \["app\.>", "_INBOX_app\.>"\] \}/);
+    expect(conf).toContain('cert_file: "/var/lib/dataplane/nats/tls/server.crt"');
+    expect(conf).toContain('allow_non_tls: true');
+    expect(render({ profile: 'prod' })['nats/nats.conf']).not.toContain('allow_non_tls');
   });
 
   it('skips disabled servers', () => {

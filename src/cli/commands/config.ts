@@ -7,8 +7,10 @@ import { configurationMarkdown } from '../../config/docs.js';
 import { SERVICES, type Config, type ServiceName } from '../../config/schema.js';
 import { formatSize } from '../../config/sizes.js';
 import { ensureSecrets } from '../../secrets/store.js';
+import { ensureCertificates } from '../../tls/certificates.js';
 import { drivers } from '../../servers/index.js';
 import type { Binaries } from '../../servers/types.js';
+import { renderNftables } from '../../render/nftables.js';
 import { planStack, planTuning, type TuningPlan } from '../../stack/plan.js';
 import { loadFor } from '../context.js';
 import { printJson, progress } from '../output.js';
@@ -70,7 +72,7 @@ export function register(program: Command): void {
 
   config
     .command('render')
-    .description('write the native config files (postgresql.conf, pg_hba.conf, redis.conf, nats.conf) to a folder')
+    .description('write the native config files (postgresql.conf, pg_hba.conf, redis.conf, nats.conf) and an nftables ruleset to a folder')
     .requiredOption('-o, --out <dir>', 'folder to write into (one subfolder per server)')
     .addHelpText(
       'after',
@@ -78,6 +80,7 @@ export function register(program: Command): void {
     )
     .action(async (opts: { out: string }, cmd: Command) => {
       const { config: cfg } = loadFor(cmd);
+      if (cfg.tls.enabled) await ensureCertificates(cfg, { onProgress: progress });
       const plan = planStack(cfg, { secrets: ensureSecrets(cfg), binaries: await bestEffortBinaries(cfg) });
       const written: string[] = [];
       for (const f of plan.files) {
@@ -88,6 +91,11 @@ export function register(program: Command): void {
         chmodSync(file, 0o600);
         written.push(file);
       }
+      const nft = renderNftables(cfg);
+      const nftDir = path.resolve(opts.out, 'nftables');
+      mkdirSync(nftDir, { recursive: true, mode: 0o700 });
+      writeFileSync(path.join(nftDir, nft.name), nft.content, { mode: 0o600 });
+      written.push(path.join(nftDir, nft.name));
       for (const w of written) progress(`wrote ${w}`);
     });
 

@@ -4,8 +4,9 @@ import { SERVICES, type Config, type ServiceName } from '../../config/schema.js'
 import { ConfigError } from '../../errors.js';
 import { readSecrets } from '../../secrets/store.js';
 import { credentialsFor } from '../../stack/credentials.js';
+import { rotateCredential } from '../../stack/rotate.js';
 import { loadFor } from '../context.js';
-import { printJson, table } from '../output.js';
+import { printJson, progress, table } from '../output.js';
 
 interface CredentialsOptions {
   reveal?: boolean;
@@ -20,7 +21,7 @@ function applicationUser(config: Config, service: ServiceName): string {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('credentials')
     .argument('[service]', `only this service: ${SERVICES.join(', ')}`)
     .description('connection URLs for every generated login (passwords masked unless --reveal)')
@@ -45,5 +46,25 @@ export function register(program: Command): void {
       if (opts.url) return void process.stdout.write(creds.map((c) => c.url).join('\n') + '\n');
       process.stdout.write(table(['SERVICE', 'USER', 'PURPOSE', 'URL'], creds.map((c) => [c.service, c.user, c.purpose, c.url])) + '\n');
       if (!opts.reveal) process.stdout.write('\nPasswords are hidden; add --reveal to show them.\n');
+    });
+
+  cmd
+    .command('rotate')
+    .argument('<service>', `${SERVICES.join(', ')}`)
+    .argument('<user>', 'the login to rotate, e.g. app_rw')
+    .description('replace a password on the running server and in secrets.json, without restarting anything')
+    .option('--json', 'print machine-readable JSON')
+    .addHelpText(
+      'after',
+      '\nThe switch is immediate: from now on only the new password logs in; open sessions stay open.\nRead the new one with `dataplane credentials <service> --user <user> --reveal`.',
+    )
+    .action(async (service: string, user: string, opts: { json?: boolean }, c: Command) => {
+      if (!SERVICES.includes(service as ServiceName)) {
+        throw new ConfigError([{ path: 'service', message: `expected one of ${SERVICES.join(', ')}, got "${service}"` }]);
+      }
+      const { config } = loadFor(c);
+      const result = await rotateCredential(config, service as ServiceName, user);
+      if (opts.json) return printJson(result);
+      progress(result.live ? `rotated ${service} ${user}: the running server accepts only the new password` : `stored a new ${service} password for ${user}; the stack is not running, \`dataplane up\` applies it`);
     });
 }

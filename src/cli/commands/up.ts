@@ -71,7 +71,9 @@ async function runSupervisor(cmd: Command, opts: UpOptions): Promise<void> {
     logger.info(`received ${sig}; stopping the stack`);
     void sup.stop();
   };
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, onSignal);
+  // SIGHUP, as for other daemons: re-read secrets and certificates (rotation).
+  process.on('SIGHUP', () => void sup.reload());
 
   if (daemon) {
     send({ type: 'ready', services: sup.snapshot(), healthUrl: sup.healthUrl });
