@@ -101,12 +101,8 @@ export function secretFor(secrets: Secrets, service: ServiceName, user: string):
   return v;
 }
 
-/** Replace one stored secret (rotation); refuses one that the environment provides. */
-export function storeSecret(config: Config, service: ServiceName, user: string, value: string, env: NodeJS.ProcessEnv = process.env): void {
-  const envName = secretEnvName(service, user);
-  if (env[envName] !== undefined) {
-    throw new SecretsError(`the ${service} password of ${user} comes from ${envName}`, { hint: `change ${envName} where it is set, then run \`dataplane up\`` });
-  }
+/** Replace one stored secret (rotation). */
+export function storeSecret(config: Config, service: ServiceName, user: string, value: string): void {
   const file = secretsFile(config);
   const stored: Secrets = existsSync(file) ? readFile(file) : {};
   (stored[service] ??= {})[user] = value;

@@ -21,6 +21,9 @@ export const REQUIREMENTS = {
   natsServer: { binary: 'nats-server', package: 'nats-server' },
   psql: { binary: 'psql', package: 'postgresql-client-15' },
   openssl: { binary: 'openssl', package: 'openssl', versionArgs: ['version'] },
+  /** for applying the rendered firewall ruleset on a host, and its test */
+  nft: { binary: 'nft', package: 'nftables', versionArgs: ['--version'] },
+  ip: { binary: 'ip', package: 'iproute2', versionArgs: ['-V'] },
 } satisfies Record<string, Requirement>;
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];

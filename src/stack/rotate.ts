@@ -11,7 +11,7 @@ import { statePaths } from '../config/paths.js';
 import type { Config, ServiceName } from '../config/schema.js';
 import { ConfigError, DataplaneError } from '../errors.js';
 import { redisAclHash, scramSha256Verifier } from '../secrets/hashes.js';
-import { generateSecret, readSecrets, secretFor, storeSecret, type Secrets } from '../secrets/store.js';
+import { generateSecret, readSecrets, secretEnvName, secretFor, SecretsError, storeSecret, type Secrets } from '../secrets/store.js';
 import { serviceUsers } from '../secrets/users.js';
 import { isRecordAlive, readPidFile } from '../servers/process.js';
 import { redisAdminClient } from '../servers/redis.js';
@@ -63,6 +63,11 @@ export async function rotateCredential(config: Config, service: ServiceName, use
     const known = serviceUsers(config).filter((u) => u.service === service).map((u) => u.user);
     throw new ConfigError([{ path: 'user', message: `${service} has no login ${user}; it has ${known.join(', ')}` }]);
   }
+  // Refuse before touching the server: a secret the environment provides cannot be stored.
+  const envName = secretEnvName(service, user);
+  if (env[envName] !== undefined) {
+    throw new SecretsError(`the ${service} password of ${user} comes from ${envName}`, { hint: `change ${envName} where it is set, then run \`dataplane up\`` });
+  }
   const secrets = readSecrets(config, env);
   const next = generateSecret();
   const live = running(config, service);
@@ -82,7 +87,7 @@ export async function rotateCredential(config: Config, service: ServiceName, use
       await admin.quit().catch(() => admin.disconnect());
     }
   }
-  storeSecret(config, service, user, next, env);
+  storeSecret(config, service, user, next);
   // The supervisor re-reads secrets and rewrites server files; NATS takes the new
   // password from its reloaded configuration.
   const reloaded = live ? await reloadStack(config) : 'not running';

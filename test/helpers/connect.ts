@@ -33,8 +33,16 @@ export async function redisClient(c: Credential, extra: RedisOptions = {}): Prom
     ...(pem ? { tls: { ca: pem } } : {}),
     ...extra,
   });
-  r.on('error', () => {});
-  await r.connect();
+  // With retries off, a refused AUTH shows as "Connection is closed"; report the server's reason instead.
+  let reason: Error | undefined;
+  r.on('error', (e: Error) => (reason ??= e));
+  try {
+    await r.connect();
+    if (!extra.lazyConnect) await r.ping();
+  } catch (e) {
+    r.disconnect();
+    throw reason ?? e;
+  }
   return r;
 }
 

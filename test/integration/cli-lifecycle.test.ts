@@ -3,7 +3,7 @@
  * credentials that work with the Debian clients, data that survives down + up.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -148,14 +148,27 @@ describe('dataplane CLI lifecycle', () => {
       path.join(project.stateDir, 'redis', 'redis.conf'),
       path.join(project.stateDir, 'nats', 'nats.conf'),
     ];
-    for (const f of rendered) haystacks.push([f, readFileSync(f, 'utf8')]);
+    for (const f of rendered) {
+      haystacks.push([f, readFileSync(f, 'utf8')]);
+      expect(statSync(f).mode & 0o777, f).toBe(0o600);
+    }
+    // Private keys are private wherever they are.
+    for (const key of [
+      path.join(project.stateDir, 'tls', 'ca.key'),
+      ...['postgres', 'redis', 'nats'].map((s) => path.join(project.stateDir, 'tls', `${s}.key`)),
+      path.join(project.stateDir, 'pg', 'tls', 'server.key'),
+      path.join(project.stateDir, 'redis', 'tls', 'server.key'),
+      path.join(project.stateDir, 'nats', 'tls', 'server.key'),
+    ]) {
+      expect(statSync(key).mode & 0o777, key).toBe(0o600);
+    }
     haystacks.push(['ps', spawnSync('ps', ['-eo', 'pid,args', '--no-headers'], { encoding: 'utf8' }).stdout]);
     for (const service of ['postgres', 'redis', 'nats']) {
       const pid = pidOf(project, service);
       haystacks.push([`${service} environ`, readFileSync(`/proc/${pid}/environ`, 'latin1')]);
       haystacks.push([`${service} cmdline`, readFileSync(`/proc/${pid}/cmdline`, 'latin1')]);
     }
-    for (const args of [['status'], ['status', '--json'], ['config', 'print'], ['config', 'print', '--json'], ['credentials'], ['credentials', '--json'], ['doctor']]) {
+    for (const args of [['status'], ['status', '--json'], ['config', 'print'], ['config', 'print', '--json'], ['credentials'], ['credentials', '--json'], ['doctor'], ['certs'], ['migrate', 'status']]) {
       const r = await project.run(args);
       haystacks.push([`dataplane ${args.join(' ')}`, r.stdout + r.stderr]);
     }
