@@ -173,6 +173,15 @@ const postgres = z
       )
       .default({})
       .describe('Per-role overrides of connection limits and timeouts (defaults in docs/security.md).'),
+    client: z
+      .strictObject({
+        poolSize: z.int().min(1).max(1000).default(10).describe('Connections per pool in the client library.'),
+        connectTimeoutMs: z.int().min(100).max(120_000).default(5000).describe('How long the library waits for a new connection.'),
+        idleTimeoutMs: z.int().min(0).max(3_600_000).default(30_000).describe('Idle pooled connections close after this long; 0 keeps them.'),
+        retries: z.int().min(0).max(20).default(5).describe('Attempts after the first for transactions that failed in a retryable way.'),
+      })
+      .prefault({})
+      .describe('The PostgreSQL client library (pool, timeouts, retries).'),
     migrationsDir: z
       .string()
       .min(1)
@@ -231,6 +240,18 @@ const redis = z
       .default('3600 1 300 100 60 10000')
       .describe('RDB snapshot points as "<seconds> <changes>" pairs; "" disables snapshots.'),
     settings: rawSettings.default({}).describe('Extra redis.conf directives; they override computed values.'),
+    namespace: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected a short lower-case name such as app')
+      .default('app')
+      .describe('First part of every key the client library writes (<namespace>:<keyspace>:<parts>); matches the app user\'s key pattern.'),
+    sentinel: z
+      .strictObject({
+        masterName: z.string().min(1).describe('Name Sentinel knows the master by.'),
+        hosts: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).min(1).describe('Sentinel addresses.'),
+      })
+      .optional()
+      .describe('Connect the client library through Redis Sentinel instead of directly.'),
   })
   .describe('Redis 7 server.');
 

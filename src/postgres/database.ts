@@ -1,0 +1,212 @@
+/**
+ * The PostgreSQL client library: a pool, transactions that retry only when that is
+ * safe, and the tenant context row-level security reads.
+ *
+ *   const db = connectPostgres({ config, user: 'app_rw' });
+ *   const id = await db.withTenant(orgId, (tx) =>
+ *     tx.query('insert into registry.sources (org_id, name, kind) values ($1, $2, $3) returning id', [orgId, 'edge-1', 'device']));
+ *   await db.close();
+ */
+import pg from 'pg';
+import type { Config } from '../config/schema.js';
+import { counter, histogram } from '../observe/metrics.js';
+import { readSecrets } from '../secrets/store.js';
+import { credentialsFor } from '../stack/credentials.js';
+import { pgSsl } from '../tls/client-options.js';
+import { backoffMs, isConnectionLost, isRetryableInTransaction, RETRYABLE_IN_TRANSACTION } from './errors.js';
+
+const queries = counter('dataplane_pg_queries_total', 'Statements sent by the PostgreSQL client library', ['pool', 'outcome']);
+const queryDuration = histogram('dataplane_pg_query_duration_seconds', 'Statement latency seen by the client library', ['pool']);
+const retries = counter('dataplane_pg_retries_total', 'Transactions and statements retried, by reason', ['pool', 'reason']);
+
+export interface PostgresOptions {
+  /** Connect as this login of the stack (credentials from secrets.json or DATAPLANE_SECRET_*). */
+  config?: Config;
+  user?: string;
+  /** Or an explicit connection string (with sslmode/sslrootcert as `dataplane credentials` prints). */
+  url?: string;
+  /** PEM of the CA, when `url` is used with TLS. */
+  ca?: string;
+  /** Pool size; default postgres.client.poolSize. */
+  max?: number;
+  /** Per-session statement_timeout in ms; default: the role's own. */
+  statementTimeoutMs?: number;
+  applicationName?: string;
+  /** Retries of retryable failures; default postgres.client.retries. */
+  retries?: number;
+  /** Label in metrics; default the user. */
+  name?: string;
+}
+
+/** What a transaction body gets: one connection, inside BEGIN ... COMMIT. */
+export interface Tx {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+export interface TransactionOptions {
+  isolation?: 'read committed' | 'repeatable read' | 'serializable';
+  readOnly?: boolean;
+  /** Sets dataplane.org_id for this transaction only (row-level security, tenant views). */
+  tenant?: number | bigint | string;
+  /** Attempts after the first; default from the pool. */
+  retries?: number;
+}
+
+export class RetriesExhaustedError extends Error {
+  constructor(readonly attempts: number, cause: unknown) {
+    super(`gave up after ${attempts} attempts: ${(cause as Error).message}`, { cause });
+    this.name = 'RetriesExhaustedError';
+  }
+}
+
+function poolConfig(opts: PostgresOptions): pg.PoolConfig {
+  const c = opts.config;
+  const base: pg.PoolConfig = {
+    max: opts.max ?? c?.postgres.client.poolSize ?? 10,
+    connectionTimeoutMillis: c?.postgres.client.connectTimeoutMs ?? 5000,
+    idleTimeoutMillis: c?.postgres.client.idleTimeoutMs ?? 30_000,
+    application_name: opts.applicationName ?? 'dataplane-client',
+    ...(opts.statementTimeoutMs !== undefined ? { statement_timeout: opts.statementTimeoutMs } : {}),
+  };
+  if (opts.url) {
+    return { ...base, connectionString: opts.url, ...(opts.ca ? { ssl: { ca: opts.ca, rejectUnauthorized: true } } : {}) };
+  }
+  if (!c || !opts.user) throw new TypeError('connectPostgres needs { config, user } or { url }');
+  const cred = credentialsFor(c, readSecrets(c), { reveal: true }).find((x) => x.service === 'postgres' && x.user === opts.user);
+  if (!cred) throw new TypeError(`the stack has no PostgreSQL login ${opts.user}`);
+  return { ...base, host: cred.host, port: cred.port, user: cred.user, password: cred.password, database: cred.database, ssl: pgSsl(c) };
+}
+
+export class Database {
+  readonly pool: pg.Pool;
+  readonly name: string;
+  private readonly retryLimit: number;
+
+  constructor(opts: PostgresOptions) {
+    this.pool = new pg.Pool(poolConfig(opts));
+    this.name = opts.name ?? opts.user ?? 'default';
+    this.retryLimit = opts.retries ?? opts.config?.postgres.client.retries ?? 5;
+    // A connection that dies (server restart, terminated backend) must not crash the
+    // process: the pending query rejects and the pool drops the client.
+    this.pool.on('error', () => {});
+    this.pool.on('connect', (client) => client.on('error', () => {}));
+  }
+
+  /**
+   * One statement on any pooled connection. Retried only when it was never sent
+   * (no connection could be had), or when the caller declares it `idempotent`.
+   */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], opts: { idempotent?: boolean } = {}): Promise<pg.QueryResult<R>> {
+    for (let attempt = 0; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (e) {
+        if (attempt < this.retryLimit && isConnectionLost(e)) {
+          retries.inc({ pool: this.name, reason: 'connect' });
+          await sleep(backoffMs(attempt));
+          continue;
+        }
+        throw e;
+      }
+      const stop = queryDuration.startTimer({ pool: this.name });
+      try {
+        const r = await client.query<R>(sql, params);
+        client.release();
+        queries.inc({ pool: this.name, outcome: 'ok' });
+        return r;
+      } catch (e) {
+        const lost = isConnectionLost(e);
+        client.release(lost ? (e as Error) : undefined);
+        queries.inc({ pool: this.name, outcome: 'error' });
+        if (lost && opts.idempotent && attempt < this.retryLimit) {
+          retries.inc({ pool: this.name, reason: 'connection lost' });
+          await sleep(backoffMs(attempt));
+          continue;
+        }
+        throw e;
+      } finally {
+        stop();
+      }
+    }
+  }
+
+  /**
+   * Run `fn` in a transaction on one connection. The whole transaction runs again
+   * after a serialization failure, a deadlock, or a connection lost before COMMIT
+   * was sent: in each case the server rolled it back, so nothing took effect twice.
+   * A connection lost during COMMIT is never retried: its outcome is unknown.
+   */
+  async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+    const limit = opts.retries ?? this.retryLimit;
+    let last: unknown;
+    for (let attempt = 0; attempt <= limit; attempt++) {
+      if (attempt > 0) await sleep(backoffMs(attempt - 1));
+      let client: pg.PoolClient | undefined;
+      let committing = false;
+      try {
+        client = await this.pool.connect();
+        const c = client;
+        await c.query(`begin${opts.isolation ? ` isolation level ${opts.isolation}` : ''}${opts.readOnly ? ' read only' : ''}`);
+        if (opts.tenant !== undefined) await c.query("select set_config('dataplane.org_id', $1, true)", [String(opts.tenant)]);
+        const tx: Tx = { query: (sql, params) => this.timed(() => c.query(sql, params)) };
+        const result = await fn(tx);
+        committing = true;
+        await c.query('commit');
+        client.release();
+        return result;
+      } catch (e) {
+        last = e;
+        const lost = isConnectionLost(e);
+        if (client) {
+          if (!lost) await client.query('rollback').catch(() => {});
+          client.release(lost ? (e as Error) : undefined);
+        }
+        const reason = isRetryableInTransaction(e);
+        if (reason) {
+          retries.inc({ pool: this.name, reason: RETRYABLE_IN_TRANSACTION[reason] });
+          continue;
+        }
+        if (lost && !committing) {
+          retries.inc({ pool: this.name, reason: 'connection lost' });
+          continue;
+        }
+        throw e;
+      }
+    }
+    throw new RetriesExhaustedError(limit + 1, last);
+  }
+
+  /** A transaction in the tenant's context: RLS policies and tenant_* views see only `orgId`. */
+  withTenant<T>(orgId: number | bigint | string, fn: (tx: Tx) => Promise<T>, opts: Omit<TransactionOptions, 'tenant'> = {}): Promise<T> {
+    return this.transaction(fn, { ...opts, tenant: orgId });
+  }
+
+  private async timed<R>(run: () => Promise<R>): Promise<R> {
+    const stop = queryDuration.startTimer({ pool: this.name });
+    try {
+      const r = await run();
+      queries.inc({ pool: this.name, outcome: 'ok' });
+      return r;
+    } catch (e) {
+      queries.inc({ pool: this.name, outcome: 'error' });
+      throw e;
+    } finally {
+      stop();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+export function connectPostgres(opts: PostgresOptions): Database {
+  return new Database(opts);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,264 @@
+/**
+ * Bulk ingest through COPY, for a service that receives a continuous flow of rows
+ * (telemetry): rows are buffered, sent as one COPY per batch (by size or by time),
+ * over up to `connections` COPY streams at once, with backpressure on the writer.
+ *
+ *   const ingest = createIngestor(db, { table: 'telemetry.measurements', columns: ['time', 'org_id', 'source_id', 'metric_id', 'value'] });
+ *   for await (const m of feed) await ingest.write([m.time, m.org, m.source, m.metric, m.value]);
+ *   await ingest.close(); // flushes what is buffered
+ *
+ * Rows are formatted into COPY's text format here (escaping, and a timestamp text
+ * cache per second) because that formatting is where the client's time goes: with
+ * it, one Node COPY keeps pace with psql's \copy (docs/benchmarks.md).
+ */
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import type pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { counter, histogram } from '../observe/metrics.js';
+import type { Database } from './database.js';
+import { isConnectionLost } from './errors.js';
+
+const ingested = counter('dataplane_ingest_rows_total', 'Rows written by COPY ingest', ['table', 'outcome']);
+const batchDuration = histogram('dataplane_ingest_batch_duration_seconds', 'Time to COPY one batch', ['table'], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+
+export type IngestValue = string | number | bigint | boolean | Date | null | undefined | Record<string, unknown> | unknown[];
+
+export interface IngestOptions {
+  /** Qualified table name, e.g. telemetry.measurements. */
+  table: string;
+  columns: string[];
+  /** Rows per COPY (default 10,000). */
+  batchRows?: number;
+  /** Longest a row waits before its batch is sent (default 1 s). */
+  flushIntervalMs?: number;
+  /** COPY streams at once, each on its own connection (default 1). */
+  connections?: number;
+  /** Rows buffered or in flight before write() makes the caller wait (default 4 batches per connection). */
+  maxPendingRows?: number;
+  /** A batch that failed for good (e.g. a constraint); without it, flush() and close() reject. */
+  onError?: (error: Error, rows: number) => void;
+}
+
+export interface IngestStats {
+  rows: number;
+  failedRows: number;
+  batches: number;
+  pendingRows: number;
+  rowsPerSecond: number;
+}
+
+const IDENT = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
+
+/** COPY text format escapes (https://www.postgresql.org/docs/16/sql-copy.html). */
+function escapeText(s: string): string {
+  // Fast path: most values have nothing to escape.
+  // eslint-disable-next-line no-control-regex
+  if (!/[\\\n\r\t]/.test(s)) return s;
+  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
+}
+
+/** toISOString costs more than the rest of a row; the seconds part repeats, so cache it. */
+let cachedSecond = -1;
+let cachedPrefix = '';
+function timestampText(d: Date): string {
+  const ms = d.getTime();
+  const second = Math.floor(ms / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedPrefix = d.toISOString().slice(0, 19);
+  }
+  const frac = ms - second * 1000;
+  return `${cachedPrefix}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
+}
+
+export function formatValue(v: IngestValue): string {
+  if (v === null || v === undefined) return '\\N';
+  switch (typeof v) {
+    case 'number':
+      return Number.isFinite(v) ? String(v) : Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+    case 'bigint':
+      return v.toString();
+    case 'boolean':
+      return v ? 't' : 'f';
+    case 'string':
+      return escapeText(v);
+    default:
+      return v instanceof Date ? timestampText(v) : escapeText(JSON.stringify(v));
+  }
+}
+
+export function formatRow(row: readonly IngestValue[]): string {
+  let line = formatValue(row[0]);
+  for (let i = 1; i < row.length; i++) line += '\t' + formatValue(row[i]);
+  return line + '\n';
+}
+
+interface Batch {
+  text: string[];
+  rows: number;
+}
+
+export class Ingestor {
+  private readonly batchRows: number;
+  private readonly flushIntervalMs: number;
+  private readonly connections: number;
+  private readonly maxPending: number;
+  private readonly sql: string;
+  private current: Batch = { text: [], rows: 0 };
+  private chunk = '';
+  private chunkRows = 0;
+  private readonly queue: Batch[] = [];
+  private queuedRows = 0;
+  private inFlight = 0;
+  private inFlightRows = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly waiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private readonly errors: Error[] = [];
+  private closed = false;
+  private readonly started = performance.now();
+  private readonly totals = { rows: 0, failedRows: 0, batches: 0 };
+
+  constructor(
+    private readonly db: Database,
+    private readonly opts: IngestOptions,
+  ) {
+    for (const name of [opts.table, ...opts.columns]) {
+      if (!IDENT.test(name)) throw new TypeError(`not a plain identifier: ${name}`);
+    }
+    this.batchRows = opts.batchRows ?? 10_000;
+    this.flushIntervalMs = opts.flushIntervalMs ?? 1000;
+    this.connections = Math.max(1, opts.connections ?? 1);
+    this.maxPending = opts.maxPendingRows ?? this.batchRows * this.connections * 4;
+    this.sql = `copy ${opts.table} (${opts.columns.join(', ')}) from stdin`;
+  }
+
+  get pendingRows(): number {
+    return this.current.rows + this.chunkRows + this.queuedRows + this.inFlightRows;
+  }
+
+  /** Queue one row (values in `columns` order). Resolves at once unless too much is pending. */
+  write(row: readonly IngestValue[]): Promise<void> | void {
+    if (this.closed) throw new Error(`ingestor for ${this.opts.table} is closed`);
+    this.chunk += formatRow(row);
+    // Strings of ~1000 rows: fewer, larger writes into the COPY stream.
+    if (++this.chunkRows >= 1000) this.sealChunk();
+    if (this.current.rows + this.chunkRows >= this.batchRows) this.cut();
+    else this.timer ??= setTimeout(() => this.cut(), this.flushIntervalMs);
+    if (this.pendingRows >= this.maxPending) return new Promise((r) => this.waiters.push(r));
+  }
+
+  async writeMany(rows: Iterable<readonly IngestValue[]>): Promise<void> {
+    for (const r of rows) {
+      const wait = this.write(r);
+      if (wait) await wait;
+    }
+  }
+
+  private sealChunk(): void {
+    if (!this.chunkRows) return;
+    this.current.text.push(this.chunk);
+    this.current.rows += this.chunkRows;
+    this.chunk = '';
+    this.chunkRows = 0;
+  }
+
+  /** Close the current batch and hand it to a connection. */
+  private cut(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.sealChunk();
+    if (!this.current.rows) return;
+    this.queue.push(this.current);
+    this.queuedRows += this.current.rows;
+    this.current = { text: [], rows: 0 };
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.connections && this.queue.length) {
+      const batch = this.queue.shift()!;
+      this.queuedRows -= batch.rows;
+      this.inFlight++;
+      this.inFlightRows += batch.rows;
+      void this.send(batch).finally(() => {
+        this.inFlight--;
+        this.inFlightRows -= batch.rows;
+        this.wake();
+        this.pump();
+      });
+    }
+  }
+
+  private wake(): void {
+    while (this.waiters.length && this.pendingRows < this.maxPending) this.waiters.shift()!();
+    if (!this.inFlight && !this.queue.length) {
+      const idle = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of idle) w();
+    }
+  }
+
+  /**
+   * One COPY. A connection lost while the rows were still streaming means the COPY
+   * was rolled back, so it is sent again; any other failure is reported with the
+   * number of rows it cost.
+   */
+  private async send(batch: Batch): Promise<void> {
+    const stop = batchDuration.startTimer({ table: this.opts.table });
+    for (let attempt = 0; ; attempt++) {
+      let client: pg.PoolClient | undefined;
+      let finishing = false;
+      try {
+        client = await this.db.pool.connect();
+        const stream = client.query(copyStreams.from(this.sql));
+        const source = Readable.from(batch.text, { objectMode: false });
+        source.on('end', () => (finishing = true));
+        await pipeline(source, stream);
+        client.release();
+        this.totals.rows += batch.rows;
+        this.totals.batches++;
+        ingested.inc({ table: this.opts.table, outcome: 'ok' }, batch.rows);
+        stop();
+        return;
+      } catch (e) {
+        const lost = isConnectionLost(e);
+        client?.release(lost ? (e as Error) : undefined);
+        if (lost && !finishing && attempt < 3) continue;
+        this.totals.failedRows += batch.rows;
+        ingested.inc({ table: this.opts.table, outcome: 'failed' }, batch.rows);
+        const err = e instanceof Error ? e : new Error(String(e));
+        if (this.opts.onError) this.opts.onError(err, batch.rows);
+        else this.errors.push(err);
+        stop();
+        return;
+      }
+    }
+  }
+
+  /** Send everything buffered and wait until it is written (or failed). */
+  async flush(): Promise<void> {
+    this.cut();
+    if (this.inFlight || this.queue.length) await new Promise<void>((r) => this.idleWaiters.push(r));
+    if (this.errors.length) {
+      const errs = this.errors.splice(0);
+      throw new AggregateError(errs, `${errs.length} COPY batch(es) into ${this.opts.table} failed: ${errs[0]!.message}`);
+    }
+  }
+
+  /** Flush and stop accepting rows (call it on shutdown). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+
+  stats(): IngestStats {
+    const seconds = (performance.now() - this.started) / 1000;
+    return { ...this.totals, pendingRows: this.pendingRows, rowsPerSecond: seconds > 0 ? this.totals.rows / seconds : 0 };
+  }
+}
+
+export function createIngestor(db: Database, opts: IngestOptions): Ingestor {
+  return new Ingestor(db, opts);
+}

@@ -1,0 +1,156 @@
+/**
+ * The PostgreSQL client library against a real server: transactions retry only
+ * what is safe to retry, the tenant context isolates, COPY ingest writes every row
+ * and reports what it could not.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectPostgres, type Database } from '../../src/postgres/database.js';
+import { createIngestor } from '../../src/postgres/ingest.js';
+import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
+import { pgConfig } from '../helpers/connect.js';
+
+let stack: EphemeralStack;
+let owner: Database;
+let superuser: pg.Client;
+let org: number;
+let sources: number[];
+let metric: number;
+
+beforeAll(async () => {
+  stack = await startEphemeralStack({ services: ['postgres'] });
+  owner = connectPostgres({ config: stack.config, user: 'app_owner' });
+  superuser = new pg.Client(pgConfig(stack.postgres!.superuser, stack.config.postgres.database));
+  await superuser.connect();
+  org = Number((await owner.query<{ id: string }>("select iam.create_organization('ingest', 'Ingest') as id")).rows[0]!.id);
+  metric = Number((await owner.query<{ id: string }>("insert into registry.metrics (name, unit, kind) values ('temp', 'Cel', 'gauge') returning id")).rows[0]!.id);
+  sources = (await owner.query<{ id: string }>(`insert into registry.sources (org_id, name, kind) select $1, 's' || g, 'device' from generate_series(1, 5) g returning id`, [org])).rows.map((r) => Number(r.id));
+  await owner.query('create table public.counter (id int primary key, n int not null)');
+});
+
+afterAll(async () => {
+  await owner?.close();
+  await superuser?.end();
+  await stack.stop();
+});
+
+describe('transactions', () => {
+  it('commit, and roll back on an error', async () => {
+    await owner.transaction((tx) => tx.query('insert into public.counter values (1, 0)'));
+    await expect(
+      owner.transaction(async (tx) => {
+        await tx.query('update public.counter set n = 100 where id = 1');
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    expect((await owner.query('select n from public.counter where id = 1')).rows).toEqual([{ n: 0 }]);
+  });
+
+  it('retries a transaction whose connection was killed, and applies it once', async () => {
+    let attempts = 0;
+    await owner.transaction(async (tx) => {
+      attempts++;
+      await tx.query('update public.counter set n = n + 1 where id = 1');
+      if (attempts === 1) {
+        const pid = (await tx.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+        await superuser.query('select pg_terminate_backend($1)', [pid]);
+        await tx.query('select 1'); // the server is gone: this fails, the transaction rolled back
+      }
+    });
+    expect(attempts).toBe(2);
+    expect((await owner.query('select n from public.counter where id = 1')).rows).toEqual([{ n: 1 }]);
+  });
+
+  it('retries a serialization failure', async () => {
+    let attempts = 0;
+    const r = await owner.transaction(async (tx) => {
+      attempts++;
+      if (attempts < 3) await tx.query("do $$ begin raise exception 'conflict' using errcode = '40001'; end $$");
+      return (await tx.query<{ ok: number }>('select 1 as ok')).rows[0]!.ok;
+    }, { isolation: 'serializable' });
+    expect([r, attempts]).toEqual([1, 3]);
+  });
+
+  it('does not retry a constraint violation', async () => {
+    let attempts = 0;
+    await expect(
+      owner.transaction(async (tx) => {
+        attempts++;
+        await tx.query('insert into public.counter values (1, 5)');
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect(attempts).toBe(1);
+  });
+
+  it('withTenant sets the tenant for row-level security, for that transaction only', async () => {
+    const rw = connectPostgres({ config: stack.config, user: 'app_rw' });
+    try {
+      const mine = await rw.withTenant(org, (tx) => tx.query('select id from registry.sources'));
+      expect(mine.rowCount).toBe(5);
+      const other = await rw.withTenant(org + 1000, (tx) => tx.query('select id from registry.sources'));
+      expect(other.rowCount).toBe(0);
+      expect((await rw.query('select id from registry.sources')).rowCount).toBe(0);
+    } finally {
+      await rw.close();
+    }
+  });
+});
+
+describe('COPY ingest', () => {
+  const columns = ['time', 'org_id', 'source_id', 'metric_id', 'value'];
+  const count = async () => Number((await owner.query<{ n: string }>('select count(*) as n from telemetry.measurements')).rows[0]!.n);
+
+  it('writes every row in batches over parallel connections, as the ingest role', async () => {
+    const ingest = connectPostgres({ config: stack.config, user: 'app_ingest' });
+    const before = await count();
+    const ing = createIngestor(ingest, { table: 'telemetry.measurements', columns, batchRows: 10_000, connections: 2 });
+    const t0 = Date.now() - 3_600_000;
+    for (let i = 0; i < 25_000; i++) await ing.write([new Date(t0 + i * 100), org, sources[i % 5]!, metric, i / 4]);
+    await ing.close();
+    expect(await count()).toBe(before + 25_000);
+    expect(ing.stats()).toMatchObject({ rows: 25_000, failedRows: 0, batches: 3, pendingRows: 0 });
+    const sum = await owner.query<{ s: number }>('select sum(value) as s from telemetry.measurements where time >= $1', [new Date(t0)]);
+    expect(sum.rows[0]!.s).toBe((24_999 * 25_000) / 2 / 4);
+    await ingest.close();
+  });
+
+  it('sends a partial batch after flushIntervalMs, so a slow trickle still arrives', async () => {
+    const before = await count();
+    const ing = createIngestor(owner, { table: 'telemetry.measurements', columns, flushIntervalMs: 100 });
+    await ing.write([new Date(), org, sources[0]!, metric, 1]);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await count()).toBe(before + 1);
+    await ing.close();
+  });
+
+  it('makes the writer wait when too much is pending (backpressure)', async () => {
+    const ing = createIngestor(owner, { table: 'telemetry.measurements', columns, batchRows: 100, maxPendingRows: 200 });
+    let waited = 0;
+    for (let i = 0; i < 1000; i++) {
+      const p = ing.write([new Date(), org, sources[1]!, metric, i]);
+      if (p) {
+        waited++;
+        await p;
+      }
+      expect(ing.pendingRows).toBeLessThanOrEqual(300);
+    }
+    await ing.close();
+    expect(waited).toBeGreaterThan(0);
+  });
+
+  it('round-trips text that needs escaping, and reports a failed batch instead of losing it silently', async () => {
+    const ing = createIngestor(owner, { table: 'telemetry.events', columns: ['time', 'org_id', 'source_id', 'type', 'payload'], batchRows: 2 });
+    const payload = { text: 'tab\there\nnew line \\ backslash "quoted"', n: 1 };
+    await ing.write([new Date(), org, sources[2]!, 'note', payload]);
+    await ing.write([new Date(), org, sources[2]!, 'note', { n: 2 }]);
+    await ing.flush();
+    const r = await owner.query<{ payload: unknown }>("select payload from telemetry.events where type = 'note' order by payload->>'n'");
+    expect(r.rows.map((x) => x.payload)).toEqual([payload, { n: 2 }]);
+    // A source that does not exist fails the foreign key: the batch is reported, with its row count.
+    await ing.write([new Date(), org, 999_999, 'note', {}]);
+    await ing.write([new Date(), org, sources[2]!, 'note', {}]);
+    await expect(ing.flush()).rejects.toThrow(/COPY batch\(es\) into telemetry.events failed: .*foreign key/);
+    expect(ing.stats().failedRows).toBe(2);
+    await ing.close();
+  });
+});
