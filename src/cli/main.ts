@@ -3,6 +3,7 @@
  * The dataplane CLI. Commands are thin: parse, call the library, print.
  */
 import { Command, CommanderError } from 'commander';
+import { register as registerCache } from './commands/cache.js';
 import { register as registerCerts } from './commands/certs.js';
 import { register as registerConfig } from './commands/config.js';
 import { register as registerCredentials } from './commands/credentials.js';
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default: ./dataplane.config.yaml, or $DATAPLANE_CONFIG)')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCerts, registerDoctor, registerConfig]) {
+  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerCerts, registerDoctor, registerConfig]) {
     register(program);
   }
   return program;

@@ -18,6 +18,7 @@ export interface Requirement {
 export const REQUIREMENTS = {
   redisServer: { binary: 'redis-server', package: 'redis-server' },
   redisCli: { binary: 'redis-cli', package: 'redis-tools' },
+  redisSentinel: { binary: 'redis-sentinel', package: 'redis-sentinel' },
   natsServer: { binary: 'nats-server', package: 'nats-server' },
   psql: { binary: 'psql', package: 'postgresql-client-15' },
   openssl: { binary: 'openssl', package: 'openssl', versionArgs: ['version'] },

@@ -1,0 +1,195 @@
+/**
+ * Redis keyspaces against a real server: naming, a TTL on every write, schema
+ * checks on read, single-flight loads, stale-while-revalidate, and Sentinel.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiKeyByPrefix, orgSettings, requestsPerMinute, sourceByName } from '../../src/domain/keyspaces.js';
+import { DecodeError, json, string } from '../../src/redis/codecs.js';
+import { connectRedis } from '../../src/redis/connection.js';
+import { cacheMarkdown } from '../../src/redis/docs.js';
+import { defineKeyspace } from '../../src/redis/keyspace.js';
+import { freePorts } from '../../src/servers/ports.js';
+import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
+import { credential, redisClient } from '../helpers/connect.js';
+import { expectAllGone, waitFor } from '../helpers/processes.js';
+
+let stack: EphemeralStack;
+let redis: Redis;
+let admin: Redis;
+
+beforeAll(async () => {
+  stack = await startEphemeralStack({ services: ['redis'] });
+  redis = connectRedis({ config: stack.config });
+  admin = await redisClient(credential(stack.credentials, 'redis', 'admin'));
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await admin?.quit();
+  await stack.stop();
+});
+
+const pttl = (key: string) => admin.pttl(key);
+
+describe('naming and TTLs', () => {
+  it('builds keys as <namespace>:<keyspace>:<parts>, encoding separators inside parts', () => {
+    const ks = sourceByName.bind(redis);
+    expect(ks.key({ orgId: 42, name: 'edge-1' })).toBe('app:source:42:edge-1');
+    expect(ks.key({ orgId: 42, name: 'a:b c' })).toBe('app:source:42:a%3Ab%20c');
+    expect(() => ks.key({ orgId: 1.5, name: 'x' })).toThrow(/integer/);
+    expect(() => ks.key({ orgId: 1, name: '' })).toThrow(/non-empty/);
+  });
+
+  it('refuses a keyspace without a TTL policy or a reason to persist', () => {
+    expect(() => defineKeyspace({ name: 'bad-ttl', description: '', key: {}, codec: string(), ttl: { ttl: 0 } })).toThrow(/positive/);
+    expect(() => defineKeyspace({ name: 'bad-persist', description: '', key: {}, codec: string(), ttl: { persistent: ' ' } })).toThrow(/reason/);
+  });
+
+  it('every write path sets the TTL (with jitter); persistent keyspaces set none', async () => {
+    const sources = sourceByName.bind(redis);
+    await sources.set({ orgId: 1, name: 'a' }, { id: 1, kind: 'device', retired: false });
+    await sources.mset([
+      [{ orgId: 1, name: 'b' }, { id: 2, kind: 'device', retired: false }],
+      [{ orgId: 1, name: 'c' }, { id: 3, kind: 'service', retired: true }],
+    ]);
+    await sources.getOrLoad({ orgId: 1, name: 'd' }, async () => ({ id: 4, kind: 'gateway', retired: false }));
+    for (const n of ['a', 'b', 'c', 'd']) {
+      const ttl = await pttl(`app:source:1:${n}`);
+      expect(ttl, n).toBeGreaterThan(590_000);
+      expect(ttl, n).toBeLessThanOrEqual(660_000); // 10m + 10% jitter
+    }
+    const rate = requestsPerMinute.bind(redis);
+    expect(await rate.incr({ keyId: 7, minute: 100 })).toBe(1);
+    expect(await rate.incr({ keyId: 7, minute: 100 }, 4)).toBe(5);
+    expect(await pttl('app:rate:7:100')).toBeGreaterThan(100_000);
+    const settings = orgSettings.bind(redis);
+    await settings.set({ orgId: 1 }, { maxSources: 10, ingestEnabled: 'true' });
+    expect(await pttl('app:org-settings:1')).toBe(-1);
+    expect(await settings.get({ orgId: 1 })).toEqual({ maxSources: 10, ingestEnabled: 'true' });
+  });
+
+  it('every key the test wrote has a TTL unless its keyspace is persistent', async () => {
+    const keys = await admin.keys('app:*');
+    expect(keys.length).toBeGreaterThan(5);
+    for (const k of keys) {
+      if (k.startsWith('app:org-settings:')) continue;
+      expect(await pttl(k), k).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('values', () => {
+  it('refuses to write a value that fails the schema', async () => {
+    const keys = apiKeyByPrefix.bind(redis);
+    await expect(keys.set({ prefix: 'dpk_1' }, { orgId: 1, keyId: 2, keyHash: 'not-hex' })).rejects.toThrow(/keyHash/);
+  });
+
+  it('treats a cached value that fails its schema as a miss, reports it, and reloads it', async () => {
+    const reported: DecodeError[] = [];
+    const keys = apiKeyByPrefix.bind(redis, { onInvalid: (e) => reported.push(e) });
+    await admin.set('app:api-key:dpk_bad', JSON.stringify({ orgId: 'one', keyId: 2 }), 'PX', 60_000);
+    await admin.set('app:api-key:dpk_notjson', '{oops', 'PX', 60_000);
+    expect(await keys.get({ prefix: 'dpk_bad' })).toBeUndefined();
+    expect(await keys.mget([{ prefix: 'dpk_bad' }, { prefix: 'dpk_notjson' }, { prefix: 'dpk_none' }])).toEqual([undefined, undefined, undefined]);
+    expect(reported.map((e) => e.key)).toEqual(['app:api-key:dpk_bad', 'app:api-key:dpk_bad', 'app:api-key:dpk_notjson']);
+    const good = { orgId: 1, keyId: 2, keyHash: 'a'.repeat(64) };
+    expect(await keys.getOrLoad({ prefix: 'dpk_bad' }, async () => good)).toEqual(good);
+    expect(await keys.get({ prefix: 'dpk_bad' })).toEqual(good);
+  });
+});
+
+describe('getOrLoad', () => {
+  it('loads once for 100 concurrent callers', async () => {
+    const ks = defineKeyspace({ name: 'single-flight', description: 'test', key: { id: 'int' }, codec: json(z.object({ n: z.number() })), ttl: { ttl: '1m' } }).bind(redis);
+    let loads = 0;
+    const results = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        ks.getOrLoad({ id: 1 }, async () => {
+          loads++;
+          await new Promise((r) => setTimeout(r, 50));
+          return { n: 42 };
+        }),
+      ),
+    );
+    expect(loads).toBe(1);
+    expect(results.every((r) => r.n === 42)).toBe(true);
+    // Cached now: no more loads.
+    await ks.getOrLoad({ id: 1 }, async () => ({ n: loads++ }));
+    expect(loads).toBe(1);
+  });
+
+  it('serves a stale value while one background load refreshes it', async () => {
+    const ks = defineKeyspace({ name: 'swr', description: 'test', key: { id: 'int' }, codec: json(z.object({ v: z.number() })), ttl: { ttl: 200 }, staleWhileRevalidate: '5s' }).bind(redis);
+    let version = 1;
+    let loads = 0;
+    const load = async () => {
+      loads++;
+      await new Promise((r) => setTimeout(r, 100));
+      return { v: version };
+    };
+    expect(await ks.getOrLoad({ id: 1 }, load)).toEqual({ v: 1 });
+    version = 2;
+    await new Promise((r) => setTimeout(r, 300)); // past the TTL, inside the stale window
+    const served = await Promise.all(Array.from({ length: 10 }, () => ks.getOrLoad({ id: 1 }, load)));
+    expect(served.every((s) => s.v === 1)).toBe(true); // nobody waited for the reload
+    await waitFor('the background refresh', async () => ((await ks.get({ id: 1 }))?.v === 2 ? true : undefined), 3000);
+    expect(loads).toBe(2);
+  });
+});
+
+describe('Sentinel', () => {
+  let sentinel: ChildProcess;
+  let dir: string;
+
+  afterAll(async () => {
+    if (sentinel?.pid) {
+      sentinel.kill('SIGTERM');
+      await expectAllGone([sentinel.pid]);
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the library finds the master through Sentinel and works there', async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-sentinel-'));
+    const [port] = (await freePorts(1)) as [number];
+    const adminCred = credential(stack.credentials, 'redis', 'admin');
+    const conf = path.join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor primary 127.0.0.1 ${stack.config.redis.port} 1`,
+        'sentinel auth-user primary admin',
+        `sentinel auth-pass primary ${adminCred.password}`,
+      ].join('\n') + '\n',
+      { mode: 0o600 },
+    );
+    sentinel = spawn('redis-sentinel', [conf], { stdio: 'ignore' });
+    const viaSentinel = connectRedis({ config: stack.config, sentinel: { masterName: 'primary', hosts: [`127.0.0.1:${port}`] } });
+    try {
+      const ks = sourceByName.bind(viaSentinel);
+      await waitFor('sentinel to answer', async () => (await viaSentinel.ping()) === 'PONG' || undefined, 10_000);
+      await ks.set({ orgId: 9, name: 'via-sentinel' }, { id: 9, kind: 'device', retired: false });
+      expect(await sourceByName.bind(redis).get({ orgId: 9, name: 'via-sentinel' })).toEqual({ id: 9, kind: 'device', retired: false });
+      expect(readFileSync(conf, 'utf8')).toMatch(/sentinel monitor primary 127\.0\.0\.1/);
+    } finally {
+      viaSentinel.disconnect();
+    }
+  });
+});
+
+it('docs/cache.md lists every declared keyspace and is up to date', () => {
+  const committed = readFileSync(new URL('../../docs/cache.md', import.meta.url), 'utf8');
+  // Test-only keyspaces declared above are not part of the documented domain.
+  const generated = cacheMarkdown();
+  const documented = (md: string) => md.split('\n').filter((l) => !/^\| `(single-flight|swr|bad-ttl|bad-persist)` /.test(l)).join('\n');
+  expect(documented(committed), 'run: dataplane cache keyspaces --markdown > docs/cache.md').toBe(documented(generated));
+});
