@@ -11,6 +11,8 @@ import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerDown } from './commands/down.js';
 import { register as registerLogs } from './commands/logs.js';
 import { register as registerMigrate } from './commands/migrate.js';
+import { register as registerOutbox } from './commands/outbox.js';
+import { register as registerStreams } from './commands/streams.js';
 import { register as registerSchema } from './commands/schema.js';
 import { register as registerStatus } from './commands/status.js';
 import { register as registerUp } from './commands/up.js';
@@ -24,7 +26,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default: ./dataplane.config.yaml, or $DATAPLANE_CONFIG)')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerCerts, registerDoctor, registerConfig]) {
+  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerCerts, registerDoctor, registerConfig]) {
     register(program);
   }
   return program;

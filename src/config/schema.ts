@@ -324,6 +324,15 @@ export const configSchema = z
     postgres: postgres.prefault({}),
     redis: redis.prefault({}),
     nats: nats.prefault({}),
+    workers: z
+      .strictObject({
+        outboxRelay: z.boolean().default(true).describe('The supervisor runs the outbox relay (messaging.outbox -> JetStream).'),
+        cacheInvalidation: z.boolean().default(true).describe('The supervisor runs the consumer that deletes cache entries named by app.events.cache.invalidate.'),
+        outboxBatchSize: z.int().min(1).max(10_000).default(500).describe('Outbox rows the relay publishes per transaction.'),
+        outboxPollIntervalMs: z.int().min(50).max(60_000).default(1000).describe('Longest the relay sleeps between batches; inserts wake it at once (NOTIFY).'),
+      })
+      .prefault({})
+      .describe('Background work the supervisor runs next to the servers.'),
   })
   .superRefine((c, ctx) => {
     // Two servers on one address and port would fail at start; say so before anything starts.

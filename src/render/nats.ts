@@ -29,8 +29,10 @@ export function servicePermissions(user: string, u: Config['nats']['users'][stri
     `$JS.ACK.${s}.>`,
     `$JS.FC.${s}.>`,
   ]);
+  // Dead letters of the streams it consumes.
+  const dlq = u.streams.map((s) => (s === '*' ? 'dlq.>' : `dlq.${s}.>`));
   return {
-    publish: [...u.publish, ...(u.streams.length ? ['$JS.API.INFO', ...js] : [])],
+    publish: [...u.publish, ...(u.streams.length ? ['$JS.API.INFO', ...js, ...dlq] : [])],
     subscribe: [...u.subscribe, `${inboxPrefix(user)}.>`],
   };
 }

@@ -23,6 +23,7 @@ import { loadMigrations, migrate as migrateDatabase } from '../postgres/migratio
 import { runMaintenance } from '../postgres/timeseries.js';
 import { ensureCertificates, tlsFiles } from '../tls/certificates.js';
 import type { Logger } from './logger.js';
+import { Workers } from './workers.js';
 import { planStack, type Plan } from './plan.js';
 import { cleanStale, liveSupervisor, SUPERVISOR, writeSupervisorState, type SupervisorState } from './state.js';
 
@@ -182,7 +183,11 @@ export class Supervisor {
         releasers.push(() => sup.stopMaintenance());
       }
 
-      // 7. Health endpoints and the state file.
+      // 7. JetStream declarations, the outbox relay, cache invalidation.
+      sup.workers = await Workers.start(config, logger);
+      releasers.push(() => sup.workers?.stop());
+
+      // 8. Health endpoints and the state file.
       if (config.health.enabled) {
         sup.health = await startHealthServer({ host: config.health.host, port: config.health.port, check: () => sup.readiness() });
         releasers.push(() => sup.health?.close());
@@ -210,6 +215,7 @@ export class Supervisor {
     } else logger.info(`schema up to date (${result.upToDate} migrations from ${dir})`);
   }
 
+  private workers: Workers | undefined;
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private maintenanceRunning: Promise<void> | undefined;
 
@@ -391,6 +397,7 @@ export class Supervisor {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.health?.close().catch(() => {});
+      await this.workers?.stop();
       await this.stopMaintenance();
       for (const m of [...this.managed].reverse()) {
         try {

@@ -125,7 +125,8 @@ describe('NATS', () => {
       const ack = await jetstream(app).publish('app.orders.created', 'order 1');
       expect(ack.stream).toBe('ORDERS');
       expect(ack.seq).toBe(1);
-      expect((await jsm.getAccountInfo()).streams).toBe(1);
+      // ORDERS, and the declared EVENTS and DLQ streams that `up` reconciled.
+      expect((await jsm.getAccountInfo()).streams).toBe(3);
     } finally {
       await Promise.all([admin.close(), app.close()]);
     }

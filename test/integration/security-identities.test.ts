@@ -127,7 +127,7 @@ describe('NATS', () => {
       await expect(bjsm.streams.info('SECRETS')).rejects.toThrow();
       await expect(bjsm.streams.add({ name: 'ROGUE', subjects: ['billing.rogue.>'] })).rejects.toThrow();
       await expect(bjsm.streams.delete('BILLING')).rejects.toThrow();
-      expect((await jsm.streams.names().next()).sort()).toEqual(['BILLING', 'SECRETS']);
+      expect((await jsm.streams.names().next()).sort()).toEqual(['BILLING', 'DLQ', 'EVENTS', 'SECRETS']);
     } finally {
       await Promise.all([admin.close(), billing.close()]);
     }

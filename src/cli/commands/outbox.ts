@@ -1,0 +1,61 @@
+/** `dataplane outbox relay | status`: the relay as a standalone process, and the backlog. */
+import type { Command } from 'commander';
+import { connectNats } from '../../nats/connection.js';
+import { OutboxRelay } from '../../outbox/relay.js';
+import { connectPostgres } from '../../postgres/database.js';
+import { loadFor } from '../context.js';
+import { printJson, progress, table } from '../output.js';
+
+export function register(program: Command): void {
+  const cmd = program.command('outbox').description('the transactional outbox (PostgreSQL -> JetStream)');
+
+  cmd
+    .command('relay')
+    .description('run an outbox relay in the foreground (the supervisor runs one unless workers.outboxRelay is false)')
+    .option('--user <role>', 'PostgreSQL role that reads and marks the outbox', 'app_rw')
+    .action(async (opts: { user: string }, c: Command) => {
+      const { config } = loadFor(c);
+      const db = connectPostgres({ config, user: opts.user, name: 'outbox-relay', max: 3 });
+      const nc = await connectNats({ config, user: 'admin', name: 'dataplane-outbox-relay' });
+      const relay = new OutboxRelay({
+        db,
+        nc,
+        batchSize: config.workers.outboxBatchSize,
+        pollIntervalMs: config.workers.outboxPollIntervalMs,
+        onError: (e) => process.stderr.write(`outbox relay: ${e.message}\n`),
+        onBatch: (n) => n && progress(`published ${n} outbox row(s)`),
+      });
+      relay.start();
+      progress('outbox relay running; Ctrl-C stops it');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await relay.stop();
+      await nc.drain().catch(() => nc.close());
+      await db.close();
+    });
+
+  cmd
+    .command('status')
+    .description('unpublished rows, the oldest one, and rows that failed to publish')
+    .option('--json', 'print machine-readable JSON')
+    .action(async (opts: { json?: boolean }, c: Command) => {
+      const { config } = loadFor(c);
+      const db = connectPostgres({ config, user: config.postgres.owner, max: 1 });
+      try {
+        const r = await db.query<{ pending: string; oldest_s: number | null; failing: string; published: string }>(`
+          select count(*) filter (where published_at is null) as pending,
+                 extract(epoch from now() - min(created_at) filter (where published_at is null))::float8 as oldest_s,
+                 count(*) filter (where published_at is null and last_error is not null) as failing,
+                 count(*) filter (where published_at is not null) as published
+            from messaging.outbox`);
+        const row = r.rows[0]!;
+        const out = { pending: Number(row.pending), oldestPendingSeconds: row.oldest_s, failing: Number(row.failing), published: Number(row.published) };
+        if (opts.json) return printJson(out);
+        process.stdout.write(table(['PENDING', 'OLDEST PENDING', 'FAILING', 'PUBLISHED'], [[out.pending, out.oldestPendingSeconds === null ? undefined : `${out.oldestPendingSeconds.toFixed(1)} s`, out.failing, out.published]]) + '\n');
+      } finally {
+        await db.close();
+      }
+    });
+}

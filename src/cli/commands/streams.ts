@@ -1,0 +1,55 @@
+/** `dataplane streams [reconcile]`: declared JetStream streams and consumers against the server. */
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { Command } from 'commander';
+import '../../domain/messaging.js';
+import { connectNats } from '../../nats/connection.js';
+import { declaredConsumers, declaredStreams } from '../../nats/declarations.js';
+import { reconcileStreams } from '../../stack/workers.js';
+import { loadFor } from '../context.js';
+import { printJson, progress, table } from '../output.js';
+
+export function register(program: Command): void {
+  const cmd = program.command('streams').description('JetStream streams and consumers declared in code');
+
+  cmd
+    .command('list', { isDefault: true })
+    .description('declared streams and consumers with their state on the server')
+    .option('--json', 'print machine-readable JSON')
+    .action(async (opts: { json?: boolean }, c: Command) => {
+      const { config } = loadFor(c);
+      const nc = await connectNats({ config, user: 'admin', options: { maxReconnectAttempts: 0 } });
+      try {
+        const jsm = await jetstreamManager(nc);
+        const rows = [];
+        for (const s of declaredStreams()) {
+          const info = await jsm.streams.info(s.name).catch(() => undefined);
+          rows.push({ kind: 'stream', name: s.name, subjects: s.subjects.join(' '), messages: info?.state.messages ?? null, exists: Boolean(info) });
+        }
+        for (const k of declaredConsumers()) {
+          const info = await jsm.consumers.info(k.stream, k.name).catch(() => undefined);
+          rows.push({ kind: 'consumer', name: `${k.stream}/${k.name}`, subjects: k.filterSubject ?? '', messages: info ? info.num_pending : null, exists: Boolean(info) });
+        }
+        if (opts.json) return printJson(rows);
+        process.stdout.write(table(['KIND', 'NAME', 'SUBJECTS', 'MESSAGES / PENDING', 'ON SERVER'], rows.map((r) => [r.kind, r.name, r.subjects, r.messages ?? undefined, r.exists ? 'yes' : 'missing'])) + '\n');
+      } finally {
+        await nc.close();
+      }
+    });
+
+  cmd
+    .command('reconcile')
+    .description('create missing streams and consumers, update what can change in place, report drift')
+    .option('--json', 'print machine-readable JSON')
+    .addHelpText('after', '\nExit code 1 when the server differs in a way that cannot be changed in place (drift).')
+    .action(async (opts: { json?: boolean }, c: Command) => {
+      const { config } = loadFor(c);
+      const report = await reconcileStreams(config);
+      if (opts.json) printJson(report);
+      else {
+        progress(`created: ${report.created.join(', ') || 'nothing'}`);
+        progress(`updated: ${report.updated.map((u) => `${u.name} (${u.fields.join(', ')})`).join(', ') || 'nothing'}`);
+        for (const d of report.drift) progress(`drift: ${d.name} ${d.field} is ${JSON.stringify(d.actual)}, declared ${JSON.stringify(d.declared)}`);
+      }
+      if (report.drift.length) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,169 @@
+/**
+ * The consumer runner: pulls from a durable consumer, runs the handler with
+ * bounded concurrency, acks on success and naks with a backoff on failure. A
+ * message that failed `maxDeliver` times, or whose payload fails its schema, goes
+ * to the dead-letter stream with headers saying why, from where and after how many
+ * tries, and only then leaves the consumer. Nothing is dropped silently: if the
+ * dead-letter publish fails, the message is nak'ed and tried again.
+ *
+ *   const runner = runConsumer({ nc, stream: 'EVENTS', consumer: 'billing', subject: orderCreated,
+ *     handler: async (order) => charge(order) });
+ *   ...
+ *   await runner.stop();
+ */
+import { jetstream, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { z } from 'zod';
+import { counter, histogram } from '../observe/metrics.js';
+import { durationMs, type Duration } from '../redis/keyspace.js';
+import { Publisher } from './publisher.js';
+import type { Subject } from './subjects.js';
+
+const outcomes = counter('dataplane_nats_consumed_total', 'Messages handled by consumer runners, by outcome', ['consumer', 'outcome']);
+const handlerDuration = histogram('dataplane_nats_handler_duration_seconds', 'Handler time per message', ['consumer']);
+
+/** Headers on a dead-lettered message. */
+export const DLQ_HEADERS = {
+  reason: 'Dataplane-Dlq-Reason',
+  stream: 'Dataplane-Dlq-Stream',
+  consumer: 'Dataplane-Dlq-Consumer',
+  subject: 'Dataplane-Dlq-Subject',
+  sequence: 'Dataplane-Dlq-Sequence',
+  deliveries: 'Dataplane-Dlq-Deliveries',
+  time: 'Dataplane-Dlq-Time',
+} as const;
+
+/** Dead letters of a stream go to dlq.<stream>.<consumer> (the DLQ stream captures dlq.>). */
+export function dlqSubject(stream: string, consumer: string): string {
+  return `dlq.${stream}.${consumer}`;
+}
+
+export interface ConsumerRunnerOptions<T> {
+  nc: NatsConnection;
+  stream: string;
+  /** Durable consumer name (declared with defineConsumer, created by reconcile). */
+  consumer: string;
+  /** Decodes and validates payloads; without it the handler gets the raw bytes. */
+  subject?: Subject<string, z.ZodType<T>>;
+  handler: (payload: T, msg: JsMsg) => Promise<void>;
+  /** Messages handled at once (default 16). */
+  concurrency?: number;
+  /** Deliveries before dead-lettering; default the consumer's max_deliver, or 5. */
+  maxDeliver?: number;
+  /** Nak delay after the n-th failure (last one repeats); default 1s, 5s, 30s. */
+  backoff?: Duration[];
+  /** Publisher for dead letters (default: one on `nc`). */
+  publisher?: Publisher;
+  onError?: (error: Error, msg: JsMsg) => void;
+}
+
+export interface ConsumerRunner {
+  stop(): Promise<void>;
+  /** Resolves when the runner has stopped (stop(), or the connection closed). */
+  done: Promise<void>;
+  stats(): { acked: number; nakked: number; deadLettered: number; inFlight: number };
+}
+
+export async function runConsumer<T = Uint8Array>(opts: ConsumerRunnerOptions<T>): Promise<ConsumerRunner> {
+  const js = jetstream(opts.nc);
+  const consumer = await js.consumers.get(opts.stream, opts.consumer);
+  const info = await consumer.info();
+  const serverMax = info.config.max_deliver ?? -1;
+  const maxDeliver: number = opts.maxDeliver ?? (serverMax > 0 ? serverMax : 5);
+  const backoff = (opts.backoff ?? ['1s', '5s', '30s']).map(durationMs);
+  const concurrency = opts.concurrency ?? 16;
+  const ownPublisher = !opts.publisher;
+  const publisher = opts.publisher ?? new Publisher(opts.nc);
+  const label = `${opts.stream}/${opts.consumer}`;
+  const stats = { acked: 0, nakked: 0, deadLettered: 0, inFlight: 0 };
+  const messages = await consumer.consume({ max_messages: concurrency * 2 });
+  let stopping = false;
+  const slots: (() => void)[] = [];
+  let idle: (() => void)[] = [];
+
+  const release = () => {
+    stats.inFlight--;
+    slots.shift()?.();
+    if (!stats.inFlight) {
+      const w = idle;
+      idle = [];
+      for (const f of w) f();
+    }
+  };
+
+  async function deadLetter(msg: JsMsg, reason: string): Promise<void> {
+    const h = DLQ_HEADERS;
+    const headers: Record<string, string> = {
+      [h.reason]: reason.slice(0, 1000).replace(/[\r\n]+/g, ' '),
+      [h.stream]: opts.stream,
+      [h.consumer]: opts.consumer,
+      [h.subject]: msg.subject,
+      [h.sequence]: String(msg.info.streamSequence),
+      [h.deliveries]: String(msg.info.deliveryCount),
+      [h.time]: new Date().toISOString(),
+    };
+    try {
+      // Same id on a retry after a crash: the DLQ keeps one copy.
+      await publisher.publish(dlqSubject(opts.stream, opts.consumer), msg.data, { msgId: `${opts.stream}:${msg.info.streamSequence}`, headers });
+      // No reason argument: nats-server 2.9 ignores "+TERM <reason>" (added in 2.10.4); the reason is in the headers.
+      msg.term();
+      stats.deadLettered++;
+      outcomes.inc({ consumer: label, outcome: 'dead_lettered' });
+    } catch (e) {
+      // Not dead-lettered, so not removed: it comes back and is tried again.
+      msg.nak(backoff[0]);
+      stats.nakked++;
+      outcomes.inc({ consumer: label, outcome: 'dlq_failed' });
+      opts.onError?.(e as Error, msg);
+    }
+  }
+
+  async function handle(msg: JsMsg): Promise<void> {
+    let payload: T;
+    try {
+      payload = opts.subject ? opts.subject.decode(msg.data) : (msg.data as unknown as T);
+    } catch (e) {
+      return deadLetter(msg, (e as Error).message);
+    }
+    const stop = handlerDuration.startTimer({ consumer: label });
+    try {
+      await opts.handler(payload, msg);
+      msg.ack();
+      stats.acked++;
+      outcomes.inc({ consumer: label, outcome: 'acked' });
+    } catch (e) {
+      opts.onError?.(e as Error, msg);
+      const tries = msg.info.deliveryCount;
+      if (tries >= maxDeliver) return deadLetter(msg, `failed ${tries} times; last error: ${(e as Error).message}`);
+      msg.nak(backoff[Math.min(tries - 1, backoff.length - 1)]);
+      stats.nakked++;
+      outcomes.inc({ consumer: label, outcome: 'nakked' });
+    } finally {
+      stop();
+    }
+  }
+
+  const done = (async () => {
+    for await (const msg of messages) {
+      if (stopping) {
+        msg.nak(); // not ours to handle any more: the next runner gets it
+        continue;
+      }
+      while (stats.inFlight >= concurrency) await new Promise<void>((r) => slots.push(r));
+      stats.inFlight++;
+      void handle(msg).finally(release);
+    }
+    if (stats.inFlight) await new Promise<void>((r) => idle.push(r));
+    if (ownPublisher) await publisher.close();
+  })();
+
+  return {
+    async stop() {
+      stopping = true;
+      await messages.close();
+      await done;
+    },
+    done,
+    stats: () => ({ ...stats }),
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Streams and consumers declared in code. `dataplane up` (and `reconcile`) make
+ * the server match them.
+ *
+ *   export const events = defineStream({ name: 'EVENTS', subjects: ['app.events.>'], maxAge: '7d' });
+ *   export const invalidations = defineConsumer({ stream: 'EVENTS', name: 'cache-invalidation',
+ *     filterSubject: 'app.events.cache.invalidate', maxDeliver: 5, backoff: ['1s', '5s', '30s'] });
+ */
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type StreamConfig } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { durationMs, type Duration } from '../redis/keyspace.js';
+
+export interface StreamSpec {
+  name: string;
+  subjects: string[];
+  description?: string;
+  storage?: 'file' | 'memory';
+  retention?: 'limits' | 'interest' | 'workqueue';
+  maxAge?: Duration;
+  maxBytes?: number;
+  maxMsgs?: number;
+  maxMsgSize?: number;
+  /** Window in which a repeated Nats-Msg-Id is dropped (default 2m). */
+  duplicateWindow?: Duration;
+  replicas?: number;
+  discard?: 'old' | 'new';
+}
+
+export interface ConsumerSpec {
+  stream: string;
+  /** Durable name. */
+  name: string;
+  description?: string;
+  filterSubject?: string;
+  ackWait?: Duration;
+  /** Deliveries before the consumer runner dead-letters a message. */
+  maxDeliver?: number;
+  /** Redelivery delays after each failed delivery. */
+  backoff?: Duration[];
+  maxAckPending?: number;
+  deliverPolicy?: 'all' | 'new' | 'last';
+}
+
+const streams = new Map<string, StreamSpec>();
+const consumers = new Map<string, ConsumerSpec>();
+
+export function defineStream(spec: StreamSpec): StreamSpec {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(spec.name)) throw new TypeError(`stream name ${spec.name}: letters, digits, _ and -`);
+  if (streams.has(spec.name)) throw new TypeError(`stream ${spec.name} is declared twice`);
+  streams.set(spec.name, spec);
+  return spec;
+}
+
+export function defineConsumer(spec: ConsumerSpec): ConsumerSpec {
+  const id = `${spec.stream}/${spec.name}`;
+  if (consumers.has(id)) throw new TypeError(`consumer ${id} is declared twice`);
+  if (spec.backoff && spec.maxDeliver !== undefined && spec.maxDeliver <= spec.backoff.length) {
+    throw new TypeError(`consumer ${id}: maxDeliver must be larger than the number of backoff steps`);
+  }
+  consumers.set(id, spec);
+  return spec;
+}
+
+export function declaredStreams(): StreamSpec[] {
+  return [...streams.values()];
+}
+
+export function declaredConsumers(): ConsumerSpec[] {
+  return [...consumers.values()];
+}
+
+export function streamConfig(s: StreamSpec): Partial<StreamConfig> & { name: string } {
+  return {
+    name: s.name,
+    subjects: s.subjects,
+    description: s.description ?? '',
+    storage: s.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    retention: s.retention === 'interest' ? RetentionPolicy.Interest : s.retention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+    max_age: s.maxAge === undefined ? 0 : nanos(durationMs(s.maxAge)),
+    max_bytes: s.maxBytes ?? -1,
+    max_msgs: s.maxMsgs ?? -1,
+    max_msg_size: s.maxMsgSize ?? -1,
+    duplicate_window: nanos(durationMs(s.duplicateWindow ?? '2m')),
+    num_replicas: s.replicas ?? 1,
+    discard: s.discard === 'new' ? DiscardPolicy.New : DiscardPolicy.Old,
+  };
+}
+
+export function consumerConfig(c: ConsumerSpec): Partial<ConsumerConfig> & { durable_name: string } {
+  return {
+    durable_name: c.name,
+    description: c.description ?? '',
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: c.deliverPolicy === 'new' ? DeliverPolicy.New : c.deliverPolicy === 'last' ? DeliverPolicy.Last : DeliverPolicy.All,
+    ...(c.filterSubject ? { filter_subject: c.filterSubject } : {}),
+    ack_wait: nanos(durationMs(c.ackWait ?? '30s')),
+    max_deliver: c.maxDeliver ?? -1,
+    ...(c.backoff?.length ? { backoff: c.backoff.map((d) => nanos(durationMs(d))) } : {}),
+    max_ack_pending: c.maxAckPending ?? 1000,
+  };
+}

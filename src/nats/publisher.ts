@@ -1,0 +1,187 @@
+/**
+ * JetStream publishing that awaits the server's ack: one at a time (`publish`), or
+ * many in flight with a bounded window (`publishAsync`, then `flush`). A message id
+ * (Nats-Msg-Id) lets JetStream drop a message published twice.
+ *
+ * Hand-written rather than nats.js `js.publish`: that makes a request per message,
+ * with its own timer, inbox bookkeeping and Error objects, which cost half of a
+ * publisher's CPU here (docs/benchmarks.md). Like the Go client, this keeps one
+ * reply subscription and matches acks to pending publishes by the reply token,
+ * and times out pending acks with one sweep instead of a timer each.
+ */
+import { headers as natsHeaders, nuid, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { z } from 'zod';
+import { counter, histogram } from '../observe/metrics.js';
+import type { Subject, SubjectParams } from './subjects.js';
+
+const published = counter('dataplane_nats_published_total', 'JetStream publishes by outcome', ['outcome']);
+const ackLatency = histogram('dataplane_nats_publish_ack_seconds', 'Time from publish to JetStream ack', []);
+
+export interface PubAck {
+  stream: string;
+  seq: number;
+  duplicate: boolean;
+}
+
+export class PublishError extends Error {
+  constructor(
+    readonly subject: string,
+    message: string,
+    readonly code?: number,
+  ) {
+    super(`publish to ${subject} failed: ${message}`);
+    this.name = 'PublishError';
+  }
+}
+
+export interface PublishOptions {
+  /** Nats-Msg-Id: JetStream keeps one message per id within the stream's duplicate window. */
+  msgId?: string;
+  headers?: Record<string, string>;
+}
+
+interface Pending {
+  subject: string;
+  deadline: number;
+  started: number;
+  resolve: (a: PubAck) => void;
+  reject: (e: Error) => void;
+}
+
+export interface PublisherOptions {
+  /** Acks awaited at once by publishAsync before it waits (default 4000, as nats.go). */
+  window?: number;
+  /** An ack not received in this time fails the publish (default 5 s). */
+  timeoutMs?: number;
+  /** The connection's inbox prefix; default from its user (service users have their own). */
+  inboxPrefix?: string;
+}
+
+const decoder = new TextDecoder();
+
+export class Publisher {
+  private readonly prefix: string;
+  private readonly sub: Subscription;
+  private readonly pending = new Map<string, Pending>();
+  private readonly waiters: (() => void)[] = [];
+  private idle: (() => void)[] = [];
+  private next = 0;
+  private readonly window: number;
+  private readonly timeoutMs: number;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    opts: PublisherOptions = {},
+  ) {
+    // The connection's own prefix: a service user may receive replies only under it.
+    const prefix = opts.inboxPrefix ?? (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix ?? '_INBOX';
+    this.prefix = `${prefix}.${nuid.next()}`;
+    this.window = opts.window ?? 4000;
+    this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onAck(msg) });
+    this.sweeper = setInterval(() => this.sweep(), Math.min(250, this.timeoutMs));
+    this.sweeper.unref();
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  private onAck(msg: Msg): void {
+    const token = msg.subject.slice(this.prefix.length + 1);
+    const p = this.pending.get(token);
+    if (!p) return; // timed out already
+    this.settle(token);
+    const status = msg.headers?.code;
+    if (status === 503) {
+      published.inc({ outcome: 'no_stream' });
+      return p.reject(new PublishError(p.subject, 'no stream captures this subject (503 no responders)', 503));
+    }
+    let body: { stream?: string; seq?: number; duplicate?: boolean; error?: { code: number; description: string } };
+    try {
+      body = JSON.parse(decoder.decode(msg.data)) as typeof body;
+    } catch {
+      published.inc({ outcome: 'error' });
+      return p.reject(new PublishError(p.subject, 'unreadable ack'));
+    }
+    if (body.error) {
+      published.inc({ outcome: 'error' });
+      return p.reject(new PublishError(p.subject, body.error.description, body.error.code));
+    }
+    published.inc({ outcome: body.duplicate ? 'duplicate' : 'ok' });
+    ackLatency.observe((performance.now() - p.started) / 1000);
+    p.resolve({ stream: body.stream!, seq: body.seq!, duplicate: Boolean(body.duplicate) });
+  }
+
+  private settle(token: string): void {
+    this.pending.delete(token);
+    this.waiters.shift()?.();
+    if (!this.pending.size) {
+      const idle = this.idle;
+      this.idle = [];
+      for (const w of idle) w();
+    }
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const [token, p] of this.pending) {
+      if (p.deadline > now) continue;
+      this.settle(token);
+      published.inc({ outcome: 'timeout' });
+      p.reject(new PublishError(p.subject, `no ack within ${this.timeoutMs} ms`));
+    }
+  }
+
+  private send(subject: string, data: Uint8Array | string, opts: PublishOptions): Promise<PubAck> {
+    const token = (this.next++).toString(36);
+    let hdrs: MsgHdrs | undefined;
+    if (opts.msgId || opts.headers) {
+      hdrs = natsHeaders();
+      if (opts.msgId) hdrs.set('Nats-Msg-Id', opts.msgId);
+      for (const [k, v] of Object.entries(opts.headers ?? {})) hdrs.set(k, v);
+    }
+    return new Promise<PubAck>((resolve, reject) => {
+      const started = performance.now();
+      this.pending.set(token, { subject, deadline: started + this.timeoutMs, started, resolve, reject });
+      try {
+        this.nc.publish(subject, data, { reply: `${this.prefix}.${token}`, ...(hdrs ? { headers: hdrs } : {}) });
+      } catch (e) {
+        this.settle(token);
+        reject(e as Error);
+      }
+    });
+  }
+
+  /** Publish and wait for the ack. */
+  publish(subject: string, data: Uint8Array | string, opts: PublishOptions = {}): Promise<PubAck> {
+    return this.send(subject, data, opts);
+  }
+
+  /**
+   * Publish without waiting for the ack, but never with more than `window` acks
+   * outstanding: resolves when the message is sent; `ack` resolves with the ack.
+   */
+  async publishAsync(subject: string, data: Uint8Array | string, opts: PublishOptions = {}): Promise<{ ack: Promise<PubAck> }> {
+    while (this.pending.size >= this.window) await new Promise<void>((r) => this.waiters.push(r));
+    const ack = this.send(subject, data, opts);
+    return { ack };
+  }
+
+  /** A typed subject: the payload is checked against its schema before anything is sent. */
+  async emit<S extends string, Z extends z.ZodType>(subject: Subject<S, Z>, params: SubjectParams<S>, payload: z.input<Z>, opts: PublishOptions = {}): Promise<PubAck> {
+    return this.publish(subject.subject(params), subject.encode(payload), opts);
+  }
+
+  /** Wait until every outstanding ack has arrived (or timed out). */
+  async flush(): Promise<void> {
+    if (this.pending.size) await new Promise<void>((r) => this.idle.push(r));
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    clearInterval(this.sweeper);
+    this.sub.unsubscribe();
+  }
+}

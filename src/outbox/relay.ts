@@ -1,0 +1,186 @@
+/**
+ * The outbox relay: publishes outbox rows to JetStream with the row's message id
+ * as Nats-Msg-Id, then marks them published.
+ *
+ * - At most one relay works at a time (a session advisory lock); others wait, so
+ *   several instances give high availability without duplicate work.
+ * - Per-key order: rows with the same key are published one after another in id
+ *   order; different keys go in parallel. A failed publish stops its key's chain,
+ *   so a later event of that key is never published before an earlier one.
+ * - A crash after publishing and before marking leaves rows unmarked; they are
+ *   published again and JetStream drops them as duplicates (duplicate window), and
+ *   consumers that record message ids in messaging.inbox ignore any that get past.
+ */
+import type pg from 'pg';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { counter, gauge, histogram } from '../observe/metrics.js';
+import type { Database } from '../postgres/database.js';
+import { Publisher } from '../nats/publisher.js';
+
+const relayed = counter('dataplane_outbox_published_total', 'Outbox rows published by the relay', ['outcome']);
+const lag = histogram('dataplane_outbox_lag_seconds', 'Time from outbox insert to JetStream ack', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+const leaderGauge = gauge('dataplane_outbox_relay_leader', '1 while this process is the active outbox relay', []);
+
+/** 'dpoutbox' as a big-endian int8: the advisory lock of the active relay. */
+const LEADER_LOCK = '7237407151438851960';
+
+export interface RelayOptions {
+  /** A role that may read and update messaging.outbox (app_rw). */
+  db: Database;
+  nc: NatsConnection;
+  publisher?: Publisher;
+  batchSize?: number;
+  /** Poll at least this often, besides waking on NOTIFY (default 1 s). */
+  pollIntervalMs?: number;
+  onError?: (e: Error) => void;
+  onBatch?: (published: number) => void;
+}
+
+interface Row {
+  id: string;
+  subject: string;
+  payload: unknown;
+  headers: Record<string, string>;
+  message_id: string;
+  key: string | null;
+  created_at: Date;
+}
+
+export class OutboxRelay {
+  private readonly publisher: Publisher;
+  private readonly batchSize: number;
+  private readonly pollMs: number;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private leader: pg.PoolClient | undefined;
+  readonly stats = { published: 0, failed: 0, batches: 0, leader: false };
+
+  constructor(private readonly opts: RelayOptions) {
+    this.publisher = opts.publisher ?? new Publisher(opts.nc);
+    this.batchSize = opts.batchSize ?? 500;
+    this.pollMs = opts.pollIntervalMs ?? 1000;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    await this.releaseLeadership();
+    if (!this.opts.publisher) await this.publisher.close();
+  }
+
+  private async releaseLeadership(): Promise<void> {
+    const c = this.leader;
+    this.leader = undefined;
+    this.stats.leader = false;
+    leaderGauge.set(0);
+    if (!c) return;
+    await c.query(`select pg_advisory_unlock(${LEADER_LOCK})`).catch(() => {});
+    c.release();
+  }
+
+  /** Try to become the active relay; LISTEN on the same session. */
+  private async lead(): Promise<boolean> {
+    if (this.leader) return true;
+    const c = await this.opts.db.pool.connect();
+    try {
+      const r = await c.query<{ ok: boolean }>(`select pg_try_advisory_lock(${LEADER_LOCK}) as ok`);
+      if (!r.rows[0]?.ok) {
+        c.release();
+        return false;
+      }
+      await c.query('listen dataplane_outbox');
+      c.on('notification', () => this.wake?.());
+      // A lost connection loses the lock: step down and try again.
+      c.once('error', () => void this.releaseLeadership());
+      this.leader = c;
+      this.stats.leader = true;
+      leaderGauge.set(1);
+      return true;
+    } catch (e) {
+      c.release(e as Error);
+      throw e;
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let more = false;
+      try {
+        if (await this.lead()) more = (await this.runOnce()) >= this.batchSize;
+      } catch (e) {
+        this.opts.onError?.(e as Error);
+        await this.releaseLeadership();
+      }
+      if (!more && this.running) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.pollMs);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+
+  /** Publish one batch of unpublished rows; returns how many were published. */
+  async runOnce(): Promise<number> {
+    const published = await this.opts.db.transaction(async (tx) => {
+      const rows = (
+        await tx.query<Row>(
+          `select id, subject, payload, headers, message_id, key, created_at from messaging.outbox
+            where published_at is null order by id limit $1 for update skip locked`,
+          [this.batchSize],
+        )
+      ).rows;
+      if (!rows.length) return 0;
+      const chains = new Map<string, Row[]>();
+      for (const row of rows) {
+        const k = row.key ?? `#${row.id}`;
+        const chain = chains.get(k);
+        if (chain) chain.push(row);
+        else chains.set(k, [row]);
+      }
+      const done: string[] = [];
+      const failed: { id: string; error: string }[] = [];
+      await Promise.all(
+        [...chains.values()].map(async (chain) => {
+          for (const row of chain) {
+            try {
+              await this.publisher.publish(row.subject, JSON.stringify(row.payload), { msgId: row.message_id, headers: row.headers });
+              done.push(row.id);
+              lag.observe((Date.now() - row.created_at.getTime()) / 1000);
+            } catch (e) {
+              failed.push({ id: row.id, error: (e as Error).message });
+              return; // later rows of this key wait for this one
+            }
+          }
+        }),
+      );
+      if (done.length) await tx.query('update messaging.outbox set published_at = now(), attempts = attempts + 1 where id = any($1::bigint[])', [done]);
+      for (const f of failed) {
+        await tx.query('update messaging.outbox set attempts = attempts + 1, last_error = $2 where id = $1', [f.id, f.error]);
+      }
+      relayed.inc({ outcome: 'published' }, done.length);
+      if (failed.length) {
+        relayed.inc({ outcome: 'failed' }, failed.length);
+        this.stats.failed += failed.length;
+        this.opts.onError?.(new Error(`${failed.length} outbox row(s) not published: ${failed[0]!.error}`));
+      }
+      return done.length;
+    });
+    this.stats.published += published;
+    if (published) this.stats.batches++;
+    this.opts.onBatch?.(published);
+    return published;
+  }
+}

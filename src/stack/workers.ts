@@ -1,0 +1,95 @@
+/**
+ * Work the supervisor runs next to the servers: reconciling the declared JetStream
+ * streams and consumers, the outbox relay, and the cache-invalidation consumer.
+ * The same pieces are importable for services that embed them instead.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import '../domain/keyspaces.js';
+import '../domain/messaging.js';
+import { connectNats } from '../nats/connection.js';
+import type { ConsumerRunner } from '../nats/consumer.js';
+import { declaredConsumers, declaredStreams } from '../nats/declarations.js';
+import { reconcile, type ReconcileReport } from '../nats/reconcile.js';
+import { runCacheInvalidation } from '../outbox/invalidation.js';
+import { OutboxRelay } from '../outbox/relay.js';
+import { connectPostgres, type Database } from '../postgres/database.js';
+import { connectRedis } from '../redis/connection.js';
+import type { Logger } from './logger.js';
+
+/** Make JetStream match the declarations; drift is reported, never forced. */
+export async function reconcileStreams(config: Config): Promise<ReconcileReport> {
+  const nc = await connectNats({ config, user: 'admin', name: 'dataplane-reconcile', options: { maxReconnectAttempts: 0 } });
+  try {
+    return await reconcile(await jetstreamManager(nc), { streams: declaredStreams(), consumers: declaredConsumers() });
+  } finally {
+    await nc.close();
+  }
+}
+
+export class Workers {
+  private relay: OutboxRelay | undefined;
+  private invalidation: ConsumerRunner | undefined;
+  private readonly closers: (() => Promise<unknown> | void)[] = [];
+
+  private constructor(private readonly logger: Logger) {}
+
+  static async start(config: Config, logger: Logger): Promise<Workers> {
+    const w = new Workers(logger);
+    try {
+      if (config.nats.enabled) {
+        const report = await reconcileStreams(config);
+        if (report.created.length || report.updated.length) {
+          logger.info(`JetStream: created ${report.created.join(', ') || 'nothing'}; updated ${report.updated.map((u) => `${u.name} (${u.fields.join(', ')})`).join(', ') || 'nothing'}`);
+        }
+        for (const d of report.drift) {
+          logger.warn(`JetStream drift on ${d.name}: ${d.field} is ${JSON.stringify(d.actual)} but declared ${JSON.stringify(d.declared)}; not changed (it would lose data)`);
+        }
+      }
+      let nc: NatsConnection | undefined;
+      const nats = async () => {
+        if (!nc) {
+          nc = await connectNats({ config, user: 'admin', name: 'dataplane-workers' });
+          const c = nc;
+          w.closers.push(() => c.drain().catch(() => c.close()));
+        }
+        return nc;
+      };
+      if (config.workers.outboxRelay && config.postgres.enabled && config.nats.enabled) {
+        const db: Database = connectPostgres({ config, user: 'app_rw', name: 'outbox-relay', max: 3 });
+        w.closers.push(() => db.close());
+        w.relay = new OutboxRelay({
+          db,
+          nc: await nats(),
+          batchSize: config.workers.outboxBatchSize,
+          pollIntervalMs: config.workers.outboxPollIntervalMs,
+          onError: (e) => logger.error(`outbox relay: ${e.message}`),
+        });
+        w.relay.start();
+      }
+      if (config.workers.cacheInvalidation && config.redis.enabled && config.nats.enabled) {
+        const redis: Redis = connectRedis({ config });
+        w.closers.push(() => redis.quit().catch(() => redis.disconnect()));
+        w.invalidation = await runCacheInvalidation({
+          nc: await nats(),
+          redis,
+          namespace: config.redis.namespace,
+          onError: (e) => logger.warn(`cache invalidation: ${e.message}`),
+        });
+      }
+      return w;
+    } catch (e) {
+      await w.stop();
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.relay?.stop().catch((e: Error) => this.logger.error(`stopping the outbox relay: ${e.message}`));
+    await this.invalidation?.stop().catch(() => {});
+    for (const close of this.closers.reverse()) await Promise.resolve(close()).catch(() => {});
+    this.closers.length = 0;
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The NATS library against a real JetStream server: acked publishing (sync and
+ * windowed), de-duplication, typed subjects, reconciling declarations, the consumer
+ * runner with dead letters, KV, reconnects, and the cache-invalidation worker.
+ */
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sourceByName } from '../../src/domain/keyspaces.js';
+import { cacheInvalidate } from '../../src/domain/messaging.js';
+import { connectNats } from '../../src/nats/connection.js';
+import { DLQ_HEADERS, dlqSubject, runConsumer } from '../../src/nats/consumer.js';
+import { reconcile } from '../../src/nats/reconcile.js';
+import { openKv } from '../../src/nats/kv.js';
+import { Publisher, PublishError } from '../../src/nats/publisher.js';
+import { defineSubject, PayloadError } from '../../src/nats/subjects.js';
+import { connectRedis } from '../../src/redis/connection.js';
+import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
+import { pidOf } from '../helpers/clients.js';
+import { waitFor } from '../helpers/processes.js';
+
+let stack: EphemeralStack;
+let admin: NatsConnection;
+let jsm: JetStreamManager;
+let pub: Publisher;
+
+const order = defineSubject({ name: 'app.orders.{orgId}', description: 'test', schema: z.object({ id: z.number().int(), fail: z.boolean().default(false) }) });
+
+beforeAll(async () => {
+  stack = await startEphemeralStack({ services: ['redis', 'nats'] });
+  admin = await connectNats({ config: stack.config, user: 'admin' });
+  jsm = await jetstreamManager(admin);
+  await reconcile(jsm, {
+    streams: [{ name: 'TEST', subjects: ['app.test.>'] }, { name: 'ORDERS', subjects: ['app.orders.*'] }, { name: 'DLQ', subjects: ['dlq.>'] }],
+    consumers: [{ stream: 'ORDERS', name: 'billing', ackWait: '2s', maxDeliver: 3 }],
+  });
+  pub = new Publisher(admin);
+});
+
+afterAll(async () => {
+  await pub?.close();
+  await admin?.close();
+  await stack.stop();
+});
+
+const count = async (stream: string) => (await jsm.streams.info(stream)).state.messages;
+
+describe('publishing', () => {
+  it('waits for the ack, and drops a repeated message id', async () => {
+    const first = await pub.publish('app.test.a', 'x', { msgId: 'm-1' });
+    expect(first).toMatchObject({ stream: 'TEST', duplicate: false });
+    const again = await pub.publish('app.test.a', 'x', { msgId: 'm-1' });
+    expect(again).toEqual({ stream: 'TEST', seq: first.seq, duplicate: true });
+    expect(await count('TEST')).toBe(1);
+  });
+
+  it('fails clearly when no stream captures the subject', async () => {
+    await expect(pub.publish('nowhere.at.all', 'x')).rejects.toThrow(PublishError);
+    await expect(pub.publish('nowhere.at.all', 'x')).rejects.toThrow(/no stream captures this subject/);
+  });
+
+  it('keeps at most `window` acks outstanding and flushes them all', async () => {
+    const windowed = new Publisher(admin, { window: 100 });
+    const before = await count('TEST');
+    let peak = 0;
+    const acks: Promise<unknown>[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const { ack } = await windowed.publishAsync('app.test.bulk', `m${i}`);
+      acks.push(ack);
+      peak = Math.max(peak, windowed.inFlight);
+    }
+    await windowed.flush();
+    await Promise.all(acks);
+    expect(peak).toBeLessThanOrEqual(100);
+    expect(await count('TEST')).toBe(before + 5000);
+    await windowed.close();
+  });
+
+  it('never sends a payload that fails its subject schema', async () => {
+    const before = await count('ORDERS');
+    await expect(pub.emit(order, { orgId: 1 }, { id: 'not a number' } as never)).rejects.toThrow(PayloadError);
+    expect(() => order.subject({ orgId: 'a.b' })).toThrow(/token/);
+    const ack = await pub.emit(order, { orgId: 7 }, { id: 100 });
+    expect(ack.stream).toBe('ORDERS');
+    expect(await count('ORDERS')).toBe(before + 1);
+    expect(order.filter).toBe('app.orders.*');
+  });
+});
+
+describe('reconciling declarations', () => {
+  it('creates, updates in place, and reports drift without touching data', async () => {
+    const spec = { name: 'RECON', subjects: ['app.recon.>'], maxAge: '1h' as const };
+    expect((await reconcile(jsm, { streams: [spec], consumers: [{ stream: 'RECON', name: 'c1', maxDeliver: 3 }] })).created).toEqual(['RECON', 'RECON/c1']);
+    await pub.publish('app.recon.x', '1');
+    const again = await reconcile(jsm, { streams: [spec], consumers: [{ stream: 'RECON', name: 'c1', maxDeliver: 3 }] });
+    expect(again).toMatchObject({ created: [], updated: [], unchanged: ['RECON', 'RECON/c1'], drift: [] });
+    const changed = await reconcile(jsm, {
+      streams: [{ ...spec, maxAge: '2h', storage: 'memory' }],
+      consumers: [{ stream: 'RECON', name: 'c1', maxDeliver: 5, deliverPolicy: 'new' }],
+    });
+    expect(changed.updated).toEqual([
+      { name: 'RECON', fields: ['max_age'] },
+      { name: 'RECON/c1', fields: ['max_deliver'] },
+    ]);
+    expect(changed.drift.map((d) => [d.name, d.field])).toEqual([
+      ['RECON', 'storage'],
+      ['RECON/c1', 'deliver_policy'],
+    ]);
+    const info = await jsm.streams.info('RECON');
+    expect([info.config.storage, info.state.messages]).toEqual(['file', 1]);
+  });
+});
+
+describe('consumer runner', () => {
+  it('acks successes, retries failures with backoff, and dead-letters after maxDeliver with the reason', async () => {
+    const app = await connectNats({ config: stack.config, user: 'app' }); // least privilege
+    const attempts = new Map<number, number>();
+    const runner = await runConsumer({
+      nc: app,
+      stream: 'ORDERS',
+      consumer: 'billing',
+      subject: order,
+      backoff: ['50ms'],
+      concurrency: 4,
+      handler: async (o) => {
+        attempts.set(o.id, (attempts.get(o.id) ?? 0) + 1);
+        if (o.fail) throw new Error(`order ${o.id} cannot be billed`);
+      },
+    });
+    try {
+      await pub.emit(order, { orgId: 1 }, { id: 1 });
+      await pub.emit(order, { orgId: 1 }, { id: 2, fail: true });
+      await pub.publish('app.orders.1', '{"id": "garbage"}'); // fails the schema: no retries
+      await waitFor('two dead letters', async () => ((await count('DLQ')) === 2 ? true : undefined), 15_000);
+      await waitFor('the consumer to settle', async () => {
+        const c = await jsm.consumers.info('ORDERS', 'billing');
+        return c.num_pending === 0 && c.num_ack_pending === 0 ? true : undefined;
+      });
+      expect(Object.fromEntries(attempts)).toEqual({ 1: 1, 2: 3, 100: 1 });
+      expect(runner.stats(), JSON.stringify(runner.stats())).toMatchObject({ acked: 2, deadLettered: 2 });
+
+      const failed = await jsm.streams.getMessage('DLQ', { seq: 1 });
+      const invalid = await jsm.streams.getMessage('DLQ', { seq: 2 });
+      const [gaveUp, bad] = JSON.parse(failed!.string()).id === 2 ? [failed!, invalid!] : [invalid!, failed!];
+      expect(gaveUp.subject).toBe(dlqSubject('ORDERS', 'billing'));
+      expect(gaveUp.header.get(DLQ_HEADERS.reason)).toBe('failed 3 times; last error: order 2 cannot be billed');
+      expect(gaveUp.header.get(DLQ_HEADERS.deliveries)).toBe('3');
+      expect(gaveUp.header.get(DLQ_HEADERS.subject)).toBe('app.orders.1');
+      expect(gaveUp.header.get(DLQ_HEADERS.stream)).toBe('ORDERS');
+      expect(bad.header.get(DLQ_HEADERS.reason)).toMatch(/^payload of app\.orders\.\{orgId\} is invalid: id: /);
+      expect(bad.header.get(DLQ_HEADERS.deliveries)).toBe('1');
+      expect(bad.string()).toBe('{"id": "garbage"}');
+    } finally {
+      await runner.stop();
+      await app.close();
+    }
+  });
+});
+
+describe('KV', () => {
+  it('stores small shared state, checked against a schema', async () => {
+    const flags = await openKv(admin, 'flags', { schema: z.object({ on: z.boolean() }) });
+    await flags.put('dark-mode', { on: true });
+    expect(await flags.get('dark-mode')).toEqual({ on: true });
+    await expect(flags.put('bad', { on: 'yes' } as never)).rejects.toThrow(/kv flags\/bad/);
+    await flags.delete('dark-mode');
+    expect(await flags.get('dark-mode')).toBeUndefined();
+    expect(await flags.keys()).toEqual([]);
+  });
+});
+
+describe('resilience', () => {
+  it('a client reconnects after nats-server is killed and keeps publishing', async () => {
+    const nc = await connectNats({ config: stack.config, user: 'admin' });
+    const p = new Publisher(nc, { timeoutMs: 2000 });
+    try {
+      await p.publish('app.test.reconnect', 'before');
+      process.kill(pidOf({ stateDir: stack.stateDir } as never, 'nats'), 'SIGKILL');
+      await waitFor('publishing to work again', async () => (await p.publish('app.test.reconnect', 'after').then(() => true).catch(() => undefined)), 15_000, 200);
+    } finally {
+      await p.close();
+      await nc.close();
+    }
+  });
+});
+
+describe('cache invalidation worker', () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = connectRedis({ config: stack.config });
+  });
+  afterAll(() => redis.disconnect());
+
+  it('deletes the cache entries an event names', async () => {
+    const sources = sourceByName.bind(redis);
+    await sources.set({ orgId: 5, name: 'edge' }, { id: 1, kind: 'device', retired: false });
+    await sources.set({ orgId: 5, name: 'keep' }, { id: 2, kind: 'device', retired: false });
+    await pub.emit(cacheInvalidate, {}, { keyspace: 'source', keys: [{ orgId: 5, name: 'edge' }] });
+    await waitFor('the entry to go', async () => ((await sources.get({ orgId: 5, name: 'edge' })) === undefined ? true : undefined), 10_000);
+    expect(await sources.get({ orgId: 5, name: 'keep' })).toBeDefined();
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * The outbox end to end: business rows and events committed together, a relay
+ * killed with SIGKILL in the middle of a batch and restarted, and an idempotent
+ * consumer that sees every event exactly once, in order per key.
+ */
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import type { ChildProcess } from 'node:child_process';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { connectNats } from '../../src/nats/connection.js';
+import { runConsumer } from '../../src/nats/consumer.js';
+import { reconcile } from '../../src/nats/reconcile.js';
+import { defineSubject } from '../../src/nats/subjects.js';
+import { msgIdOf, processOnce } from '../../src/outbox/inbox.js';
+import { enqueue } from '../../src/outbox/outbox.js';
+import { connectPostgres, type Database } from '../../src/postgres/database.js';
+import { tempProject, type Project } from '../helpers/cli.js';
+import { expectAllGone, waitFor } from '../helpers/processes.js';
+
+const TOTAL = 3000;
+const KEYS = 3;
+const tagged = defineSubject({
+  name: 'app.events.registry.tag_created.{orgId}',
+  description: 'test event',
+  schema: z.object({ tagId: z.number().int(), key: z.string(), n: z.number().int() }),
+});
+
+let project: Project;
+let config: Config;
+let owner: Database;
+let rw: Database;
+let admin: NatsConnection;
+let jsm: JetStreamManager;
+let org: number;
+
+function relay(): { child: ChildProcess; output: () => string } {
+  const child = project.spawn(['outbox', 'relay']);
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return { child, output: () => out };
+}
+
+beforeAll(async () => {
+  project = await tempProject({ workers: { outboxRelay: false, outboxBatchSize: 1000 } });
+  const up = await project.run(['up', '--detach']);
+  if (up.code !== 0) throw new Error(up.stderr);
+  config = loadConfig({ file: `${project.dir}/dataplane.config.yaml` }).config;
+  owner = connectPostgres({ config, user: 'app_owner' });
+  rw = connectPostgres({ config, user: 'app_rw' });
+  await owner.query('create table public.effects (message_id text primary key, key text not null, n int not null, at timestamptz not null default now())');
+  await owner.query('grant select, insert on public.effects to dp_messaging_rw');
+  await owner.query('grant usage on schema public to dp_messaging_rw');
+  org = Number((await rw.query<{ id: string }>("select iam.create_organization('outbox', 'Outbox') as id")).rows[0]!.id);
+  admin = await connectNats({ config, user: 'admin' });
+  jsm = await jetstreamManager(admin);
+  await reconcile(jsm, { streams: [], consumers: [{ stream: 'EVENTS', name: 'effects', filterSubject: 'app.events.registry.>', ackWait: '10s', maxDeliver: 10 }] });
+});
+
+afterAll(async () => {
+  await admin?.close();
+  await owner?.close();
+  await rw?.close();
+  await project.cleanup();
+});
+
+describe('outbox', () => {
+  it('writes the business row and its event in one transaction, or neither', async () => {
+    await expect(
+      rw.withTenant(org, async (tx) => {
+        const t = await tx.query<{ id: string }>("insert into registry.tags (org_id, key, value) values ($1, 'rollback', 'x') returning id", [org]);
+        await enqueue(tx, tagged, { orgId: org }, { tagId: Number(t.rows[0]!.id), key: 'k', n: 0 });
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    expect((await owner.query<{ n: number }>('select count(*)::int as n from messaging.outbox')).rows[0]!.n).toBe(0);
+    expect((await owner.query<{ n: number }>("select count(*)::int as n from registry.tags where key = 'rollback'")).rows[0]!.n).toBe(0);
+    await expect(rw.withTenant(org, (tx) => enqueue(tx, tagged, { orgId: org }, { tagId: 1, key: 'k', n: 'x' } as never))).rejects.toThrow(/invalid/);
+  });
+
+  it('delivers every event exactly once, in order per key, across a relay killed mid-batch', async () => {
+    // 3000 business rows and events, n counting up per key.
+    for (let i = 0; i < TOTAL; i += 100) {
+      await rw.withTenant(org, async (tx) => {
+        for (let j = i; j < i + 100; j++) {
+          const key = `k${j % KEYS}`;
+          const t = await tx.query<{ id: string }>("insert into registry.tags (org_id, key, value) values ($1, 'seq', $2) returning id", [org, String(j)]);
+          await enqueue(tx, tagged, { orgId: org }, { tagId: Number(t.rows[0]!.id), key, n: Math.floor(j / KEYS) }, { key });
+        }
+      });
+    }
+
+    // Kill the first relay as soon as JetStream holds some of its batch, before it can mark the rows.
+    const first = relay();
+    const streamCount = async () => (await jsm.streams.info('EVENTS')).state.messages;
+    await waitFor('the first relay to publish', async () => ((await streamCount()) > 0 ? true : undefined), 20_000, 5);
+    first.child.kill('SIGKILL');
+    await expectAllGone([first.child.pid!]);
+    const marked = (await owner.query<{ n: number }>('select count(*)::int as n from messaging.outbox where published_at is not null')).rows[0]!.n;
+    const inStream = await streamCount();
+    expect(marked, 'killed after publishing and before marking: a crash mid-batch').toBeLessThan(inStream);
+
+    // A new relay finishes the job; JetStream drops what the first one already published.
+    const second = relay();
+    await waitFor('every row to be marked published', async () => {
+      const r = await owner.query<{ n: number }>('select count(*)::int as n from messaging.outbox where published_at is null');
+      return r.rows[0]!.n === 0 ? true : undefined;
+    }, 60_000, 100);
+    second.child.kill('SIGTERM');
+    await expectAllGone([second.child.pid!]);
+    expect(await streamCount()).toBe(TOTAL);
+
+    // An idempotent consumer: effect and inbox record commit together.
+    const app = await connectNats({ config, user: 'admin' });
+    const seen = new Map<string, number[]>();
+    const runner = await runConsumer({
+      nc: app,
+      stream: 'EVENTS',
+      consumer: 'effects',
+      subject: tagged,
+      concurrency: 1,
+      handler: async (e, msg) => {
+        await processOnce(rw, 'effects', msgIdOf(msg), (tx) => tx.query('insert into public.effects (message_id, key, n) values ($1, $2, $3)', [msgIdOf(msg), e.key, e.n]));
+        seen.set(e.key, [...(seen.get(e.key) ?? []), e.n]);
+      },
+    });
+    try {
+      await waitFor('every event to be consumed', async () => {
+        const c = await jsm.consumers.info('EVENTS', 'effects');
+        return c.num_pending === 0 && c.num_ack_pending === 0 ? true : undefined;
+      }, 60_000, 100);
+    } finally {
+      await runner.stop();
+      await app.close();
+    }
+    const effects = await owner.query<{ n: number; keys: number }>('select count(*)::int as n, count(distinct key)::int as keys from public.effects');
+    expect(effects.rows[0]).toEqual({ n: TOTAL, keys: KEYS });
+    expect((await owner.query<{ n: number }>("select count(*)::int as n from messaging.inbox where consumer = 'effects'")).rows[0]!.n).toBe(TOTAL);
+    for (const [key, ns] of seen) {
+      expect(ns, key).toEqual(Array.from({ length: TOTAL / KEYS }, (_, i) => i));
+    }
+    expect(first.output() + second.output()).not.toMatch(/not published/);
+  });
+
+  it('a redelivered message has no second effect', async () => {
+    const id = 'redelivered-1';
+    const once = await processOnce(rw, 'effects', id, (tx) => tx.query("insert into public.effects (message_id, key, n) values ($1, 'r', 0)", [id]));
+    const twice = await processOnce(rw, 'effects', id, (tx) => tx.query("insert into public.effects (message_id, key, n) values ($1, 'r', 1)", [id]));
+    expect([once.processed, twice.processed]).toEqual([true, false]);
+  });
+
+  it('`outbox status` reports the backlog', async () => {
+    const r = await project.run(['outbox', 'status', '--json']);
+    expect(JSON.parse(r.stdout)).toMatchObject({ pending: 0, failing: 0, published: TOTAL });
+  });
+});
