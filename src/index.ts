@@ -15,3 +15,22 @@ export { credentialsFor, type Credential } from './stack/credentials.js';
 export { createLogger, type Logger } from './stack/logger.js';
 export { startHealthServer, type ComponentHealth, type Readiness } from './observe/health.js';
 export * from './errors.js';
+
+// Client library
+export { connectPostgres, Database, RetriesExhaustedError, type PostgresOptions, type Tx, type TransactionOptions } from './postgres/database.js';
+export { createIngestor, Ingestor, type IngestOptions, type IngestStats, type IngestValue } from './postgres/ingest.js';
+export { connectRedis, type RedisConnectOptions } from './redis/connection.js';
+export { defineKeyspace, allKeyspaces, Keyspace, BoundKeyspace, durationMs, type KeyspaceSpec, type TtlPolicy, type Duration, type Parts } from './redis/keyspace.js';
+export { json, string, hash, counter, DecodeError, type Codec } from './redis/codecs.js';
+export { connectNats, inboxFor, type NatsConnectOptions } from './nats/connection.js';
+export { Publisher, PublishError, type PubAck, type PublishOptions, type PublisherOptions } from './nats/publisher.js';
+export { defineSubject, Subject, PayloadError, type SubjectSpec, type SubjectParams } from './nats/subjects.js';
+export { defineStream, defineConsumer, declaredStreams, declaredConsumers, type StreamSpec, type ConsumerSpec } from './nats/declarations.js';
+export { reconcile, type ReconcileReport, type Drift } from './nats/reconcile.js';
+export { runConsumer, dlqSubject, DLQ_HEADERS, type ConsumerRunner, type ConsumerRunnerOptions } from './nats/consumer.js';
+export { openKv, type TypedKv } from './nats/kv.js';
+export { enqueue, enqueueRaw, type Enqueued, type EnqueueOptions } from './outbox/outbox.js';
+export { OutboxRelay, type RelayOptions } from './outbox/relay.js';
+export { processOnce, msgIdOf } from './outbox/inbox.js';
+export { runCacheInvalidation } from './outbox/invalidation.js';
+export { registry as metricsRegistry } from './observe/metrics.js';
