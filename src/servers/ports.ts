@@ -1,4 +1,5 @@
 /** Port checks before anything starts, and free loopback ports for ephemeral stacks. */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 /** Resolves true when host:port can be bound right now. */
@@ -10,33 +11,48 @@ export function isPortFree(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** A port the kernel just handed out on `host`; free at the time of return. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The kernel's range for outgoing connections' local ports. A listening port chosen
+ * inside it can be taken by any client socket between choosing and binding (seen as
+ * EADDRINUSE in parallel tests), so servers' ports are chosen below it.
+ */
+function clientPortRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && high) return [low, high];
+  } catch {
+    // not Linux: the usual default
+  }
+  return [32768, 60999];
+}
+
+function listenOn(host: string, port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen({ host, port: 0, exclusive: true }, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(undefined));
+    srv.listen({ host, port, exclusive: true }, () => resolve(srv));
   });
 }
 
-/** `n` distinct free ports (held open together so the kernel cannot repeat one). */
+/**
+ * `n` distinct ports free on `host` right now, chosen at random outside the range
+ * client sockets draw from (held open together while choosing, so none repeats).
+ */
 export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
+  const [low] = clientPortRange();
+  const floor = 10_000;
+  const span = low - floor;
   const servers: net.Server[] = [];
   try {
     const ports: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const srv = net.createServer();
+    for (let tries = 0; ports.length < n; tries++) {
+      if (tries > 1000) throw new Error(`no ${n} free ports on ${host} between ${floor} and ${low}`);
+      const port = span > 1000 ? floor + Math.floor(Math.random() * span) : 0;
+      const srv = await listenOn(host, port);
+      if (!srv) continue;
       servers.push(srv);
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen({ host, port: 0, exclusive: true }, resolve);
-      });
       const addr = srv.address();
-      ports.push(typeof addr === 'object' && addr ? addr.port : 0);
+      ports.push(typeof addr === 'object' && addr ? addr.port : port);
     }
     return ports;
   } finally {
