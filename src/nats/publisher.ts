@@ -16,6 +16,14 @@ import type { Subject, SubjectParams } from './subjects.js';
 
 const published = counter('dataplane_nats_published_total', 'JetStream publishes by outcome', ['outcome']);
 const ackLatency = histogram('dataplane_nats_publish_ack_seconds', 'Time from publish to JetStream ack', []);
+// Label lookups hash their labels on every call; on the per-message path, bind them once.
+const OUTCOME = {
+  ok: published.labels('ok'),
+  duplicate: published.labels('duplicate'),
+  error: published.labels('error'),
+  timeout: published.labels('timeout'),
+  noStream: published.labels('no_stream'),
+};
 
 export interface PubAck {
   stream: string;
@@ -55,9 +63,13 @@ export interface PublisherOptions {
   timeoutMs?: number;
   /** The connection's inbox prefix; default from its user (service users have their own). */
   inboxPrefix?: string;
+  /** Hears of every failed publishAsync (otherwise flush() reports them). */
+  onError?: (e: Error) => void;
 }
 
 const decoder = new TextDecoder();
+
+const noop = (): void => {};
 
 export class Publisher {
   private readonly prefix: string;
@@ -69,6 +81,8 @@ export class Publisher {
   private readonly window: number;
   private readonly timeoutMs: number;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly failures: Error[] = [];
+  private readonly onError: ((e: Error) => void) | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -79,6 +93,7 @@ export class Publisher {
     this.prefix = `${prefix}.${nuid.next()}`;
     this.window = opts.window ?? 4000;
     this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.onError = opts.onError;
     this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onAck(msg) });
     this.sweeper = setInterval(() => this.sweep(), Math.min(250, this.timeoutMs));
     this.sweeper.unref();
@@ -95,21 +110,21 @@ export class Publisher {
     this.settle(token);
     const status = msg.headers?.code;
     if (status === 503) {
-      published.inc({ outcome: 'no_stream' });
+      OUTCOME.noStream.inc();
       return p.reject(new PublishError(p.subject, 'no stream captures this subject (503 no responders)', 503));
     }
     let body: { stream?: string; seq?: number; duplicate?: boolean; error?: { code: number; description: string } };
     try {
       body = JSON.parse(decoder.decode(msg.data)) as typeof body;
     } catch {
-      published.inc({ outcome: 'error' });
+      OUTCOME.error.inc();
       return p.reject(new PublishError(p.subject, 'unreadable ack'));
     }
     if (body.error) {
-      published.inc({ outcome: 'error' });
+      OUTCOME.error.inc();
       return p.reject(new PublishError(p.subject, body.error.description, body.error.code));
     }
-    published.inc({ outcome: body.duplicate ? 'duplicate' : 'ok' });
+    (body.duplicate ? OUTCOME.duplicate : OUTCOME.ok).inc();
     ackLatency.observe((performance.now() - p.started) / 1000);
     p.resolve({ stream: body.stream!, seq: body.seq!, duplicate: Boolean(body.duplicate) });
   }
@@ -129,12 +144,12 @@ export class Publisher {
     for (const [token, p] of this.pending) {
       if (p.deadline > now) continue;
       this.settle(token);
-      published.inc({ outcome: 'timeout' });
+      OUTCOME.timeout.inc();
       p.reject(new PublishError(p.subject, `no ack within ${this.timeoutMs} ms`));
     }
   }
 
-  private send(subject: string, data: Uint8Array | string, opts: PublishOptions): Promise<PubAck> {
+  private send(subject: string, data: Uint8Array | string, opts: PublishOptions, resolve: (ack: PubAck) => void, reject: (e: Error) => void): void {
     const token = (this.next++).toString(36);
     let hdrs: MsgHdrs | undefined;
     if (opts.msgId || opts.headers) {
@@ -142,31 +157,43 @@ export class Publisher {
       if (opts.msgId) hdrs.set('Nats-Msg-Id', opts.msgId);
       for (const [k, v] of Object.entries(opts.headers ?? {})) hdrs.set(k, v);
     }
-    return new Promise<PubAck>((resolve, reject) => {
-      const started = performance.now();
-      this.pending.set(token, { subject, deadline: started + this.timeoutMs, started, resolve, reject });
-      try {
-        this.nc.publish(subject, data, { reply: `${this.prefix}.${token}`, ...(hdrs ? { headers: hdrs } : {}) });
-      } catch (e) {
-        this.settle(token);
-        reject(e as Error);
-      }
-    });
+    const started = performance.now();
+    this.pending.set(token, { subject, deadline: started + this.timeoutMs, started, resolve, reject });
+    try {
+      this.nc.publish(subject, data, { reply: `${this.prefix}.${token}`, ...(hdrs ? { headers: hdrs } : {}) });
+    } catch (e) {
+      this.settle(token);
+      reject(e as Error);
+    }
   }
 
-  /** Publish and wait for the ack. */
+  /** A publishAsync failure, recorded synchronously so that a flush() woken by the same ack sees it. */
+  private readonly recordFailure = (e: Error): void => {
+    if (this.onError) this.onError(e);
+    else this.failures.push(e);
+  };
+
+  /** Publish; the promise resolves with the ack (await it for one-at-a-time publishing). */
   publish(subject: string, data: Uint8Array | string, opts: PublishOptions = {}): Promise<PubAck> {
-    return this.send(subject, data, opts);
+    return new Promise<PubAck>((resolve, reject) => this.send(subject, data, opts, resolve, reject));
   }
 
   /**
-   * Publish without waiting for the ack, but never with more than `window` acks
-   * outstanding: resolves when the message is sent; `ack` resolves with the ack.
+   * Publish without waiting for the ack. Returns nothing while fewer than `window`
+   * acks are outstanding, and a promise to wait on when the window is full
+   * (backpressure, as Ingestor.write). A failed ack is kept: `flush()` rejects with
+   * every failure, and `onError` (if given) hears of each one.
+   *
+   *   for (const m of messages) {
+   *     const wait = publisher.publishAsync(subject, m);
+   *     if (wait) await wait;   // not awaiting every call lets publishes share socket writes
+   *   }
+   *   await publisher.flush();
    */
-  async publishAsync(subject: string, data: Uint8Array | string, opts: PublishOptions = {}): Promise<{ ack: Promise<PubAck> }> {
-    while (this.pending.size >= this.window) await new Promise<void>((r) => this.waiters.push(r));
-    const ack = this.send(subject, data, opts);
-    return { ack };
+  publishAsync(subject: string, data: Uint8Array | string, opts: PublishOptions = {}): Promise<void> | void {
+    // No promise per message: the ack only settles the window, a failure is recorded.
+    this.send(subject, data, opts, noop, this.recordFailure);
+    if (this.pending.size >= this.window) return new Promise<void>((r) => this.waiters.push(r));
   }
 
   /** A typed subject: the payload is checked against its schema before anything is sent. */
@@ -174,9 +201,13 @@ export class Publisher {
     return this.publish(subject.subject(params), subject.encode(payload), opts);
   }
 
-  /** Wait until every outstanding ack has arrived (or timed out). */
+  /** Wait until every outstanding ack has arrived; rejects with the publishAsync failures since the last flush. */
   async flush(): Promise<void> {
     if (this.pending.size) await new Promise<void>((r) => this.idle.push(r));
+    if (this.failures.length) {
+      const errs = this.failures.splice(0);
+      throw new AggregateError(errs, `${errs.length} publish(es) failed: ${errs[0]!.message}`);
+    }
   }
 
   async close(): Promise<void> {

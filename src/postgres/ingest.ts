@@ -138,15 +138,23 @@ export class Ingestor {
     return this.current.rows + this.chunkRows + this.queuedRows + this.inFlightRows;
   }
 
-  /** Queue one row (values in `columns` order). Resolves at once unless too much is pending. */
+  /**
+   * Queue one row (values in `columns` order). The row is taken at once; the result is
+   * a promise only when the caller should wait: too much is pending, or (every 1000
+   * rows) to let a COPY in flight write to its socket.
+   */
   write(row: readonly IngestValue[]): Promise<void> | void {
     if (this.closed) throw new Error(`ingestor for ${this.opts.table} is closed`);
     this.chunk += formatRow(row);
+    let sealed = false;
     // Strings of ~1000 rows: fewer, larger writes into the COPY stream.
-    if (++this.chunkRows >= 1000) this.sealChunk();
+    if (++this.chunkRows >= 1000) sealed = this.sealChunk();
     if (this.current.rows + this.chunkRows >= this.batchRows) this.cut();
     else this.timer ??= setTimeout(() => this.cut(), this.flushIntervalMs);
     if (this.pendingRows >= this.maxPending) return new Promise((r) => this.waiters.push(r));
+    // A caller writing rows in a tight loop would otherwise keep the event loop, and so
+    // the COPY streams, from running until maxPending: the server would sit idle.
+    if (sealed && this.inFlight) return new Promise((r) => setImmediate(r));
   }
 
   async writeMany(rows: Iterable<readonly IngestValue[]>): Promise<void> {
@@ -156,12 +164,13 @@ export class Ingestor {
     }
   }
 
-  private sealChunk(): void {
-    if (!this.chunkRows) return;
+  private sealChunk(): boolean {
+    if (!this.chunkRows) return false;
     this.current.text.push(this.chunk);
     this.current.rows += this.chunkRows;
     this.chunk = '';
     this.chunkRows = 0;
+    return true;
   }
 
   /** Close the current batch and hand it to a connection. */

@@ -91,6 +91,9 @@ export function defineKeyspace<K extends Record<string, PartType>, V>(spec: Keys
 
 export class BoundKeyspace<K extends Record<string, PartType>, V> {
   private readonly inflight = new Map<string, Promise<V>>();
+  private readonly parts: [string, PartType][];
+  private readonly prefix: string;
+  private readonly counters = new Map<string, { inc(n?: number): void }>();
   private readonly ttlMs: number | undefined;
   private readonly jitter: number;
   private readonly swrMs: number;
@@ -107,11 +110,13 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     this.jitter = 'ttl' in ttl ? (ttl.jitter ?? 0) : 0;
     this.swrMs = keyspace.spec.staleWhileRevalidate === undefined ? 0 : durationMs(keyspace.spec.staleWhileRevalidate);
     this.name = keyspace.spec.name;
+    this.parts = Object.entries(keyspace.spec.key);
+    this.prefix = `${namespace}:${this.name}`;
   }
 
   key(parts: Parts<K>): string {
-    let k = `${this.namespace}:${this.name}`;
-    for (const [p, type] of Object.entries(this.keyspace.spec.key)) {
+    let k = this.prefix;
+    for (const [p, type] of this.parts) {
       const v = (parts as Record<string, unknown>)[p];
       if (type === 'int') {
         if (!(typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v)))) throw new TypeError(`${this.name}.${p} must be an integer, got ${String(v)}`);
@@ -130,8 +135,12 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     return Math.round(this.ttlMs * (1 + Math.random() * this.jitter)) + this.swrMs;
   }
 
-  private count(op: string, result: string): void {
-    requests.inc({ keyspace: this.name, op, result });
+  /** Label children bound once: hashing labels on every call costs more than the command. */
+  private count(op: string, result: string, n = 1): void {
+    const id = `${op}|${result}`;
+    let c = this.counters.get(id);
+    if (!c) this.counters.set(id, (c = requests.labels(this.name, op, result)));
+    c.inc(n);
   }
 
   private decode(key: string, raw: string | Record<string, string> | null): V | undefined {
@@ -176,11 +185,16 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
         return v as Record<string, string>;
       });
     } else raws = await this.redis.mget(keys);
-    return raws.map((raw, i) => {
+    let hits = 0;
+    const values = raws.map((raw, i) => {
       const v = this.decode(keys[i]!, raw);
-      this.count('mget', v === undefined ? 'miss' : 'hit');
+      if (v !== undefined) hits++;
       return v;
     });
+    // One increment per outcome, not per key: batched reads are where this cost shows.
+    if (hits) this.count('mget', 'hit', hits);
+    if (values.length - hits) this.count('mget', 'miss', values.length - hits);
+    return values;
   }
 
   async set(parts: Parts<K>, value: V): Promise<void> {
@@ -200,8 +214,23 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
   }
 
   async mset(entries: [Parts<K>, V][]): Promise<void> {
-    const p = this.redis.pipeline();
+    if (!entries.length) return;
     const codec = this.keyspace.spec.codec;
+    if (codec.kind !== 'hash' && this.ttlMs !== undefined) {
+      // One command for the whole batch: SET ... PX for each key in a script, instead
+      // of a command object per key (what made batched writes client-bound).
+      const keys: string[] = [];
+      const args: (string | number)[] = [];
+      for (const [parts, value] of entries) {
+        keys.push(this.key(parts));
+        args.push(codec.kind === 'counter' ? String(value) : (codec as StringStored<V>).encode(value));
+      }
+      for (let i = 0; i < entries.length; i++) args.push(this.writeTtl()!);
+      await msetPx(this.redis, keys, args);
+      this.count('mset', 'ok');
+      return;
+    }
+    const p = this.redis.pipeline();
     for (const [parts, value] of entries) {
       const key = this.key(parts);
       const ttl = this.writeTtl();
@@ -287,6 +316,20 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     this.inflight.set(key, p);
     return p;
   }
+}
+
+type WithMsetPx = Redis & { dataplaneMsetPx?: (n: number, ...keysAndArgs: (string | number)[]) => Promise<unknown> };
+
+/** SET key value PX ttl for every key given; KEYS are the keys, ARGV the values then the TTLs. */
+const MSET_PX = `local n = #KEYS
+for i = 1, n do redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[n + i]) end
+return n`;
+
+function msetPx(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+  const r = redis as WithMsetPx;
+  // ioredis sends EVALSHA and falls back to EVAL once per connection.
+  if (!r.dataplaneMsetPx) redis.defineCommand('dataplaneMsetPx', { lua: MSET_PX });
+  return r.dataplaneMsetPx!(keys.length, ...keys, ...args);
 }
 
 export type { Codec, CounterStored };
