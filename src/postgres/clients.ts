@@ -1,9 +1,9 @@
 /** Short-lived connections as one of the stack's roles, for dataplane's own work. */
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { pgSsl } from '../tls/client-options.js';
 
 export function clientFor(config: Config, secrets: Secrets, user: string, opts: { database?: string; timeoutMs?: number } = {}): pg.Client {
@@ -33,7 +33,7 @@ export async function withClient<T>(client: pg.Client, fn: (c: pg.Client) => Pro
   }
 }
 
-export const BUILTIN_MIGRATIONS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations');
+export const BUILTIN_MIGRATIONS = path.join(PACKAGE_ROOT, 'migrations');
 
 export function migrationsDir(config: Config): string {
   return config.postgres.migrationsDir === 'builtin' ? BUILTIN_MIGRATIONS : config.postgres.migrationsDir;

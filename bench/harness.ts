@@ -1,0 +1,118 @@
+/**
+ * Shared pieces of the benchmarks: interleaved rounds, medians, ratios, and the
+ * machine description that goes next to every number.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+
+export interface Measurement {
+  /** What was measured, e.g. "COPY, 1 connection". */
+  name: string;
+  /** Per second (rows, ops, messages). */
+  rate: number;
+  unit: string;
+  extra?: Record<string, string | number>;
+}
+
+export interface Comparison {
+  group: string;
+  ours: string;
+  reference: string;
+  oursRates: number[];
+  refRates: number[];
+  unit: string;
+  target?: number;
+  /** CPU per process during each of our runs and each reference run (% of one core). */
+  oursCpu?: Cpu[];
+  refCpu?: Cpu[];
+  /** What limits the figure (which process is busy, in what). */
+  note?: string;
+}
+
+/** % of one core per process over one run, e.g. { node: 98, redis: 85 }. */
+export type Cpu = Record<string, number>;
+
+/**
+ * Start watching CPU: this Node process, the tools it spawns (reaped children, named
+ * `tool`), and the servers by PID (with their exited children). The returned
+ * function ends the watch.
+ */
+export function watchCpu(servers: Record<string, number>, tool = 'tool'): (seconds?: number) => Cpu {
+  const t0 = performance.now();
+  const own0 = process.cpuUsage();
+  const children0 = childrenSeconds();
+  const server0 = Object.fromEntries(Object.entries(servers).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  // `seconds`: the run's own duration, when the reading is taken a little later (a
+  // PostgreSQL backend's CPU shows in the postmaster only once it has exited).
+  return (seconds?: number) => {
+    const s = seconds ?? (performance.now() - t0) / 1000;
+    const own = process.cpuUsage(own0);
+    const pct = (seconds: number) => Math.round((seconds / s) * 100);
+    const cpu: Cpu = { node: pct((own.user + own.system) / 1e6), [tool]: pct(childrenSeconds() - children0) };
+    for (const [k, pid] of Object.entries(servers)) cpu[k] = pct(cpuSeconds(pid) - server0[k]!);
+    return cpu;
+  };
+}
+
+/** Median CPU per process over runs, as "node 98% · redis 85%" (processes under 5% left out). */
+export function describeCpu(runs: Cpu[] | undefined): string {
+  if (!runs?.length) return '';
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r)))];
+  return names
+    .map((n) => [n, median(runs.map((r) => r[n] ?? 0))] as const)
+    .filter(([, v]) => v >= 5)
+    .map(([n, v]) => `${n} ${v}%`)
+    .join(' · ');
+}
+
+/** CPU seconds of the children this process has spawned and reaped. */
+function childrenSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function ratio(c: Comparison): number {
+  return median(c.oursRates) / median(c.refRates);
+}
+
+export const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
+
+export function progress(msg: string): void {
+  process.stderr.write(`• ${msg}\n`);
+}
+
+/**
+ * CPU seconds a process and its exited children used (user + system), from /proc:
+ * who was busy during a run. For the postmaster this includes every backend that
+ * has disconnected since, which is how a COPY's server-side cost is seen.
+ */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+export function machine(): string {
+  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+  return `${os.availableParallelism()} × ${cpu}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, ${os.type()} ${os.release()}, Node ${process.version}`;
+}
+
+export function versionOf(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0]!;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Ingest: rows/s of the library's COPY ingest into telemetry.measurements against
+ * psql's \copy of the identical rows (a CSV file) into the same table, same role,
+ * same TLS connection settings. 1M rows over two daily partitions, 20 sources x 5
+ * metrics, foreign keys checked on both sides.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { connectPostgres, type Database } from '../src/postgres/database.js';
+import { createIngestor } from '../src/postgres/ingest.js';
+import type { EphemeralStack } from '../src/testing.js';
+import { describeCpu, progress, watchCpu, type Comparison, type Cpu } from './harness.js';
+
+const ROWS = 1_000_000;
+
+interface Ctx {
+  stack: EphemeralStack;
+  rounds: number;
+}
+
+export async function benchIngest({ stack, rounds }: Ctx): Promise<Comparison[]> {
+  const config = stack.config;
+  const owner = connectPostgres({ config, user: config.postgres.owner, max: 2 });
+  const org = Number((await owner.query<{ id: string }>("select iam.create_organization('bench', 'Bench') as id")).rows[0]!.id);
+  await owner.query("insert into registry.metrics (name, unit, kind) select 'bench.m' || g, '1', 'gauge' from generate_series(1, 5) g");
+  const metrics = (await owner.query<{ id: number }>("select id from registry.metrics where name like 'bench.m%' order by id")).rows.map((r) => r.id);
+  const sources = (await owner.query<{ id: string }>("insert into registry.sources (org_id, name, kind) select $1, 'bench-' || g, 'device' from generate_series(1, 20) g returning id", [org])).rows.map((r) => Number(r.id));
+
+  // The same rows for both: two UTC days ending an hour ago, spread over 20 x 5 series.
+  const end = Date.now() - 3_600_000;
+  const start = end - 2 * 86_400_000;
+  const step = (end - start) / ROWS;
+  progress(`generating ${ROWS.toLocaleString()} rows`);
+  const rows: [Date, number, number, number, number][] = new Array(ROWS);
+  for (let i = 0; i < ROWS; i++) rows[i] = [new Date(Math.floor(start + i * step)), org, sources[i % 20]!, metrics[Math.floor(i / 20) % 5]!, (i % 1000) / 8];
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-bench-'));
+  const csv = path.join(dir, 'rows.csv');
+  const half = [path.join(dir, 'a.csv'), path.join(dir, 'b.csv')];
+  const lines = rows.map((r) => `${r[0].toISOString()},${r[1]},${r[2]},${r[3]},${r[4]}`);
+  writeFileSync(csv, lines.join('\n') + '\n');
+  writeFileSync(half[0]!, lines.slice(0, ROWS / 2).join('\n') + '\n');
+  writeFileSync(half[1]!, lines.slice(ROWS / 2).join('\n') + '\n');
+
+  const cred = stack.credentials.find((c) => c.service === 'postgres' && c.user === 'app_ingest')!;
+  const url = `postgresql://${cred.user}@${cred.host}:${cred.port}/${cred.database}?sslmode=verify-full&sslrootcert=${encodeURIComponent(cred.caFile!)}`;
+  const pgEnv = { ...process.env, PGPASSWORD: cred.password }; // the environment, never argv
+  const truncate = () => owner.query('truncate telemetry.measurements');
+  const pgPid = stack.supervisor.snapshot().find((s) => s.name === 'postgres')!.pid!;
+
+  const psqlCopy = (file: string) =>
+    new Promise<void>((resolve, reject) => {
+      const r = spawnSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qc', `\\copy telemetry.measurements (time, org_id, source_id, metric_id, value) from '${file}' with (format csv)`], { env: pgEnv, encoding: 'utf8' });
+      if (r.status === 0) resolve();
+      else reject(new Error(r.stderr));
+    });
+  const psqlParallel = async () => {
+    // Two psql processes, one per half file (and so per partition), concurrently.
+    const { spawn } = await import('node:child_process');
+    await Promise.all(
+      half.map(
+        (f) =>
+          new Promise<void>((resolve, reject) => {
+            const p = spawn('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qc', `\\copy telemetry.measurements (time, org_id, source_id, metric_id, value) from '${f}' with (format csv)`], { env: pgEnv, stdio: ['ignore', 'ignore', 'pipe'] });
+            let err = '';
+            p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+            p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(err))));
+          }),
+      ),
+    );
+  };
+  const library = async (connections: number) => {
+    const db: Database = connectPostgres({ config, user: 'app_ingest', max: connections });
+    const ing = createIngestor(db, { table: 'telemetry.measurements', columns: ['time', 'org_id', 'source_id', 'metric_id', 'value'], batchRows: 50_000, connections });
+    for (const r of rows) {
+      const wait = ing.write(r);
+      if (wait) await wait;
+    }
+    await ing.close();
+    await db.close();
+  };
+
+  const timed = async (label: string, fn: () => Promise<void>, into: { rates: number[]; cpu: Cpu[] }) => {
+    await truncate();
+    const stop = watchCpu({ postgres: pgPid }, 'psql');
+    const t0 = performance.now();
+    await fn();
+    const s = (performance.now() - t0) / 1000;
+    const count = Number((await owner.query<{ n: string }>('select count(*) as n from telemetry.measurements')).rows[0]!.n);
+    if (count !== ROWS) throw new Error(`${label}: ${count} rows instead of ${ROWS}`);
+    const cpu = stop(s);
+    into.rates.push(ROWS / s);
+    into.cpu.push(cpu);
+    progress(`${label}: ${Math.round(ROWS / s).toLocaleString()} rows/s in ${s.toFixed(1)} s (${describeCpu([cpu])})`);
+  };
+
+  const psql1 = { rates: [] as number[], cpu: [] as Cpu[] };
+  const ours1 = { rates: [] as number[], cpu: [] as Cpu[] };
+  const ours2 = { rates: [] as number[], cpu: [] as Cpu[] };
+  const psql2 = { rates: [] as number[], cpu: [] as Cpu[] };
+  for (let r = 1; r <= rounds; r++) {
+    progress(`ingest round ${r}/${rounds}`);
+    await timed('psql \\copy', () => psqlCopy(csv), psql1);
+    await timed('library COPY, 1 connection', () => library(1), ours1);
+    await timed('library COPY, 2 connections', () => library(2), ours2);
+    await timed('2 x psql \\copy', psqlParallel, psql2);
+  }
+  await truncate();
+  await owner.close();
+  rmSync(dir, { recursive: true, force: true });
+  const side = (ours: typeof ours1, ref: typeof psql1) => ({ oursRates: ours.rates, refRates: ref.rates, oursCpu: ours.cpu, refCpu: ref.cpu, unit: 'rows/s' });
+  return [
+    { group: 'ingest', ours: 'library COPY, 1 connection', reference: 'psql \\copy (1 process)', ...side(ours1, psql1), target: 1.0 },
+    { group: 'ingest', ours: 'library COPY, 2 connections', reference: 'psql \\copy (1 process)', ...side(ours2, psql1), target: 1.6 },
+    { group: 'ingest', ours: 'library COPY, 2 connections', reference: '2 x psql \\copy (half files)', ...side(ours2, psql2) },
+  ];
+}
