@@ -109,6 +109,35 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 - **outbox**: 20,000 committed outbox rows with 200 ordering keys, published by the relay
   (batches of 2,000) and marked published. Reference: the same events published straight to
   JetStream in the same per-key chains, without the database.
+
+## What limits each figure, and the targets missed
+
+The machine has 2 cores shared by the client, the servers and the reference tool, and its
+figures move by ±30% between rounds; read the ratios of one run, never an absolute figure alone.
+
+- **ingest, 1 connection**: the PostgreSQL backend is the bottleneck on both sides (its CPU column is
+  near 100% for psql and close to it for ours, while Node formats rows at a fraction of a core). What
+  separates the two is the gap between our 50,000-row COPY statements (one round trip and commit each,
+  so a crash loses at most one batch) against psql's single statement. Per round the ratio moved
+  between about 0.7 and 1.1; the issue's target (0.9) is met by the median, the stricter 1.0 of
+  \`PERFORMANCE.md\` is not reliably.
+- **ingest, 2 connections**: two backends, the WAL writer and Node's row formatting compete for 2 cores.
+  Two psql processes, which format nothing, reach about 170% PostgreSQL CPU; ours reaches about 130%
+  because Node takes the rest. The 1.6× target needs more cores than the machine has; on a database
+  host, where the client runs elsewhere, the backends get the cores.
+- **cache, 1 shared connection**: Node is at or near 100% (a command object and a promise per call in
+  ioredis, auto-pipelined into one write per event-loop turn) while Redis idles; writes land just
+  under 1.2×, reads above it.
+- **cache, 50 connections**: one Node process drives 50 sockets and is past 100% of a core while Redis is
+  at a third; redis-benchmark is C on one event loop. An application process should share one
+  auto-pipelined connection (the rows above), which is why this shape has no target of its own.
+- **cache, mget of 16**: Node-bound as well (16 values decoded and checked per call); mset, one script
+  per batch, reaches the 0.5 target, mget stays under it.
+- **outbox**: every batch is a SELECT ... FOR UPDATE, the publishes, and an UPDATE in PostgreSQL; the
+  database round trips, not NATS, set the pace against publishing directly.
+- **messaging**: async publishing matches the Go client and nats-server is the busiest process;
+  consuming acks each message separately (batched acks per event-loop turn), where Go's Fetch
+  loop spends less CPU per message.
 `;
 if (values.write) {
   writeFileSync(values.write, md);
