@@ -2,11 +2,11 @@
  * The migration runner on real PostgreSQL 16: order, one transaction per file,
  * checksums of applied files, the advisory lock under concurrent runs.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMigration, loadMigrations, migrate, migrationStatus, MigrationError } from '../../src/postgres/migrations.js';
 import { pgConfig } from '../helpers/connect.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
@@ -22,6 +22,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack.stop();
 });
+
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A fresh database and migrations folder per test. */
 beforeEach(async () => {
@@ -61,7 +63,11 @@ describe('loading files', () => {
     expect(() => loadMigrations(dir)).toThrow(/0002_second\.sql and 0002_again\.sql share version 2/);
     const other = mkdtempSync(path.join(os.tmpdir(), 'dataplane-migrations-'));
     writeFileSync(path.join(other, 'add-things.sql'), '');
-    expect(() => loadMigrations(other)).toThrow(/add-things\.sql is not named like 0001_create_things\.sql/);
+    try {
+      expect(() => loadMigrations(other)).toThrow(/add-things\.sql is not named like 0001_create_things\.sql/);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 
   it('`migrate create` numbers the next file', () => {

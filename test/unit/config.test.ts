@@ -1,14 +1,23 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { configurationMarkdown } from '../../src/config/docs.js';
 import { configFields, envName } from '../../src/config/fields.js';
 import { loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 
-function project(yaml: string): string {
+const tempDirs: string[] = [];
+afterAll(() => tempDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function tempDir(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-config-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+function project(yaml: string): string {
+  const dir = tempDir();
   writeFileSync(path.join(dir, 'dataplane.config.yaml'), yaml);
   return dir;
 }
@@ -25,7 +34,7 @@ function issuesOf(fn: () => unknown) {
 
 describe('loading', () => {
   it('gives every field a default when there is no file', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-config-'));
+    const dir = tempDir();
     const { config, file } = loadConfig({ cwd: dir, env: {} });
     expect(file).toBeUndefined();
     expect(config.stateDir).toBe(path.join(dir, '.dataplane'));

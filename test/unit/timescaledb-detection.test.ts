@@ -2,18 +2,22 @@
  * TimescaleDB is preloaded only where its files are installed next to the server,
  * and `required` refuses to start without it.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { GiB } from '../../src/config/sizes.js';
 import { ConfigError } from '../../src/errors.js';
 import { timescaledbInstalled } from '../../src/servers/postgres.js';
 import { planTuning, resolveTimescale } from '../../src/stack/plan.js';
 
+const roots: string[] = [];
+afterAll(() => roots.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 function fakeInstall(withTimescale: boolean) {
   const root = mkdtempSync(path.join(os.tmpdir(), 'dataplane-pgshare-'));
+  roots.push(root);
   const shareDir = path.join(root, 'share', 'postgresql');
   mkdirSync(path.join(shareDir, 'extension'), { recursive: true });
   if (withTimescale) writeFileSync(path.join(shareDir, 'extension', 'timescaledb.control'), "default_version = '2.15.3'\n");
