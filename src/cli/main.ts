@@ -10,6 +10,7 @@ import { register as registerCredentials } from './commands/credentials.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerDown } from './commands/down.js';
 import { register as registerLogs } from './commands/logs.js';
+import { register as registerMetrics } from './commands/metrics.js';
 import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerOutbox } from './commands/outbox.js';
 import { register as registerStreams } from './commands/streams.js';
@@ -26,7 +27,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default: ./dataplane.config.yaml, or $DATAPLANE_CONFIG)')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerCerts, registerDoctor, registerConfig]) {
+  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerCerts, registerMetrics, registerDoctor, registerConfig]) {
     register(program);
   }
   return program;

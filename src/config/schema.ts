@@ -129,6 +129,28 @@ const health = z
   })
   .describe('HTTP health endpoints served by the supervisor.');
 
+const monitoring = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Run Prometheus, Alertmanager and the node, PostgreSQL and Redis exporters with the stack.'),
+    host: host.default('127.0.0.1').describe('Address Prometheus, Alertmanager and the exporters listen on.'),
+    port: port().default(9090).describe('Prometheus web and API port.'),
+    alertmanagerPort: port().default(9093).describe('Alertmanager web and API port.'),
+    nodeExporterPort: port().default(9100).describe('prometheus-node-exporter port.'),
+    postgresExporterPort: port().default(9187).describe('prometheus-postgres-exporter port.'),
+    redisExporterPort: port().default(9121).describe('prometheus-redis-exporter port.'),
+    scrapeIntervalSec: z.int().min(1).max(300).default(15).describe('How often Prometheus scrapes every target and evaluates the alert rules.'),
+    retention: z
+      .string()
+      .regex(/^[0-9]+(h|d|w|y)$/, 'expected a duration such as 15d, 2w or 720h')
+      .default('15d')
+      .describe('How long Prometheus keeps samples.'),
+    alertWebhookUrl: z
+      .union([z.url({ protocol: /^https?$/ }), z.literal('')])
+      .default('')
+      .describe('Where Alertmanager delivers alerts (an HTTP webhook: chat bridge, pager gateway). Empty: alerts are only visible in Alertmanager.'),
+  })
+  .describe('Prometheus, exporters and Alertmanager: metrics, alert rules and their delivery.');
+
 const supervisor = z
   .strictObject({
     restartDelayMs: z.int().min(10).max(60_000).default(200).describe('First delay before restarting a server that died; doubles per failure.'),
@@ -320,6 +342,7 @@ export const configSchema = z
     tls: tls.prefault({}),
     resources: resources.prefault({}),
     health: health.prefault({}),
+    monitoring: monitoring.prefault({}),
     supervisor: supervisor.prefault({}),
     postgres: postgres.prefault({}),
     redis: redis.prefault({}),
@@ -351,6 +374,12 @@ export const configSchema = z
     claim('nats.port', c.nats.host, c.nats.port, c.nats.enabled);
     claim('nats.monitorPort', c.nats.host, c.nats.monitorPort, c.nats.enabled);
     claim('health.port', c.health.host, c.health.port, c.health.enabled);
+    const m = c.monitoring;
+    claim('monitoring.port', m.host, m.port, m.enabled);
+    claim('monitoring.alertmanagerPort', m.host, m.alertmanagerPort, m.enabled);
+    claim('monitoring.nodeExporterPort', m.host, m.nodeExporterPort, m.enabled);
+    claim('monitoring.postgresExporterPort', m.host, m.postgresExporterPort, m.enabled && c.postgres.enabled);
+    claim('monitoring.redisExporterPort', m.host, m.redisExporterPort, m.enabled && c.redis.enabled);
     if (c.profile === 'prod' && !c.tls.enabled) {
       ctx.issues.push({ code: 'custom', path: ['tls', 'enabled'], message: 'the prod profile requires TLS', input: false });
     }
@@ -388,3 +417,10 @@ export type Config = z.output<typeof configSchema>;
 
 export const SERVICES = ['postgres', 'redis', 'nats'] as const;
 export type ServiceName = (typeof SERVICES)[number];
+
+/** The monitoring processes `up` runs next to the servers when monitoring.enabled. */
+export const MONITORS = ['node-exporter', 'postgres-exporter', 'redis-exporter', 'alertmanager', 'prometheus'] as const;
+export type MonitorName = (typeof MONITORS)[number];
+
+/** Every process the supervisor starts and watches. */
+export type ProcessName = ServiceName | MonitorName;

@@ -20,6 +20,7 @@ import { Publisher } from './publisher.js';
 import type { Subject } from './subjects.js';
 
 const outcomes = counter('dataplane_nats_consumed_total', 'Messages handled by consumer runners, by outcome', ['consumer', 'outcome']);
+const redeliveries = counter('dataplane_nats_redeliveries_total', 'Messages handled again after a failed, timed-out or interrupted delivery', ['consumer']);
 const handlerDuration = histogram('dataplane_nats_handler_duration_seconds', 'Handler time per message', ['consumer']);
 
 /** Headers on a dead-lettered message. */
@@ -133,6 +134,7 @@ export async function runConsumer<T = Uint8Array>(opts: ConsumerRunnerOptions<T>
   }
 
   async function handle(msg: JsMsg): Promise<void> {
+    if (msg.info.deliveryCount > 1) redeliveries.inc({ consumer: label });
     let payload: T;
     try {
       payload = opts.subject ? opts.subject.decode(msg.data) : (msg.data as unknown as T);

@@ -1,9 +1,12 @@
 /**
- * /livez and /readyz. Liveness says the supervisor answers; readiness runs a real
- * probe per component and returns 503 when any required one is down.
+ * /livez, /readyz and /metrics. Liveness says the process answers; readiness runs a
+ * real probe per component (with its key figures) and returns 503 when any required
+ * one is down; /metrics serves the given Prometheus registries. The supervisor runs
+ * one; a service embeds its own with its components and registries.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 
 export interface ComponentHealth {
   name: string;
@@ -12,6 +15,8 @@ export interface ComponentHealth {
   latencyMs?: number;
   version?: string;
   reason?: string;
+  /** Key figures: connections used / max, memory, storage, lag (see figures.ts). */
+  details?: Record<string, unknown>;
 }
 
 export interface Readiness {
@@ -32,7 +37,21 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export function startHealthServer(opts: { host: string; port: number; check: () => Promise<ComponentHealth[]> }): Promise<HealthServer> {
+export interface HealthServerOptions {
+  host: string;
+  port: number;
+  check: () => Promise<ComponentHealth[]>;
+  /** Served on /metrics, concatenated (metric names must not repeat across them). */
+  registries?: Registry[];
+}
+
+async function exposition(registries: Registry[]): Promise<string> {
+  const parts = await Promise.all(registries.map((r) => r.metrics()));
+  return parts.filter(Boolean).join('\n');
+}
+
+export function startHealthServer(opts: HealthServerOptions): Promise<HealthServer> {
+  const registries = opts.registries ?? [];
   const server = http.createServer((req, res) => {
     const send = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' });
@@ -51,7 +70,17 @@ export function startHealthServer(opts: { host: string; port: number; check: () 
       );
       return;
     }
-    send(404, { error: 'not found', endpoints: ['/livez', '/readyz'] });
+    if (url === '/metrics' && registries.length) {
+      exposition(registries).then(
+        (body) => {
+          res.writeHead(200, { 'content-type': registries[0]!.contentType, 'cache-control': 'no-store' });
+          res.end(body);
+        },
+        (e: Error) => send(500, { error: e.message }),
+      );
+      return;
+    }
+    send(404, { error: 'not found', endpoints: ['/livez', '/readyz', ...(registries.length ? ['/metrics'] : [])] });
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -2,7 +2,7 @@
  * The library's Prometheus metrics. One registry for everything dataplane measures;
  * an application exposes it (or merges it into its own) on its /metrics endpoint.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
 
@@ -24,4 +24,12 @@ export function histogram<L extends string>(name: string, help: string, labelNam
 
 export function gauge<L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Gauge<L>) => void): Gauge<L> {
   return existing<Gauge<L>>(name) ?? new Gauge({ name, help, labelNames, registers: [registry], ...(collect ? { collect } : {}) });
+}
+
+let processMetrics = false;
+/** CPU, memory, event-loop lag, handles and GC of this process, on the library registry (once). */
+export function collectProcessMetrics(): void {
+  if (processMetrics) return;
+  processMetrics = true;
+  collectDefaultMetrics({ register: registry });
 }

@@ -9,7 +9,7 @@
  */
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
-import { counter, histogram } from '../observe/metrics.js';
+import { counter, gauge, histogram } from '../observe/metrics.js';
 import { readSecrets } from '../secrets/store.js';
 import { credentialsFor } from '../stack/credentials.js';
 import { pgSsl } from '../tls/client-options.js';
@@ -18,6 +18,20 @@ import { backoffMs, isConnectionLost, isRetryableInTransaction, RETRYABLE_IN_TRA
 const queries = counter('dataplane_pg_queries_total', 'Statements sent by the PostgreSQL client library', ['pool', 'outcome']);
 const queryDuration = histogram('dataplane_pg_query_duration_seconds', 'Statement latency seen by the client library', ['pool']);
 const retries = counter('dataplane_pg_retries_total', 'Transactions and statements retried, by reason', ['pool', 'reason']);
+const acquireDuration = histogram('dataplane_pg_pool_acquire_seconds', 'Time waiting for a pooled connection (a long tail means the pool is too small)', ['pool']);
+
+/** Pools of this process, for the usage gauge; a closed Database leaves the set. */
+const openPools = new Set<Database>();
+gauge('dataplane_pg_pool_connections', 'Pooled connections by state (total, idle, waiting = callers queued for one) and the pool maximum', ['pool', 'state'], function () {
+  this.reset();
+  for (const db of openPools) {
+    const labels = (state: string) => ({ pool: db.name, state });
+    this.inc(labels('total'), db.pool.totalCount);
+    this.inc(labels('idle'), db.pool.idleCount);
+    this.inc(labels('waiting'), db.pool.waitingCount);
+    this.inc(labels('max'), db.pool.options.max ?? 10);
+  }
+});
 
 export interface PostgresOptions {
   /** Connect as this login of the stack (credentials from secrets.json or DATAPLANE_SECRET_*). */
@@ -90,6 +104,17 @@ export class Database {
     // process: the pending query rejects and the pool drops the client.
     this.pool.on('error', () => {});
     this.pool.on('connect', (client) => client.on('error', () => {}));
+    openPools.add(this);
+  }
+
+  /** A pooled connection, timed: waits here are the first sign of an undersized pool. */
+  async acquire(): Promise<pg.PoolClient> {
+    const stop = acquireDuration.startTimer({ pool: this.name });
+    try {
+      return await this.pool.connect();
+    } finally {
+      stop();
+    }
   }
 
   /**
@@ -100,7 +125,7 @@ export class Database {
     for (let attempt = 0; ; attempt++) {
       let client: pg.PoolClient;
       try {
-        client = await this.pool.connect();
+        client = await this.acquire();
       } catch (e) {
         if (attempt < this.retryLimit && isConnectionLost(e)) {
           retries.inc({ pool: this.name, reason: 'connect' });
@@ -145,7 +170,7 @@ export class Database {
       let client: pg.PoolClient | undefined;
       let committing = false;
       try {
-        client = await this.pool.connect();
+        client = await this.acquire();
         const c = client;
         await c.query(`begin${opts.isolation ? ` isolation level ${opts.isolation}` : ''}${opts.readOnly ? ' read only' : ''}`);
         if (opts.tenant !== undefined) await c.query("select set_config('dataplane.org_id', $1, true)", [String(opts.tenant)]);
@@ -197,6 +222,7 @@ export class Database {
   }
 
   close(): Promise<void> {
+    openPools.delete(this);
     return this.pool.end();
   }
 

@@ -220,7 +220,7 @@ export class Ingestor {
       let client: pg.PoolClient | undefined;
       let finishing = false;
       try {
-        client = await this.db.pool.connect();
+        client = await this.db.acquire();
         const stream = client.query(copyStreams.from(this.sql));
         const source = Readable.from(batch.text, { objectMode: false });
         source.on('end', () => (finishing = true));

@@ -84,7 +84,8 @@ export function loginRoles(config: Config): LoginRole[] {
       name: 'app_monitor',
       purpose: 'monitoring: pg_monitor',
       memberOf: ['dp_monitor'],
-      limits: { connections: { fixed: 3 }, statementTimeout: '10s', idleInTransactionTimeout: '10s' },
+      // the exporter, the supervisor's /readyz and /metrics, and `dataplane status` at once
+      limits: { connections: { fixed: 6 }, statementTimeout: '10s', idleInTransactionTimeout: '10s' },
     },
     {
       name: 'app_backup',

@@ -20,6 +20,7 @@ import { counter as metricCounter, histogram } from '../observe/metrics.js';
 import { DecodeError, type Codec, type CounterStored, type HashStored, type StringStored } from './codecs.js';
 
 const requests = metricCounter('dataplane_cache_requests_total', 'Keyspace operations by outcome', ['keyspace', 'op', 'result']);
+const opDuration = histogram('dataplane_cache_op_duration_seconds', 'Round trip of keyspace reads and writes, as the caller waits for them', ['keyspace', 'op']);
 const loadDuration = histogram('dataplane_cache_load_duration_seconds', 'Time of getOrLoad loaders (cache misses)', ['keyspace']);
 
 export type PartType = 'string' | 'int';
@@ -94,6 +95,7 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
   private readonly parts: [string, PartType][];
   private readonly prefix: string;
   private readonly counters = new Map<string, { inc(n?: number): void }>();
+  private readonly timers = new Map<string, { observe(v: number): void }>();
   private readonly ttlMs: number | undefined;
   private readonly jitter: number;
   private readonly swrMs: number;
@@ -143,6 +145,12 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     c.inc(n);
   }
 
+  private observe(op: string, startedAt: number): void {
+    let h = this.timers.get(op);
+    if (!h) this.timers.set(op, (h = opDuration.labels(this.name, op)));
+    h.observe((performance.now() - startedAt) / 1000);
+  }
+
   private decode(key: string, raw: string | Record<string, string> | null): V | undefined {
     const codec = this.keyspace.spec.codec;
     if (raw === null || (typeof raw === 'object' && !Object.keys(raw).length)) return undefined;
@@ -165,16 +173,19 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
   }
 
   async get(parts: Parts<K>): Promise<V | undefined> {
+    const t0 = performance.now();
     const key = this.key(parts);
     const raw = this.keyspace.spec.codec.kind === 'hash' ? await this.redis.hgetall(key) : await this.redis.get(key);
     const v = this.decode(key, raw);
     if (v !== undefined) this.count('get', 'hit');
     else if (raw === null || (typeof raw === 'object' && !Object.keys(raw).length)) this.count('get', 'miss');
+    this.observe('get', t0);
     return v;
   }
 
   async mget(list: Parts<K>[]): Promise<(V | undefined)[]> {
     if (!list.length) return [];
+    const t0 = performance.now();
     const keys = list.map((p) => this.key(p));
     let raws: (string | Record<string, string> | null)[];
     if (this.keyspace.spec.codec.kind === 'hash') {
@@ -194,10 +205,12 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     // One increment per outcome, not per key: batched reads are where this cost shows.
     if (hits) this.count('mget', 'hit', hits);
     if (values.length - hits) this.count('mget', 'miss', values.length - hits);
+    this.observe('mget', t0);
     return values;
   }
 
   async set(parts: Parts<K>, value: V): Promise<void> {
+    const t0 = performance.now();
     const key = this.key(parts);
     const codec = this.keyspace.spec.codec;
     const ttl = this.writeTtl();
@@ -211,10 +224,12 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
       else await this.redis.set(key, raw, 'PX', ttl);
     }
     this.count('set', 'ok');
+    this.observe('set', t0);
   }
 
   async mset(entries: [Parts<K>, V][]): Promise<void> {
     if (!entries.length) return;
+    const t0 = performance.now();
     const codec = this.keyspace.spec.codec;
     if (codec.kind !== 'hash' && this.ttlMs !== undefined) {
       // One command for the whole batch: SET ... PX for each key in a script, instead
@@ -228,6 +243,7 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
       for (let i = 0; i < entries.length; i++) args.push(this.writeTtl()!);
       await msetPx(this.redis, keys, args);
       this.count('mset', 'ok');
+      this.observe('mset', t0);
       return;
     }
     const p = this.redis.pipeline();
@@ -245,6 +261,7 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     }
     for (const [err] of (await p.exec()) ?? []) if (err) throw err;
     this.count('mset', 'ok');
+    this.observe('mset', t0);
   }
 
   async delete(...list: Parts<K>[]): Promise<number> {

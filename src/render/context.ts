@@ -1,5 +1,5 @@
 import type { StatePaths } from '../config/paths.js';
-import type { Config, ServiceName } from '../config/schema.js';
+import type { Config, ProcessName } from '../config/schema.js';
 import type { Tuning } from '../config/tuning.js';
 import type { Secrets } from '../secrets/store.js';
 
@@ -13,7 +13,7 @@ export interface RenderContext {
 
 /** A native config file. Rendered files are written with mode 0600: they hold password hashes. */
 export interface RenderedFile {
-  service: ServiceName;
+  service: ProcessName;
   /** File name inside the service's folder, e.g. postgresql.conf */
   name: string;
   content: string;

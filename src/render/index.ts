@@ -1,5 +1,6 @@
 import type { ServiceName } from '../config/schema.js';
 import type { RenderContext, RenderedFile } from './context.js';
+import { renderMonitoring } from './monitoring.js';
 import { renderNats } from './nats.js';
 import { renderPostgres } from './postgres.js';
 import { renderRedis } from './redis.js';
@@ -16,5 +17,6 @@ export const renderers: Record<ServiceName, (ctx: RenderContext) => RenderedFile
 export function renderAll(ctx: RenderContext): RenderedFile[] {
   return (Object.keys(renderers) as ServiceName[])
     .filter((s) => ctx.config[s].enabled)
-    .flatMap((s) => renderers[s](ctx));
+    .flatMap((s) => renderers[s](ctx))
+    .concat(renderMonitoring(ctx));
 }

@@ -27,6 +27,12 @@ export function servicePorts(config: Config): { port: number; what: string }[] {
     if (config.nats.monitorPort) ports.push({ port: config.nats.monitorPort, what: 'nats monitoring' });
   }
   if (config.health.enabled) ports.push({ port: config.health.port, what: 'health' });
+  const m = config.monitoring;
+  if (m.enabled) {
+    ports.push({ port: m.port, what: 'prometheus' }, { port: m.alertmanagerPort, what: 'alertmanager' }, { port: m.nodeExporterPort, what: 'node exporter' });
+    if (config.postgres.enabled) ports.push({ port: m.postgresExporterPort, what: 'postgres exporter' });
+    if (config.redis.enabled) ports.push({ port: m.redisExporterPort, what: 'redis exporter' });
+  }
   return ports;
 }
 

@@ -12,7 +12,10 @@ import type { Config, ServiceName } from '../config/schema.js';
 import { PermissionProblemError } from '../errors.js';
 import { serviceUsers } from './users.js';
 
-export type Secrets = Partial<Record<ServiceName, Record<string, string>>>;
+/** The servers, plus the monitoring web endpoints (Prometheus, Alertmanager, exporters). */
+export type SecretService = ServiceName | 'monitoring';
+
+export type Secrets = Partial<Record<SecretService, Record<string, string>>>;
 
 export class SecretsError extends PermissionProblemError {}
 
@@ -22,7 +25,7 @@ export function secretsFile(config: Config): string {
   return statePaths(config).secrets;
 }
 
-export function secretEnvName(service: ServiceName, user: string): string {
+export function secretEnvName(service: SecretService, user: string): string {
   return `DATAPLANE_SECRET_${service.toUpperCase()}_${user.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
@@ -95,14 +98,14 @@ export function readSecrets(config: Config, env: NodeJS.ProcessEnv = process.env
   return resolve(config, env, false);
 }
 
-export function secretFor(secrets: Secrets, service: ServiceName, user: string): string {
+export function secretFor(secrets: Secrets, service: SecretService, user: string): string {
   const v = secrets[service]?.[user];
   if (v === undefined) throw new SecretsError(`no credential for ${service} user ${user}`);
   return v;
 }
 
 /** Replace one stored secret (rotation). */
-export function storeSecret(config: Config, service: ServiceName, user: string, value: string): void {
+export function storeSecret(config: Config, service: SecretService, user: string, value: string): void {
   const file = secretsFile(config);
   const stored: Secrets = existsSync(file) ? readFile(file) : {};
   (stored[service] ??= {})[user] = value;

@@ -1,11 +1,12 @@
 /**
  * The login identities each server gets, and what each is for.
  */
-import type { Config, ServiceName } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { loginRoles } from '../postgres/roles.js';
+import type { SecretService } from './store.js';
 
 export interface ServiceUser {
-  service: ServiceName;
+  service: SecretService;
   user: string;
   purpose: string;
 }
@@ -39,6 +40,9 @@ export function serviceUsers(config: Config): ServiceUser[] {
       })),
       { service: 'nats', user: 'system', purpose: 'system account SYS (monitoring, server events)' },
     );
+  }
+  if (config.monitoring.enabled) {
+    users.push({ service: 'monitoring', user: 'admin', purpose: 'Prometheus, Alertmanager and exporter web endpoints (basic auth)' });
   }
   return users;
 }

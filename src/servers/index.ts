@@ -1,4 +1,5 @@
-import type { ServiceName } from '../config/schema.js';
+import type { ProcessName, ServiceName } from '../config/schema.js';
+import { monitorDrivers } from './monitoring.js';
 import { natsDriver } from './nats.js';
 import { postgresDriver } from './postgres.js';
 import { redisDriver } from './redis.js';
@@ -10,3 +11,6 @@ export const drivers: Record<ServiceName, ServerDriver> = {
   redis: redisDriver,
   nats: natsDriver,
 };
+
+/** Data servers and monitoring processes alike, by process name. */
+export const allDrivers: Record<ProcessName, ServerDriver> = { ...drivers, ...monitorDrivers };

@@ -17,11 +17,16 @@ import type { ServerDriver } from './types.js';
 const REQUIRED_MAJOR = 7;
 
 export function redisAdminClient(config: Config, secrets: Secrets, timeoutMs: number): Redis {
+  return redisClientAs(config, secrets, 'admin', timeoutMs);
+}
+
+/** A short-lived, non-retrying connection as one of the built-in users (admin, monitor). */
+export function redisClientAs(config: Config, secrets: Secrets, user: 'admin' | 'monitor', timeoutMs: number): Redis {
   return new Redis({
     host: config.redis.host,
     ...redisEndpoint(config),
-    username: 'admin',
-    password: secretFor(secrets, 'redis', 'admin'),
+    username: user,
+    password: secretFor(secrets, 'redis', user),
     lazyConnect: true,
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs,
@@ -35,7 +40,7 @@ export function redisAdminClient(config: Config, secrets: Secrets, timeoutMs: nu
  * Close without leaving ioredis's 2 s disconnect timer behind: QUIT lets the server
  * close the socket; a connection that is already gone needs nothing.
  */
-async function closeClient(client: Redis): Promise<void> {
+export async function closeClient(client: Redis): Promise<void> {
   if (client.status === 'end') return;
   if (client.status === 'ready') {
     try {

@@ -3,7 +3,7 @@
  * `ServerDriver` each), so the supervisor treats them alike.
  */
 import type { StatePaths } from '../config/paths.js';
-import type { Config, ServiceName } from '../config/schema.js';
+import type { Config, ProcessName } from '../config/schema.js';
 import type { Tuning } from '../config/tuning.js';
 import type { RenderedFile } from '../render/context.js';
 import type { Secrets } from '../secrets/store.js';
@@ -48,14 +48,14 @@ export interface PortClaim {
 }
 
 export interface ServerDriver {
-  name: ServiceName;
+  name: ProcessName;
   /** Find the binaries and check their versions. Throws BinaryNotFoundError with the package to install. */
   locate(config: Config): Promise<Binaries>;
   ports(config: Config): PortClaim[];
   /** First-run initialisation and writing of the rendered files; idempotent. */
   prepare(ctx: ServerContext): Promise<void>;
   /** The foreground command line (no secrets: they live in 0600 files). */
-  command(ctx: ServerContext): { bin: string; args: string[]; cwd: string };
+  command(ctx: ServerContext): { bin: string; args: string[]; cwd: string; env?: Record<string, string> };
   /** A real protocol round trip with authentication. Throws with a reason when not ready. */
   probe(config: Config, secrets: Secrets, timeoutMs?: number): Promise<ProbeResult>;
   /** Runs after each successful start (roles, databases); idempotent. */

@@ -2,7 +2,7 @@
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import { readSecrets } from '../secrets/store.js';
-import { drivers } from '../servers/index.js';
+import { allDrivers } from '../servers/index.js';
 import { terminate, waitForExit } from '../servers/process.js';
 import { cleanStale, liveSupervisor } from './state.js';
 
@@ -17,15 +17,15 @@ export async function stopStack(config: Config, progress: (msg: string) => void 
   const { stopTimeoutMs } = config.supervisor;
   if (sup) {
     progress(`stopping the stack (supervisor pid ${sup.pid})`);
-    // The supervisor stops servers in reverse order, each cleanly; allow each its full timeout.
-    const budget = stopTimeoutMs * 3 + 10_000;
+    // The supervisor stops servers in reverse order, each cleanly; allow each its full timeout (three servers, five monitoring processes).
+    const budget = stopTimeoutMs * 8 + 10_000;
     process.kill(sup.pid, 'SIGTERM');
     if (!(await waitForExit(sup, budget))) await terminate(sup, 'SIGKILL', 5000);
   }
   // Whatever a crashed supervisor left behind (or the one we just had to kill).
   const stale = await cleanStale(paths, async (service, rec) => {
     progress(`stopping ${service} (pid ${rec.pid}) left without a supervisor`);
-    await drivers[service].stop({ config, secrets: readSecrets(config, env) }, rec, stopTimeoutMs);
+    await allDrivers[service].stop({ config, secrets: readSecrets(config, env) }, rec, stopTimeoutMs);
   });
   if (sup) return { kind: 'supervisor', pid: sup.pid };
   if (stale.stoppedOrphans.length) return { kind: 'orphans', stopped: stale.stoppedOrphans };

@@ -3,14 +3,14 @@
  * only when asked for (`reveal`); otherwise they are masked. With TLS on, URLs
  * carry what verifies the server (sslmode=verify-full with the CA, rediss://, tls://).
  */
-import type { Config, ServiceName } from '../config/schema.js';
-import type { Secrets } from '../secrets/store.js';
+import type { Config } from '../config/schema.js';
+import type { SecretService, Secrets } from '../secrets/store.js';
 import { serviceUsers } from '../secrets/users.js';
 import { tlsFiles } from '../tls/certificates.js';
 import { redisEndpoint } from '../tls/client-options.js';
 
 export interface Credential {
-  service: ServiceName;
+  service: SecretService;
   user: string;
   purpose: string;
   host: string;
@@ -48,9 +48,13 @@ export function credentialsFor(config: Config, secrets: Secrets, opts: { reveal:
     } else if (service === 'redis') {
       port = redisEndpoint(config).port;
       url = `${tls ? 'rediss' : 'redis'}://${auth}:${port}`;
+    } else if (service === 'monitoring') {
+      url = `http://${auth}:${port}`;
     } else {
       url = `${tls ? 'tls' : 'nats'}://${auth}:${port}`;
     }
-    return [{ service, user, purpose, host, port, ...(database ? { database } : {}), password, url, tls, ...(caFile ? { caFile } : {}) }];
+    // The monitoring endpoints serve plain HTTP on monitoring.host (loopback by default).
+    const secured = service !== 'monitoring' && tls;
+    return [{ service, user, purpose, host, port, ...(database ? { database } : {}), password, url, tls: secured, ...(caFile && secured ? { caFile } : {}) }];
   });
 }

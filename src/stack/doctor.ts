@@ -9,6 +9,7 @@ import { SERVICES, type Config } from '../config/schema.js';
 import { formatSize, GiB, MiB } from '../config/sizes.js';
 import { isDataplaneError } from '../errors.js';
 import { drivers } from '../servers/index.js';
+import { monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
 import { findWorkingBinary, REQUIREMENTS, type Requirement } from '../servers/packages.js';
 import { isPortFree } from '../servers/ports.js';
 import { isRecordAlive, readPidFile, run } from '../servers/process.js';
@@ -52,6 +53,15 @@ async function binaryChecks(config: Config): Promise<Check[]> {
       checks.push({ name: `${s} binary`, status: 'fail', detail: (e as Error).message, ...(isDataplaneError(e) && e.hint ? { fix: e.hint } : {}) });
     }
   }
+  for (const m of wantedMonitors(config)) {
+    try {
+      const b = await monitorDrivers[m].locate(config);
+      checks.push({ name: `${m} binary`, status: 'ok', detail: `${b.version} at ${b.server}` });
+    } catch (e) {
+      // Installed by `up` as root; monitoring can also be turned off.
+      checks.push({ name: `${m} binary`, status: 'warn', detail: (e as Error).message, fix: `${isDataplaneError(e) && e.hint ? e.hint : 'install it'}, or set monitoring.enabled: false` });
+    }
+  }
   for (const req of [REQUIREMENTS.redisCli, REQUIREMENTS.psql, REQUIREMENTS.openssl] as Requirement[]) {
     const found = findWorkingBinary(req.binary, req.versionArgs);
     checks.push(
@@ -67,6 +77,7 @@ async function portChecks(config: Config): Promise<Check[]> {
   const paths = statePaths(config);
   const claims = SERVICES.filter((s) => config[s].enabled).flatMap((s) => drivers[s].ports(config).map((c) => ({ ...c, owner: s as string })));
   if (config.health.enabled) claims.push({ host: config.health.host, port: config.health.port, configPath: 'health.port', owner: SUPERVISOR });
+  for (const m of wantedMonitors(config)) claims.push(...monitorDrivers[m].ports(config).map((c) => ({ ...c, owner: m as string })));
   const checks: Check[] = [];
   for (const c of claims) {
     const name = `port ${c.port}`;

@@ -47,7 +47,7 @@ export interface EphemeralStack extends AsyncDisposable {
 
 async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): Promise<Config> {
   const want = new Set(opts.services ?? SERVICES);
-  const [pg, redis, redisTls, nats, natsMonitor, health] = await freePorts(6);
+  const [pg, redis, redisTls, nats, natsMonitor, health, prom, am, nodeExp, pgExp, redisExp] = await freePorts(11);
   const base = {
     stateDir,
     resources: { memory: '1gb' },
@@ -56,6 +56,16 @@ async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): P
     postgres: { enabled: want.has('postgres'), port: pg },
     redis: { enabled: want.has('redis'), port: redis, tlsPort: redisTls },
     nats: { enabled: want.has('nats'), port: nats, monitorPort: natsMonitor },
+    // Off unless a test asks: five more processes per stack. Scraped every second when on.
+    monitoring: {
+      enabled: false,
+      port: prom,
+      alertmanagerPort: am,
+      nodeExporterPort: nodeExp,
+      postgresExporterPort: pgExp,
+      redisExporterPort: redisExp,
+      scrapeIntervalSec: 1,
+    },
   };
   return parseConfig(opts.config ? mergeDeep(base, opts.config as Record<string, unknown>) : base);
 }

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { StatePaths } from '../config/paths.js';
-import { SERVICES, type ServiceName } from '../config/schema.js';
+import { MONITORS, SERVICES, type ProcessName } from '../config/schema.js';
 import { isRecordAlive, readPidFile, removeFile, terminate, type PidRecord } from '../servers/process.js';
 
 export interface SupervisorState {
@@ -13,7 +13,7 @@ export interface SupervisorState {
   stateDir: string;
   health: { url: string } | null;
   timescaledb: { installed: boolean; enabled: boolean };
-  services: Partial<Record<ServiceName, { pid: number; address: string; version: string; restarts: number }>>;
+  services: Partial<Record<ProcessName, { pid: number; address: string; version: string; restarts: number }>>;
   /** The last configuration reload (SIGHUP): after rotating secrets or certificates. */
   lastReload: { at: string; ok: boolean; error?: string } | null;
 }
@@ -43,7 +43,7 @@ export function liveSupervisor(paths: StatePaths): PidRecord | undefined {
 export interface StaleCleanup {
   removedFiles: string[];
   /** servers that outlived a crashed supervisor and were stopped */
-  stoppedOrphans: { service: ServiceName; pid: number }[];
+  stoppedOrphans: { service: ProcessName; pid: number }[];
 }
 
 /**
@@ -53,10 +53,11 @@ export interface StaleCleanup {
  */
 export async function cleanStale(
   paths: StatePaths,
-  stopOrphan: (service: ServiceName, rec: PidRecord) => Promise<void>,
+  stopOrphan: (service: ProcessName, rec: PidRecord) => Promise<void>,
 ): Promise<StaleCleanup> {
   const result: StaleCleanup = { removedFiles: [], stoppedOrphans: [] };
-  for (const service of [...SERVICES].reverse()) {
+  // Reverse start order: Prometheus first, the data servers last.
+  for (const service of [...SERVICES, ...MONITORS].reverse()) {
     const file = paths.pidFile(service);
     const rec = readPidFile(file);
     if (!rec) continue;

@@ -3,16 +3,18 @@
  * scripts): pid files, then a real authenticated probe of each live server.
  */
 import { statePaths } from '../config/paths.js';
-import { SERVICES, type Config, type ServiceName } from '../config/schema.js';
+import { MONITORS, SERVICES, type Config, type ProcessName } from '../config/schema.js';
 import { readSecrets, type Secrets } from '../secrets/store.js';
-import { drivers } from '../servers/index.js';
+import { allDrivers } from '../servers/index.js';
+import { monitorUrl, wantedMonitors } from '../servers/monitoring.js';
 import { isRecordAlive, readPidFile } from '../servers/process.js';
 import { clientFor, withClient } from '../postgres/clients.js';
 import { listTimeseries, type TimeseriesTable } from '../postgres/timeseries.js';
+import { figuresFor, type NatsFigures, type PostgresFigures, type RedisFigures } from '../observe/figures.js';
 import { liveSupervisor, readSupervisorState } from './state.js';
 
 export interface ServiceStatus {
-  name: ServiceName;
+  name: ProcessName;
   status: 'running' | 'unhealthy' | 'stopped' | 'disabled';
   address: string;
   pid: number | null;
@@ -20,6 +22,9 @@ export interface ServiceStatus {
   latencyMs: number | null;
   restarts: number | null;
   reason: string | null;
+  /** connections, memory, storage and lag, as /readyz reports them; null when not running */
+  figures: PostgresFigures | RedisFigures | NatsFigures | null;
+  figuresError?: string;
 }
 
 export interface StackStatus {
@@ -28,6 +33,8 @@ export interface StackStatus {
   healthy: boolean;
   supervisor: { pid: number; startedAt: string | null } | null;
   health: { url: string } | null;
+  /** Prometheus and Alertmanager, when monitoring is on (log in with `dataplane credentials monitoring`) */
+  monitoring: { prometheus: string; alertmanager: string } | null;
   timescaledb: { installed: boolean; enabled: boolean } | null;
   services: ServiceStatus[];
   /** time-series tables and the engine of each; null when PostgreSQL is not answering */
@@ -45,9 +52,12 @@ export async function stackStatus(config: Config, env: NodeJS.ProcessEnv = proce
   } catch (e) {
     secretsProblem = (e as Error).message;
   }
+  // The data servers always (a disabled one says so); monitoring processes only when the config runs them.
+  const monitors = new Set<ProcessName>(wantedMonitors(config));
   const services = await Promise.all(
-    SERVICES.map(async (name): Promise<ServiceStatus> => {
-      const driver = drivers[name];
+    [...SERVICES, ...MONITORS.filter((m) => monitors.has(m))].map(async (name): Promise<ServiceStatus> => {
+      const driver = allDrivers[name];
+      const server = name === 'postgres' || name === 'redis' || name === 'nats' ? name : undefined;
       const base: ServiceStatus = {
         name,
         status: 'stopped',
@@ -57,20 +67,23 @@ export async function stackStatus(config: Config, env: NodeJS.ProcessEnv = proce
         latencyMs: null,
         restarts: state?.services[name]?.restarts ?? null,
         reason: null,
+        figures: null,
       };
-      if (!config[name].enabled) return { ...base, status: 'disabled' };
+      if (server ? !config[server].enabled : !monitors.has(name)) return { ...base, status: 'disabled' };
       const rec = readPidFile(paths.pidFile(name));
       if (!rec || !isRecordAlive(rec)) {
         return { ...base, reason: rec ? 'pid file is stale (process gone)' : sup ? 'restarting or not started' : 'not running' };
       }
       if (!secrets) return { ...base, status: 'unhealthy', pid: rec.pid, reason: secretsProblem ?? 'no credentials' };
       try {
-        const p = await driver.probe(config, secrets, 2000);
+        const [p, f] = await Promise.all([driver.probe(config, secrets, 2000), server ? figuresFor(server, config, secrets, 2000) : undefined]);
         return {
           ...base,
+          figures: f?.figures ?? null,
+          ...(f?.error ? { figuresError: f.error } : {}),
           status: 'running',
           pid: rec.pid,
-          version: p.version,
+          version: p.version || state?.services[name]?.version || null,
           latencyMs: Math.round(p.latencyMs * 10) / 10,
           // Running without a supervisor means nobody restarts it if it dies.
           reason: sup ? null : 'no supervisor: left by a crash; `dataplane up` restarts it under supervision',
@@ -89,6 +102,7 @@ export async function stackStatus(config: Config, env: NodeJS.ProcessEnv = proce
     healthy: Boolean(sup) && services.every((s) => s.status === 'running' || s.status === 'disabled'),
     supervisor: sup ? { pid: sup.pid, startedAt: state?.startedAt ?? null } : null,
     health: state?.health ?? null,
+    monitoring: config.monitoring.enabled ? { prometheus: monitorUrl(config, 'prometheus'), alertmanager: monitorUrl(config, 'alertmanager') } : null,
     timescaledb: state?.timescaledb ?? null,
     services,
     timeseries,

@@ -7,15 +7,19 @@ import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statePaths, type StatePaths } from '../config/paths.js';
-import { SERVICES, type Config, type ServiceName } from '../config/schema.js';
+import { SERVICES, type Config, type ProcessName, type ServiceName } from '../config/schema.js';
 import { AlreadyRunningError, PortInUseError, ServerStartError } from '../errors.js';
+import { figuresFor } from '../observe/figures.js';
 import { startHealthServer, type ComponentHealth, type HealthServer } from '../observe/health.js';
+import { collectProcessMetrics, registry as libraryMetrics } from '../observe/metrics.js';
+import { createServerMetrics } from '../observe/server-metrics.js';
 import { renderAll } from '../render/index.js';
 import { ensureSecrets, readSecrets, type Secrets } from '../secrets/store.js';
-import { drivers } from '../servers/index.js';
+import { allDrivers, drivers } from '../servers/index.js';
 import { ensurePackages, REQUIREMENTS, type Requirement } from '../servers/packages.js';
 import { isPortFree } from '../servers/ports.js';
-import { isRecordAlive, recordFor, removeFile, spawnServer, tailFile, writePidFile, type PidRecord } from '../servers/process.js';
+import { MONITOR_REQUIREMENTS, monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
+import { isRecordAlive, recordFor, removeFile, serverEnv, spawnServer, tailFile, writePidFile, type PidRecord } from '../servers/process.js';
 import { ensureTraversable, resolveServiceUser, type ServiceUser } from '../servers/service-user.js';
 import type { Binaries, ProbeResult, ServerContext, ServerDriver } from '../servers/types.js';
 import { clientFor, migrationsDir, withClient } from '../postgres/clients.js';
@@ -30,7 +34,7 @@ import { cleanStale, liveSupervisor, SUPERVISOR, writeSupervisorState, type Supe
 export type ServiceState = 'starting' | 'running' | 'restarting' | 'stopping' | 'stopped';
 
 export interface ServiceSnapshot {
-  name: ServiceName;
+  name: ProcessName;
   state: ServiceState;
   pid: number | undefined;
   address: string;
@@ -52,7 +56,7 @@ export interface SupervisorOptions {
 }
 
 interface Managed {
-  name: ServiceName;
+  name: ProcessName;
   driver: ServerDriver;
   ctx: ServerContext;
   state: ServiceState;
@@ -92,7 +96,7 @@ export class Supervisor {
     plan: Plan,
     secrets: Secrets,
     private readonly user: ServiceUser,
-    private readonly binaries: Partial<Record<ServiceName, Binaries>>,
+    private readonly binaries: Partial<Record<ProcessName, Binaries>>,
   ) {
     this.plan = plan;
     this.secrets = secrets;
@@ -121,7 +125,7 @@ export class Supervisor {
     // 1. One supervisor per state dir; leftovers of a crash are cleaned first.
     const live = liveSupervisor(paths);
     if (live && live.pid !== process.pid) throw new AlreadyRunningError(live.pid, paths.root);
-    const stale = await cleanStale(paths, (service, rec) => drivers[service].stop({ config, secrets: ensureSecrets(config, opts.env) }, rec, config.supervisor.stopTimeoutMs));
+    const stale = await cleanStale(paths, (service, rec) => allDrivers[service].stop({ config, secrets: ensureSecrets(config, opts.env) }, rec, config.supervisor.stopTimeoutMs));
     for (const o of stale.stoppedOrphans) logger.warn(`stopped ${o.service} (pid ${o.pid}) left running by a supervisor that crashed`);
     if (stale.removedFiles.length) logger.info(`removed stale pid files: ${stale.removedFiles.map((f) => f.slice(paths.root.length + 1)).join(', ')}`);
     try {
@@ -143,14 +147,19 @@ export class Supervisor {
         if (config.nats.enabled) reqs.push(REQUIREMENTS.natsServer);
         if (config.postgres.enabled) reqs.push(REQUIREMENTS.psql);
         if (config.tls.enabled && config.tls.source === 'generate') reqs.push(REQUIREMENTS.openssl);
+        reqs.push(...wantedMonitors(config).map((m) => MONITOR_REQUIREMENTS[m]));
         progress('checking binaries');
         await ensurePackages(reqs, progress);
       }
-      const binaries: Partial<Record<ServiceName, Binaries>> = {};
+      const monitors = wantedMonitors(config);
+      const binaries: Partial<Record<ProcessName, Binaries>> = {};
       for (const s of enabled) binaries[s] = await drivers[s].locate(config);
+      for (const m of monitors) binaries[m] = await monitorDrivers[m].locate(config);
 
       // 3. Every port before anything starts, so a conflict starts nothing.
-      const claims = enabled.flatMap((s) => drivers[s].ports(config).map((c) => ({ ...c, service: s as string })));
+      const claims = [...enabled.map((s) => drivers[s]), ...monitors.map((m) => monitorDrivers[m])].flatMap((d) =>
+        d.ports(config).map((c) => ({ ...c, service: d.name as string })),
+      );
       if (config.health.enabled) claims.push({ host: config.health.host, port: config.health.port, configPath: 'health.port', service: 'health server' });
       for (const c of claims) {
         if (!(await isPortFree(c.host, c.port))) throw new PortInUseError(c.service, c.host, c.port, c.configPath);
@@ -159,19 +168,19 @@ export class Supervisor {
       // 4. Identity, secrets, tuning, rendered files.
       const user = await resolveServiceUser(config.runAs, progress);
       chmodSync(paths.root, 0o711); // servers traverse it; only root reads it
-      const opened = [paths.root, ...Object.values(binaries).map((b) => b.server)].flatMap((p) => ensureTraversable(p, user));
+      const opened = [paths.root, ...Object.values(binaries).map((b) => b!.server)].flatMap((p) => ensureTraversable(p, user));
       for (const d of new Set(opened)) logger.warn(`granted search permission (o+x) on ${d} so ${user.name} can reach its files`);
       const secrets = ensureSecrets(config, opts.env);
       if (config.tls.enabled) {
         const certs = await ensureCertificates(config, { onProgress: progress });
         for (const i of certs.issued) logger.info(`issued the ${i.service} server certificate (${i.reason})`);
       }
-      const plan = planStack(config, { secrets, binaries });
+      const plan = planStack(config, { secrets, binaries: binaries as Partial<Record<ServiceName, Binaries>> });
       const sup = new Supervisor(opts, plan, secrets, user, binaries);
 
       // 5. Servers in order.
       for (const name of enabled) {
-        const m = sup.manage(name);
+        const m = sup.manage(drivers[name]);
         releasers.push(() => sup.stopOne(m));
         await sup.launch(m, true);
       }
@@ -189,8 +198,26 @@ export class Supervisor {
 
       // 8. Health endpoints and the state file.
       if (config.health.enabled) {
-        sup.health = await startHealthServer({ host: config.health.host, port: config.health.port, check: () => sup.readiness() });
+        collectProcessMetrics();
+        const serverMetrics = createServerMetrics({
+          config,
+          paths,
+          secrets: () => sup.secrets,
+          services: () => sup.managed.map((m) => ({ name: m.name, up: m.state === 'running', restarts: m.restarts })),
+        });
+        sup.health = await startHealthServer({
+          host: config.health.host,
+          port: config.health.port,
+          check: () => sup.readiness(),
+          registries: [libraryMetrics, serverMetrics],
+        });
         releasers.push(() => sup.health?.close());
+      }
+      // 9. Monitoring last: Prometheus scrapes the servers and the health server above.
+      for (const name of monitors) {
+        const m = sup.manage(monitorDrivers[name]);
+        releasers.push(() => sup.stopOne(m));
+        await sup.launch(m, true);
       }
       sup.writeState();
       logger.info('stack ready', { services: sup.snapshot().map((s) => `${s.name}:${s.pid}`) });
@@ -244,7 +271,8 @@ export class Supervisor {
     await this.maintenanceRunning;
   }
 
-  private manage(name: ServiceName): Managed {
+  private manage(driver: ServerDriver): Managed {
+    const name = driver.name;
     const ctx: ServerContext = {
       config: this.config,
       paths: this.paths,
@@ -260,7 +288,7 @@ export class Supervisor {
     };
     const m: Managed = {
       name,
-      driver: drivers[name],
+      driver,
       ctx,
       state: 'starting',
       child: undefined,
@@ -290,6 +318,7 @@ export class Supervisor {
       bin: cmd.bin,
       args: cmd.args,
       cwd: cmd.cwd,
+      ...(cmd.env ? { env: serverEnv(cmd.env) } : {}),
       logFile,
       uid: this.user.dropsPrivileges ? this.user.uid : undefined,
       gid: this.user.dropsPrivileges ? this.user.gid : undefined,
@@ -311,7 +340,7 @@ export class Supervisor {
       throw new ServerStartError(m.name, (e as Error).message, tailFile(logFile), logFile, e);
     }
     m.state = 'running';
-    m.version = ready.version;
+    m.version = ready.version || m.ctx.binaries.version;
     m.startedAt = Date.now();
     logger.info(`${m.name} ${ready.version} ready on ${m.driver.address(this.config)} (pid ${m.rec.pid}) in ${Math.round(performance.now() - t0)} ms`, {
       service: m.name,
@@ -476,14 +505,18 @@ export class Supervisor {
   async readiness(): Promise<ComponentHealth[]> {
     return Promise.all(
       this.managed.map(async (m): Promise<ComponentHealth> => {
+        // Monitoring is reported, but serving data does not depend on it.
+        const server = (SERVICES as readonly string[]).includes(m.name) ? (m.name as ServiceName) : undefined;
+        const required = server !== undefined;
         if (m.state !== 'running') {
-          return { name: m.name, status: 'down', required: true, reason: m.lastExit ? `${m.state} after it ${m.lastExit}` : m.state };
+          return { name: m.name, status: 'down', required, reason: m.lastExit ? `${m.state} after it ${m.lastExit}` : m.state };
         }
         try {
-          const r = await m.driver.probe(this.config, this.secrets, 1500);
-          return { name: m.name, status: 'up', required: true, latencyMs: Math.round(r.latencyMs * 10) / 10, version: r.version };
+          const [r, f] = await Promise.all([m.driver.probe(this.config, this.secrets, 1500), server ? figuresFor(server, this.config, this.secrets, 1500) : undefined]);
+          const details = f ? (f.figures ? { ...f.figures } : { figuresError: f.error }) : undefined;
+          return { name: m.name, status: 'up', required, latencyMs: Math.round(r.latencyMs * 10) / 10, version: r.version || m.version, ...(details ? { details } : {}) };
         } catch (e) {
-          return { name: m.name, status: 'down', required: true, reason: (e as Error).message };
+          return { name: m.name, status: 'down', required, reason: (e as Error).message };
         }
       }),
     );

@@ -19,7 +19,7 @@ export interface CliResult {
 export interface Project {
   dir: string;
   stateDir: string;
-  ports: { postgres: number; redis: number; redisTls: number; nats: number; natsMonitor: number; health: number };
+  ports: { postgres: number; redis: number; redisTls: number; nats: number; natsMonitor: number; health: number; prometheus: number; alertmanager: number };
   config: Record<string, unknown>;
   run(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
   /** Start a long-running CLI process (foreground `up`, `logs --follow`). */
@@ -54,7 +54,7 @@ export function runCli(args: string[], cwd: string, opts: { env?: Record<string,
 /** A project folder with dataplane.config.yaml on free loopback ports. */
 export async function tempProject(extra: Record<string, unknown> = {}): Promise<Project> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-cli-'));
-  const [pg, redis, redisTls, nats, natsMonitor, health] = (await freePorts(6)) as [number, number, number, number, number, number];
+  const [pg, redis, redisTls, nats, natsMonitor, health, prom, am, nodeExp, pgExp, redisExp] = await freePorts(11);
   const config: Record<string, unknown> = {
     resources: { memory: '1gb' },
     supervisor: { restartDelayMs: 100 },
@@ -62,6 +62,16 @@ export async function tempProject(extra: Record<string, unknown> = {}): Promise<
     redis: { port: redis, tlsPort: redisTls },
     nats: { port: nats, monitorPort: natsMonitor },
     health: { port: health },
+    // Off unless a test turns it on: five more processes per project.
+    monitoring: {
+      enabled: false,
+      port: prom,
+      alertmanagerPort: am,
+      nodeExporterPort: nodeExp,
+      postgresExporterPort: pgExp,
+      redisExporterPort: redisExp,
+      scrapeIntervalSec: 1,
+    },
   };
   for (const [k, v] of Object.entries(extra)) {
     const base = config[k];
@@ -71,7 +81,7 @@ export async function tempProject(extra: Record<string, unknown> = {}): Promise<
   const project: Project = {
     dir,
     stateDir: path.join(dir, '.dataplane'),
-    ports: { postgres: pg, redis, redisTls, nats, natsMonitor, health },
+    ports: { postgres: pg!, redis: redis!, redisTls: redisTls!, nats: nats!, natsMonitor: natsMonitor!, health: health!, prometheus: prom!, alertmanager: am! },
     config,
     run: (args, opts) => runCli(args, dir, opts),
     spawn: (args, opts = {}) => spawn(process.execPath, [CLI, ...args], { cwd: dir, env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] }),

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MONITOR_REQUIREMENTS, PROMTOOL } from '../../src/servers/monitoring.js';
 import { ensurePackages, REQUIREMENTS } from '../../src/servers/packages.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -13,5 +14,5 @@ export default async function setup(): Promise<void> {
   execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
     stdio: 'inherit',
   });
-  await ensurePackages(Object.values(REQUIREMENTS), (m) => process.stderr.write(`• ${m}\n`));
+  await ensurePackages([...Object.values(REQUIREMENTS), ...Object.values(MONITOR_REQUIREMENTS), PROMTOOL], (m) => process.stderr.write(`• ${m}\n`));
 }

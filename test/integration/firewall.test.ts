@@ -69,6 +69,7 @@ beforeAll(async () => {
     postgres: { enabled: false },
     nats: { enabled: false },
     health: { enabled: false },
+    monitoring: { enabled: false },
     redis: { host: '0.0.0.0', port: PORT, users: { app: { keys: ['app:*'] } } },
   });
   const secrets = { redis: { admin: generateSecret(), monitor: generateSecret(), app: appPassword } };

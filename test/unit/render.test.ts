@@ -10,7 +10,11 @@ const secrets = {
   postgres: Object.fromEntries(['postgres', 'app_owner', 'app_rw', 'app_ro', 'app_ingest', 'app_analytics', 'app_monitor', 'app_backup'].map((u) => [u, generateSecret()])),
   redis: { admin: generateSecret(), monitor: generateSecret(), app: generateSecret() },
   nats: { admin: generateSecret(), app: generateSecret(), system: generateSecret() },
+  monitoring: { admin: generateSecret() },
 };
+
+/** Files that exist to hand one password to one process (mode 0600, like a .pgpass). */
+const PASSWORD_FILES = ['prometheus/web.password', 'postgres-exporter/password'];
 
 function render(input: Record<string, unknown> = {}) {
   const config = parseConfig({ stateDir: '/var/lib/dataplane', ...input });
@@ -21,10 +25,30 @@ function render(input: Record<string, unknown> = {}) {
 describe('rendered files', () => {
   const files = render();
 
-  it('holds no plaintext secret', () => {
+  it('holds no plaintext secret outside the password files', () => {
     for (const [name, content] of Object.entries(files)) {
+      if (PASSWORD_FILES.includes(name)) continue;
       for (const s of Object.values(secrets).flatMap((x) => Object.values(x))) expect(content, name).not.toContain(s);
     }
+    expect(files['prometheus/web.password']).toBe(secrets.monitoring.admin);
+    expect(files['postgres-exporter/password']).toBe(secrets.postgres.app_monitor);
+  });
+
+  it('monitoring: basic auth everywhere the toolkit allows, least-privilege exporters, every target scraped', () => {
+    for (const web of ['prometheus/web.yml', 'alertmanager/web.yml', 'node-exporter/web.yml', 'postgres-exporter/web.yml']) {
+      const hash = /admin: "(\$2[aby]\$10\$[^"]+)"/.exec(files[web]!)?.[1];
+      expect(hash, web).toBeDefined();
+      expect(bcrypt.compareSync(secrets.monitoring.admin, hash!), web).toBe(true);
+    }
+    const prom = files['prometheus/prometheus.yml']!;
+    for (const job of ['prometheus', 'alertmanager', 'node', 'postgres', 'redis', 'dataplane']) expect(prom).toContain(`job_name: ${job}`);
+    expect(prom).toContain('password_file: "/var/lib/dataplane/monitoring/prometheus/web.password"');
+    expect(prom).toContain('rule_files:');
+    expect(files['prometheus/alerts.yml']).toContain('alert: PostgresDown');
+    expect(files['alertmanager/alertmanager.yml']).toContain('inhibit_rules:');
+    expect(files['postgres-exporter/queries.yml']).toContain('pg_is_in_recovery()');
+    const off = render({ monitoring: { enabled: false } });
+    expect(Object.keys(off).filter((f) => /prometheus|alertmanager|exporter/.test(f))).toEqual([]);
   });
 
   it('PostgreSQL: scram-sha-256 from configured networks only, TLS, no socket', () => {
@@ -89,7 +113,7 @@ describe('rendered files', () => {
   });
 
   it('skips disabled servers', () => {
-    expect(Object.keys(render({ redis: { enabled: false }, nats: { enabled: false } }))).toEqual(['postgres/postgresql.conf', 'postgres/pg_hba.conf']);
+    expect(Object.keys(render({ redis: { enabled: false }, nats: { enabled: false }, monitoring: { enabled: false } }))).toEqual(['postgres/postgresql.conf', 'postgres/pg_hba.conf']);
   });
 });
 

@@ -16,14 +16,16 @@ interface CredentialsOptions {
 }
 
 /** The identity an application uses, when --url asks for one URL. */
-function applicationUser(config: Config, service: ServiceName): string {
-  return service === 'postgres' ? config.postgres.owner : 'app';
+function applicationUser(config: Config, service: ServiceName | 'monitoring'): string {
+  return service === 'postgres' ? config.postgres.owner : service === 'monitoring' ? 'admin' : 'app';
 }
+
+const CREDENTIAL_SERVICES = [...SERVICES, 'monitoring'];
 
 export function register(program: Command): void {
   const cmd = program
     .command('credentials')
-    .argument('[service]', `only this service: ${SERVICES.join(', ')}`)
+    .argument('[service]', `only this service: ${CREDENTIAL_SERVICES.join(', ')}`)
     .description('connection URLs for every generated login (passwords masked unless --reveal)')
     .option('--user <name>', 'only this login')
     .option('--url', "print only the URL (with a service: its application login's URL)")
@@ -31,11 +33,11 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .addHelpText('after', '\nExamples:\n  psql "$(dataplane credentials postgres --url --reveal)"\n  redis-cli -u "$(dataplane credentials redis --url --reveal)" ping')
     .action((service: string | undefined, opts: CredentialsOptions, cmd: Command) => {
-      if (service && !SERVICES.includes(service as ServiceName)) {
-        throw new ConfigError([{ path: 'service', message: `expected one of ${SERVICES.join(', ')}, got "${service}"` }]);
+      if (service && !CREDENTIAL_SERVICES.includes(service)) {
+        throw new ConfigError([{ path: 'service', message: `expected one of ${CREDENTIAL_SERVICES.join(', ')}, got "${service}"` }]);
       }
       const { config } = loadFor(cmd);
-      const user = opts.user ?? (opts.url && service ? applicationUser(config, service as ServiceName) : undefined);
+      const user = opts.user ?? (opts.url && service ? applicationUser(config, service as ServiceName | 'monitoring') : undefined);
       const creds = credentialsFor(config, readSecrets(config), { reveal: Boolean(opts.reveal) }).filter(
         (c) => (!service || c.service === service) && (!user || c.user === user),
       );

@@ -3,12 +3,13 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { statePaths, type LogName } from '../../config/paths.js';
+import { MONITORS, SERVICES } from '../../config/schema.js';
 import { ConfigError } from '../../errors.js';
 import { tailFile } from '../../servers/process.js';
 import { loadFor } from '../context.js';
 import { paint } from '../output.js';
 
-const LOGS: LogName[] = ['supervisor', 'postgres', 'redis', 'nats'];
+const LOGS: LogName[] = ['supervisor', ...SERVICES, ...MONITORS];
 
 /** Supervisor lines are JSON for machines; show them as "time level message". */
 function humanize(name: LogName, line: string): string {

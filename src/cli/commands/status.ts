@@ -1,8 +1,29 @@
 /** `dataplane status`: per-service health from a real authenticated probe. */
 import type { Command } from 'commander';
-import { stackStatus } from '../../stack/status.js';
+import type { NatsFigures, PostgresFigures, RedisFigures } from '../../observe/figures.js';
+import { stackStatus, type ServiceStatus } from '../../stack/status.js';
 import { loadFor } from '../context.js';
 import { printJson, status, table } from '../output.js';
+
+const mb = (n: number) => `${(n / 1048576).toFixed(n < 10 * 1048576 ? 1 : 0)} MB`;
+const pct = (used: number, max: number) => (max > 0 ? ` (${Math.round((100 * used) / max)}%)` : '');
+
+/** One line of key figures per running server: what an operator checks first. */
+export function figureLine(s: ServiceStatus): string | undefined {
+  if (!s.figures) return s.figuresError ? `figures unavailable: ${s.figuresError}` : undefined;
+  if (s.name === 'postgres') {
+    const f = s.figures as PostgresFigures;
+    const lag = f.replicationLagSeconds === null ? 'no replicas' : `${f.replicas} replica(s), lag ${f.replicationLagSeconds.toFixed(1)} s`;
+    return `connections ${f.connections.used}/${f.connections.max}${pct(f.connections.used, f.connections.max)} · database ${mb(f.databaseBytes)} · ${lag}`;
+  }
+  if (s.name === 'redis') {
+    const f = s.figures as RedisFigures;
+    return `${f.role} · memory ${mb(f.memory.used)}/${f.memory.max ? mb(f.memory.max) : 'unlimited'}${pct(f.memory.used, f.memory.max)} · clients ${f.clients.connected}/${f.clients.max} · evicted ${f.evictedKeys}`;
+  }
+  const f = s.figures as NatsFigures;
+  const lag = f.consumerLag.length ? f.consumerLag.map((c) => `${c.stream}/${c.consumer} ${c.pending}+${c.ackPending}`).join(', ') : 'none';
+  return `connections ${f.connections.used}/${f.connections.max} · JetStream file ${mb(f.jetstream.storageUsed)}/${mb(f.jetstream.storageLimit)}${pct(f.jetstream.storageUsed, f.jetstream.storageLimit)} · memory ${mb(f.jetstream.memoryUsed)}/${mb(f.jetstream.memoryLimit)} · consumer lag ${lag}`;
+}
 
 /** Exit code when the stack is not fully up, so scripts can `dataplane status || ...`. */
 export const NOT_HEALTHY_EXIT = 3;
@@ -10,7 +31,7 @@ export const NOT_HEALTHY_EXIT = 3;
 export function register(program: Command): void {
   program
     .command('status')
-    .description('show each server: status, version, address, pid, probe latency')
+    .description('show each server: status, version, address, pid, probe latency, and its key figures (connections, memory, storage, lag)')
     .option('--json', 'print machine-readable JSON')
     .addHelpText('after', `\nExit code 0 when the supervisor and every enabled server are up, ${NOT_HEALTHY_EXIT} otherwise.`)
     .action(async (opts: { json?: boolean }, cmd: Command) => {
@@ -28,8 +49,11 @@ export function register(program: Command): void {
           s.reason ?? (s.restarts ? `${s.restarts} restart(s)` : undefined),
         ]);
         const lines = [table(['SERVICE', 'STATUS', 'VERSION', 'ADDRESS', 'PID', 'PROBE', 'DETAIL'], rows), ''];
+        const figures = st.services.map((s) => [s.name, figureLine(s)] as const).filter((x) => x[1]);
+        if (figures.length) lines.push(...figures.map(([n, f]) => `${n.padEnd(12)} ${f}`), '');
         lines.push(`supervisor   ${st.supervisor ? `pid ${st.supervisor.pid}, up since ${st.supervisor.startedAt ?? '?'}` : 'not running'}`);
-        if (st.health) lines.push(`health       ${st.health.url}/readyz`);
+        if (st.health) lines.push(`health       ${st.health.url}/readyz  ${st.health.url}/metrics`);
+        if (st.monitoring) lines.push(`prometheus   ${st.monitoring.prometheus}  (alertmanager ${st.monitoring.alertmanager}; login: dataplane credentials monitoring)`);
         if (st.timescaledb) {
           lines.push(`timescaledb  ${st.timescaledb.enabled ? 'enabled' : st.timescaledb.installed ? 'installed, turned off' : 'not installed (time series use native partitioning)'}`);
         }

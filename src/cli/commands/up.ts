@@ -11,6 +11,7 @@ import type { Config } from '../../config/schema.js';
 import { DataplaneError } from '../../errors.js';
 import { createLogger } from '../../stack/logger.js';
 import { Supervisor, type ServiceSnapshot } from '../../stack/supervisor.js';
+import { monitorUrl } from '../../servers/monitoring.js';
 import { loadFor } from '../context.js';
 import { paint, progress, status, table } from '../output.js';
 import { exitWith, type SerializedError, serializeError } from '../errors.js';
@@ -29,7 +30,10 @@ interface UpOptions {
 export function readyReport(config: Config, services: ServiceSnapshot[], healthUrl: string | undefined, foreground: boolean): string {
   const rows = services.map((s) => [s.name, s.version, s.address, status(s.state === 'running' ? 'running' : s.state), s.pid]);
   const lines = [table(['SERVICE', 'VERSION', 'ADDRESS', 'STATUS', 'PID'], rows), ''];
-  if (healthUrl) lines.push(`health       ${healthUrl}/readyz`);
+  if (healthUrl) lines.push(`health       ${healthUrl}/readyz  ${healthUrl}/metrics`);
+  if (config.monitoring.enabled) {
+    lines.push(`prometheus   ${monitorUrl(config, 'prometheus')}  (alerts: ${monitorUrl(config, 'alertmanager')}; login: dataplane credentials monitoring --reveal)`);
+  }
   lines.push(`credentials  dataplane credentials        (add --reveal to show passwords)`);
   lines.push(`logs         dataplane logs [service] --follow`);
   lines.push(`state        ${config.stateDir}`);

@@ -1,0 +1,26 @@
+/** `dataplane metrics`: the running stack's /metrics, or the metric reference (docs/metrics.md). */
+import type { Command } from 'commander';
+import { DataplaneError } from '../../errors.js';
+import { metricsMarkdown } from '../../observe/docs.js';
+import { stackStatus } from '../../stack/status.js';
+import { loadFor } from '../context.js';
+
+class NotRunningError extends DataplaneError {
+  readonly code = 'NOT_RUNNING';
+  readonly exitCode = 3;
+}
+
+export function register(program: Command): void {
+  program
+    .command('metrics')
+    .description("print the supervisor's /metrics (Prometheus text), or with --markdown the reference of every metric")
+    .option('--markdown', 'print docs/metrics.md: every metric dataplane exposes, its labels and meaning')
+    .action(async (opts: { markdown?: boolean }, cmd: Command) => {
+      if (opts.markdown) return void process.stdout.write(metricsMarkdown());
+      const { config } = loadFor(cmd);
+      const st = await stackStatus(config);
+      if (!st.health) throw new NotRunningError('no running supervisor with a health server', { hint: '`dataplane up` starts one (health.enabled must be true)' });
+      const res = await fetch(`${st.health.url}/metrics`);
+      process.stdout.write(await res.text());
+    });
+}

@@ -1,0 +1,158 @@
+/**
+ * Server and JetStream figures from nats-server's HTTP monitoring endpoint
+ * (`http:` in nats.conf: /varz, /jsz). nats-server has no Prometheus endpoint and
+ * Debian packages no exporter for it, so the supervisor reads these JSON pages
+ * itself and exposes them on its /metrics (see server-metrics.ts). Production
+ * hosts may run prometheus-nats-exporter against the same port instead.
+ */
+import type { Config } from '../config/schema.js';
+
+/** The fields of /varz we use (nats-server 2.9+). */
+interface Varz {
+  version: string;
+  connections: number;
+  max_connections: number;
+  total_connections: number;
+  subscriptions: number;
+  slow_consumers: number;
+  in_msgs: number;
+  out_msgs: number;
+  in_bytes: number;
+  out_bytes: number;
+  mem: number;
+  cpu: number;
+}
+
+interface ConsumerDetail {
+  name: string;
+  num_pending: number;
+  num_ack_pending: number;
+  num_redelivered: number;
+  num_waiting: number;
+}
+
+interface StreamDetail {
+  name: string;
+  state: { messages: number; bytes: number; consumer_count: number };
+  consumer_detail?: ConsumerDetail[];
+}
+
+/** The fields of /jsz?accounts=true&streams=true&consumers=true we use. */
+interface Jsz {
+  disabled?: boolean;
+  memory: number;
+  storage: number;
+  streams: number;
+  consumers: number;
+  messages: number;
+  bytes: number;
+  config?: { max_memory: number; max_storage: number };
+  api?: { total: number; errors: number };
+  account_details?: { name: string; stream_detail?: StreamDetail[] }[];
+}
+
+export interface NatsConsumerStats {
+  account: string;
+  stream: string;
+  consumer: string;
+  /** messages in the stream not yet delivered to this consumer */
+  pending: number;
+  /** delivered, not yet acknowledged */
+  ackPending: number;
+  redelivered: number;
+  waiting: number;
+}
+
+export interface NatsStats {
+  version: string;
+  connections: number;
+  maxConnections: number;
+  totalConnections: number;
+  subscriptions: number;
+  slowConsumers: number;
+  inMsgs: number;
+  outMsgs: number;
+  inBytes: number;
+  outBytes: number;
+  memoryBytes: number;
+  cpuPercent: number;
+  jetstream: {
+    enabled: boolean;
+    memoryUsed: number;
+    memoryLimit: number;
+    storageUsed: number;
+    storageLimit: number;
+    streams: number;
+    consumers: number;
+    messages: number;
+    apiTotal: number;
+    apiErrors: number;
+  };
+  streams: { account: string; stream: string; messages: number; bytes: number; consumers: number }[];
+  consumers: NatsConsumerStats[];
+}
+
+export function natsMonitorUrl(config: Config): string | undefined {
+  if (!config.nats.enabled || !config.nats.monitorPort) return undefined;
+  const host = config.nats.host.includes(':') ? `[${config.nats.host}]` : config.nats.host;
+  return `http://${host}:${config.nats.monitorPort}`;
+}
+
+async function getJson<T>(url: string, timeoutMs: number): Promise<T> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+  return (await res.json()) as T;
+}
+
+export async function fetchNatsStats(baseUrl: string, timeoutMs = 2000): Promise<NatsStats> {
+  const [v, j] = await Promise.all([
+    getJson<Varz>(`${baseUrl}/varz`, timeoutMs),
+    getJson<Jsz>(`${baseUrl}/jsz?accounts=true&streams=true&consumers=true`, timeoutMs),
+  ]);
+  const streams: NatsStats['streams'] = [];
+  const consumers: NatsConsumerStats[] = [];
+  for (const acc of j.account_details ?? []) {
+    for (const s of acc.stream_detail ?? []) {
+      streams.push({ account: acc.name, stream: s.name, messages: s.state.messages, bytes: s.state.bytes, consumers: s.state.consumer_count });
+      for (const c of s.consumer_detail ?? []) {
+        consumers.push({
+          account: acc.name,
+          stream: s.name,
+          consumer: c.name,
+          pending: c.num_pending,
+          ackPending: c.num_ack_pending,
+          redelivered: c.num_redelivered,
+          waiting: c.num_waiting,
+        });
+      }
+    }
+  }
+  return {
+    version: v.version,
+    connections: v.connections,
+    maxConnections: v.max_connections,
+    totalConnections: v.total_connections,
+    subscriptions: v.subscriptions,
+    slowConsumers: v.slow_consumers,
+    inMsgs: v.in_msgs,
+    outMsgs: v.out_msgs,
+    inBytes: v.in_bytes,
+    outBytes: v.out_bytes,
+    memoryBytes: v.mem,
+    cpuPercent: v.cpu,
+    jetstream: {
+      enabled: !j.disabled,
+      memoryUsed: j.memory ?? 0,
+      memoryLimit: j.config?.max_memory ?? 0,
+      storageUsed: j.storage ?? 0,
+      storageLimit: j.config?.max_storage ?? 0,
+      streams: j.streams ?? 0,
+      consumers: j.consumers ?? 0,
+      messages: j.messages ?? 0,
+      apiTotal: j.api?.total ?? 0,
+      apiErrors: j.api?.errors ?? 0,
+    },
+    streams,
+    consumers,
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * Prometheus, Alertmanager and exporter configuration. Every HTTP endpoint that can
+ * require a login (Prometheus, Alertmanager, node and PostgreSQL exporters, through
+ * the exporter-toolkit web config) gets basic auth with the monitoring admin's
+ * bcrypt hash; Prometheus reads the plaintext from a 0600 password file to scrape
+ * them. The Redis exporter (1.45) has no web authentication: it listens only on
+ * monitoring.host, loopback by default. Exporters log in as the monitoring users of
+ * the security model (PostgreSQL app_monitor with pg_monitor, Redis `monitor`),
+ * never as superusers.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import bcrypt from 'bcryptjs';
+import type { Config } from '../config/schema.js';
+import { PACKAGE_ROOT } from '../package-root.js';
+import { secretFor } from '../secrets/store.js';
+import { HEADER, type RenderContext, type RenderedFile } from './context.js';
+
+export const ALERT_RULES_FILE = path.join(PACKAGE_ROOT, 'deploy', 'prometheus', 'alerts.yml');
+export const MONITORING_USER = 'admin';
+export const PASSWORD_FILE = 'web.password';
+
+const q = (s: string) => JSON.stringify(s);
+const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+/** Scrape targets: job name, address, whether it requires basic auth, path. */
+export function scrapeTargets(config: Config): { job: string; target: string; auth: boolean; path?: string }[] {
+  const m = config.monitoring;
+  const t = (port: number) => hostPort(m.host, port);
+  return [
+    { job: 'prometheus', target: t(m.port), auth: true },
+    { job: 'alertmanager', target: t(m.alertmanagerPort), auth: true },
+    { job: 'node', target: t(m.nodeExporterPort), auth: true },
+    ...(config.postgres.enabled ? [{ job: 'postgres', target: t(m.postgresExporterPort), auth: true }] : []),
+    ...(config.redis.enabled ? [{ job: 'redis', target: t(m.redisExporterPort), auth: false }] : []),
+    // The supervisor's health server: library metrics, NATS figures, disk, certificates, outbox.
+    ...(config.health.enabled ? [{ job: 'dataplane', target: hostPort(config.health.host, config.health.port), auth: false, path: '/metrics' }] : []),
+  ];
+}
+
+/** A scrape must finish before the next one starts. */
+export function scrapeTimeoutSec(config: Config): number {
+  return Math.max(1, Math.min(10, config.monitoring.scrapeIntervalSec - 1));
+}
+
+/** exporter-toolkit web config: basic auth for the monitoring admin. */
+function webConfig(ctx: RenderContext): string {
+  // Cost 10: the toolkit caches a successful check, so the cost is paid once per connection.
+  const hash = bcrypt.hashSync(secretFor(ctx.secrets, 'monitoring', MONITORING_USER), 10);
+  return [`# ${HEADER('the dataplane config')}`, 'basic_auth_users:', `  ${MONITORING_USER}: ${q(hash)}`, ''].join('\n');
+}
+
+function passwordFile(ctx: RenderContext): string {
+  return secretFor(ctx.secrets, 'monitoring', MONITORING_USER);
+}
+
+export function renderPrometheus(ctx: RenderContext): RenderedFile[] {
+  const { config, paths } = ctx;
+  const m = config.monitoring;
+  const dir = paths.monitoring.of('prometheus');
+  const pw = path.join(dir, PASSWORD_FILE);
+  const interval = `${m.scrapeIntervalSec}s`;
+  const auth = [`    basic_auth:`, `      username: ${MONITORING_USER}`, `      password_file: ${q(pw)}`];
+  const jobs = scrapeTargets(config).flatMap((t) => [
+    `  - job_name: ${t.job}`,
+    ...(t.path ? [`    metrics_path: ${t.path}`] : []),
+    ...(t.auth ? auth : []),
+    `    static_configs:`,
+    `      - targets: [${q(t.target)}]`,
+  ]);
+  const yml = [
+    `# ${HEADER('the dataplane config')}`,
+    'global:',
+    `  scrape_interval: ${interval}`,
+    `  evaluation_interval: ${interval}`,
+    `  scrape_timeout: ${scrapeTimeoutSec(config)}s`,
+    '  external_labels:',
+    `    stack: ${q(config.nats.serverName)}`,
+    'rule_files:',
+    `  - ${q(path.join(dir, 'alerts.yml'))}`,
+    'alerting:',
+    '  alertmanagers:',
+    '    - static_configs:',
+    `        - targets: [${q(hostPort(m.host, m.alertmanagerPort))}]`,
+    ...auth.map((l) => `  ${l}`),
+    'scrape_configs:',
+    ...jobs,
+    '',
+  ].join('\n');
+  return [
+    { service: 'prometheus', name: 'prometheus.yml', content: yml },
+    { service: 'prometheus', name: 'web.yml', content: webConfig(ctx) },
+    { service: 'prometheus', name: PASSWORD_FILE, content: passwordFile(ctx) },
+    { service: 'prometheus', name: 'alerts.yml', content: readFileSync(ALERT_RULES_FILE, 'utf8') },
+  ];
+}
+
+export function renderAlertmanager(ctx: RenderContext): RenderedFile[] {
+  const m = ctx.config.monitoring;
+  const yml = [
+    `# ${HEADER('the dataplane config')}`,
+    'route:',
+    '  receiver: default',
+    // One notification per alert and component; repeats are rare enough to be read.
+    '  group_by: [alertname, service]',
+    '  group_wait: 10s',
+    '  group_interval: 1m',
+    '  repeat_interval: 4h',
+    'inhibit_rules:',
+    '  # A critical alert silences the warning of the same name and component.',
+    '  - source_matchers: [severity="critical"]',
+    '    target_matchers: [severity="warning"]',
+    '    equal: [alertname, service]',
+    '  # A server that is down explains its own errors, lag and scrape failures.',
+    '  - source_matchers: [alertname=~"PostgresDown|RedisDown|NatsDown"]',
+    '    target_matchers: [alertname!~"PostgresDown|RedisDown|NatsDown"]',
+    '    equal: [service]',
+    'receivers:',
+    '  - name: default',
+    ...(m.alertWebhookUrl ? ['    webhook_configs:', `      - url: ${q(m.alertWebhookUrl)}`, '        send_resolved: true'] : []),
+    '',
+  ].join('\n');
+  return [
+    { service: 'alertmanager', name: 'alertmanager.yml', content: yml },
+    { service: 'alertmanager', name: 'web.yml', content: webConfig(ctx) },
+  ];
+}
+
+/**
+ * Extra queries for prometheus-postgres-exporter 0.11, whose built-in set has no
+ * replication lag. On a replica the lag counts only while WAL waits to be replayed,
+ * so an idle primary does not look like a lagging replica.
+ */
+export const POSTGRES_EXPORTER_QUERIES = `# ${HEADER('dataplane')}
+dataplane_replication:
+  query: |
+    SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END AS is_replica,
+           CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                ELSE GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())) END AS lag_seconds,
+           (SELECT count(*) FROM pg_stat_replication) AS replicas,
+           COALESCE((SELECT EXTRACT(EPOCH FROM max(replay_lag)) FROM pg_stat_replication), 0) AS max_replica_replay_lag_seconds
+  metrics:
+    - is_replica:
+        usage: GAUGE
+        description: 1 on a streaming replica
+    - lag_seconds:
+        usage: GAUGE
+        description: On a replica, seconds since the last replayed transaction while WAL waits to be replayed
+    - replicas:
+        usage: GAUGE
+        description: On a primary, streaming replicas connected
+    - max_replica_replay_lag_seconds:
+        usage: GAUGE
+        description: On a primary, the largest replay_lag of its replicas
+`;
+
+export function renderExporters(ctx: RenderContext): RenderedFile[] {
+  const { config } = ctx;
+  const files: RenderedFile[] = [{ service: 'node-exporter', name: 'web.yml', content: webConfig(ctx) }];
+  if (config.postgres.enabled) {
+    files.push(
+      { service: 'postgres-exporter', name: 'web.yml', content: webConfig(ctx) },
+      { service: 'postgres-exporter', name: 'password', content: secretFor(ctx.secrets, 'postgres', 'app_monitor') },
+      { service: 'postgres-exporter', name: 'queries.yml', content: POSTGRES_EXPORTER_QUERIES },
+    );
+  }
+  // The Redis exporter takes its password from the environment (REDIS_PASSWORD): its
+  // password file (1.45) is a JSON map keyed by URI, which would just add a format.
+  return files;
+}
+
+export function renderMonitoring(ctx: RenderContext): RenderedFile[] {
+  if (!ctx.config.monitoring.enabled) return [];
+  return [...renderExporters(ctx), ...renderAlertmanager(ctx), ...renderPrometheus(ctx)];
+}

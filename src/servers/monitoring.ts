@@ -1,0 +1,192 @@
+/**
+ * The monitoring processes from Debian's packages: prometheus-node-exporter,
+ * prometheus-postgres-exporter, prometheus-redis-exporter, prometheus-alertmanager
+ * and prometheus. Each is a ServerDriver like the data servers, so the supervisor
+ * starts, probes, restarts and stops them the same way. Credentials reach the
+ * exporters through 0600 files or their environment, never their arguments.
+ */
+import path from 'node:path';
+import type { Config, MonitorName } from '../config/schema.js';
+import { BinaryNotFoundError } from '../errors.js';
+import { MONITORING_USER, scrapeTimeoutSec } from '../render/monitoring.js';
+import { secretFor, type Secrets } from '../secrets/store.js';
+import { tlsFiles } from '../tls/certificates.js';
+import { redisEndpoint } from '../tls/client-options.js';
+import { privateDir, writeServerFiles } from './files.js';
+import { requireBinary, type Requirement } from './packages.js';
+import { run, terminate } from './process.js';
+import type { ServerContext, ServerDriver } from './types.js';
+
+export const MONITOR_REQUIREMENTS: Record<MonitorName, Requirement> = {
+  prometheus: { binary: 'prometheus', package: 'prometheus' },
+  alertmanager: { binary: 'prometheus-alertmanager', package: 'prometheus-alertmanager' },
+  'node-exporter': { binary: 'prometheus-node-exporter', package: 'prometheus-node-exporter' },
+  'postgres-exporter': { binary: 'prometheus-postgres-exporter', package: 'prometheus-postgres-exporter' },
+  'redis-exporter': { binary: 'prometheus-redis-exporter', package: 'prometheus-redis-exporter', versionArgs: ['-version'] },
+};
+
+/** promtool comes with the prometheus package: rule checks and rule unit tests. */
+export const PROMTOOL: Requirement = { binary: 'promtool', package: 'prometheus' };
+
+const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+function portOf(config: Config, name: MonitorName): { port: number; configPath: string } {
+  const m = config.monitoring;
+  switch (name) {
+    case 'prometheus':
+      return { port: m.port, configPath: 'monitoring.port' };
+    case 'alertmanager':
+      return { port: m.alertmanagerPort, configPath: 'monitoring.alertmanagerPort' };
+    case 'node-exporter':
+      return { port: m.nodeExporterPort, configPath: 'monitoring.nodeExporterPort' };
+    case 'postgres-exporter':
+      return { port: m.postgresExporterPort, configPath: 'monitoring.postgresExporterPort' };
+    case 'redis-exporter':
+      return { port: m.redisExporterPort, configPath: 'monitoring.redisExporterPort' };
+  }
+}
+
+export function monitorUrl(config: Config, name: MonitorName): string {
+  return `http://${hostPort(config.monitoring.host, portOf(config, name).port)}`;
+}
+
+/** GET with the monitoring login; throws with the status when not 2xx. */
+export async function monitoringGet(config: Config, secrets: Secrets, url: string, timeoutMs = 2000): Promise<Response> {
+  const auth = Buffer.from(`${MONITORING_USER}:${secretFor(secrets, 'monitoring', MONITORING_USER)}`).toString('base64');
+  const res = await fetch(url, { headers: { authorization: `Basic ${auth}` }, signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`${url.replace(/\?.*/, '')} answered ${res.status} ${res.statusText}`);
+  return res;
+}
+
+interface MonitorSpec {
+  name: MonitorName;
+  /** Path that answers 200 once the process serves. */
+  readyPath: string;
+  args(ctx: ServerContext, dir: string, listen: string): string[];
+  env?(ctx: ServerContext, dir: string): Record<string, string>;
+  /** Folders the process writes to (created private to the service user). */
+  dataDirs?(ctx: ServerContext): string[];
+}
+
+function driverFor(spec: MonitorSpec): ServerDriver {
+  const req = MONITOR_REQUIREMENTS[spec.name];
+  return {
+    name: spec.name,
+    async locate() {
+      const server = requireBinary(req);
+      const r = await run(server, req.versionArgs ?? ['--version']);
+      const m = /(\d+\.\d+\.\d+)/.exec(r.stdout + r.stderr);
+      if (!m) throw new BinaryNotFoundError(req.binary, `${server} did not report a version; reinstall the Debian package ${req.package}`);
+      return { server, version: m[1]! };
+    },
+    ports: (config) => [{ host: config.monitoring.host, ...portOf(config, spec.name) }],
+    address: (config) => hostPort(config.monitoring.host, portOf(config, spec.name).port),
+    async prepare(ctx) {
+      const dir = ctx.paths.monitoring.of(spec.name);
+      privateDir(ctx.paths.monitoring.dir, ctx.user);
+      privateDir(dir, ctx.user);
+      for (const d of spec.dataDirs?.(ctx) ?? []) privateDir(d, ctx.user);
+      writeServerFiles(
+        dir,
+        ctx.files.filter((f) => f.service === spec.name),
+        ctx.user,
+      );
+    },
+    command(ctx) {
+      const dir = ctx.paths.monitoring.of(spec.name);
+      const listen = hostPort(ctx.config.monitoring.host, portOf(ctx.config, spec.name).port);
+      return { bin: ctx.binaries.server, args: spec.args(ctx, dir, listen), cwd: dir, ...(spec.env ? { env: spec.env(ctx, dir) } : {}) };
+    },
+    async probe(config, secrets, timeoutMs = 2000) {
+      const started = performance.now();
+      const res = await monitoringGet(config, secrets, `${monitorUrl(config, spec.name)}${spec.readyPath}`, timeoutMs);
+      await res.arrayBuffer();
+      return { version: '', latencyMs: performance.now() - started };
+    },
+    async reload(_ctx, rec) {
+      // Prometheus and Alertmanager re-read their config and rules on SIGHUP; the
+      // exporters' configs only change with passwords, which need a restart.
+      if (spec.name === 'prometheus' || spec.name === 'alertmanager') process.kill(rec.pid, 'SIGHUP');
+    },
+    async stop(_ctx, rec, timeoutMs) {
+      await terminate(rec, 'SIGTERM', timeoutMs);
+    },
+  };
+}
+
+const webConfig = (dir: string) => `--web.config.file=${path.join(dir, 'web.yml')}`;
+
+export const monitorDrivers: Record<MonitorName, ServerDriver> = {
+  'node-exporter': driverFor({
+    name: 'node-exporter',
+    readyPath: '/metrics',
+    // The textfile collector reads a system folder that is not ours.
+    args: (_ctx, dir, listen) => [`--web.listen-address=${listen}`, webConfig(dir), '--no-collector.textfile'],
+  }),
+  'postgres-exporter': driverFor({
+    name: 'postgres-exporter',
+    readyPath: '/metrics',
+    args: (_ctx, dir, listen) => [`--web.listen-address=${listen}`, webConfig(dir), `--extend.query-path=${path.join(dir, 'queries.yml')}`],
+    env(ctx, dir) {
+      const { config } = ctx;
+      const ssl = config.tls.enabled ? `sslmode=verify-full&sslrootcert=${encodeURIComponent(tlsFiles(config).caFile)}` : 'sslmode=disable';
+      return {
+        DATA_SOURCE_URI: `${hostPort(config.postgres.host, config.postgres.port)}/${config.postgres.database}?${ssl}`,
+        DATA_SOURCE_USER: 'app_monitor',
+        DATA_SOURCE_PASS_FILE: path.join(dir, 'password'),
+      };
+    },
+  }),
+  'redis-exporter': driverFor({
+    name: 'redis-exporter',
+    readyPath: '/metrics',
+    args: (ctx, _dir, listen) => [
+      `-web.listen-address=${listen}`,
+      // Shorter than the scrape: a hung Redis must read as redis_up 0, not as a failed scrape.
+      `-connection-timeout=${Math.round(scrapeTimeoutSec(ctx.config) * 500)}ms`,
+      ...(ctx.config.tls.enabled ? [`-tls-ca-cert-file=${tlsFiles(ctx.config).caFile}`] : []),
+    ],
+    env(ctx) {
+      const { config } = ctx;
+      const ep = redisEndpoint(config);
+      return {
+        REDIS_ADDR: `${ep.tls ? 'rediss' : 'redis'}://${hostPort(config.redis.host, ep.port)}`,
+        REDIS_USER: 'monitor',
+        REDIS_PASSWORD: secretFor(ctx.secrets, 'redis', 'monitor'),
+      };
+    },
+  }),
+  alertmanager: driverFor({
+    name: 'alertmanager',
+    readyPath: '/-/ready',
+    dataDirs: (ctx) => [ctx.paths.monitoring.alertmanagerData],
+    args: (ctx, dir, listen) => [
+      `--config.file=${path.join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${ctx.paths.monitoring.alertmanagerData}`,
+      `--web.listen-address=${listen}`,
+      webConfig(dir),
+      // Empty: no gossip port (the default listens on every address at :9094).
+      '--cluster.listen-address=',
+    ],
+  }),
+  prometheus: driverFor({
+    name: 'prometheus',
+    readyPath: '/-/ready',
+    dataDirs: (ctx) => [ctx.paths.monitoring.prometheusData],
+    args: (ctx, dir, listen) => [
+      `--config.file=${path.join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${ctx.paths.monitoring.prometheusData}`,
+      `--storage.tsdb.retention.time=${ctx.config.monitoring.retention}`,
+      `--web.listen-address=${listen}`,
+      webConfig(dir),
+    ],
+  }),
+};
+
+/** The monitoring processes this config runs, in start order (Prometheus last: it scrapes the rest). */
+export function wantedMonitors(config: Config): MonitorName[] {
+  if (!config.monitoring.enabled) return [];
+  const order: MonitorName[] = ['node-exporter', 'postgres-exporter', 'redis-exporter', 'alertmanager', 'prometheus'];
+  return order.filter((n) => (n === 'postgres-exporter' ? config.postgres.enabled : n === 'redis-exporter' ? config.redis.enabled : true));
+}
+
