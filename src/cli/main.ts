@@ -7,6 +7,7 @@ import { register as registerCache } from './commands/cache.js';
 import { register as registerCerts } from './commands/certs.js';
 import { register as registerConfig } from './commands/config.js';
 import { register as registerCredentials } from './commands/credentials.js';
+import { register as registerDashboards } from './commands/dashboards.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerDown } from './commands/down.js';
 import { register as registerLogs } from './commands/logs.js';
@@ -27,7 +28,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default: ./dataplane.config.yaml, or $DATAPLANE_CONFIG)')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerCerts, registerMetrics, registerDoctor, registerConfig]) {
+  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerCerts, registerMetrics, registerDashboards, registerDoctor, registerConfig]) {
     register(program);
   }
   return program;

@@ -144,6 +144,10 @@ const monitoring = z
       .regex(/^[0-9]+(h|d|w|y)$/, 'expected a duration such as 15d, 2w or 720h')
       .default('15d')
       .describe('How long Prometheus keeps samples.'),
+    scrapeTargets: z
+      .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'expected host:port'))
+      .default([])
+      .describe('Application services to scrape as job "app" at /metrics (services that serve the library\'s metricsRegistry, e.g. with startHealthServer).'),
     alertWebhookUrl: z
       .union([z.url({ protocol: /^https?$/ }), z.literal('')])
       .default('')

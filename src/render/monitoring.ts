@@ -24,17 +24,19 @@ const q = (s: string) => JSON.stringify(s);
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 /** Scrape targets: job name, address, whether it requires basic auth, path. */
-export function scrapeTargets(config: Config): { job: string; target: string; auth: boolean; path?: string }[] {
+export function scrapeTargets(config: Config): { job: string; targets: string[]; auth: boolean; path?: string }[] {
+  const apps = config.monitoring.scrapeTargets.length ? [{ job: 'app', targets: config.monitoring.scrapeTargets, auth: false, path: '/metrics' }] : [];
   const m = config.monitoring;
   const t = (port: number) => hostPort(m.host, port);
   return [
-    { job: 'prometheus', target: t(m.port), auth: true },
-    { job: 'alertmanager', target: t(m.alertmanagerPort), auth: true },
-    { job: 'node', target: t(m.nodeExporterPort), auth: true },
-    ...(config.postgres.enabled ? [{ job: 'postgres', target: t(m.postgresExporterPort), auth: true }] : []),
-    ...(config.redis.enabled ? [{ job: 'redis', target: t(m.redisExporterPort), auth: false }] : []),
+    { job: 'prometheus', targets: [t(m.port)], auth: true },
+    { job: 'alertmanager', targets: [t(m.alertmanagerPort)], auth: true },
+    { job: 'node', targets: [t(m.nodeExporterPort)], auth: true },
+    ...(config.postgres.enabled ? [{ job: 'postgres', targets: [t(m.postgresExporterPort)], auth: true }] : []),
+    ...(config.redis.enabled ? [{ job: 'redis', targets: [t(m.redisExporterPort)], auth: false }] : []),
     // The supervisor's health server: library metrics, NATS figures, disk, certificates, outbox.
-    ...(config.health.enabled ? [{ job: 'dataplane', target: hostPort(config.health.host, config.health.port), auth: false, path: '/metrics' }] : []),
+    ...(config.health.enabled ? [{ job: 'dataplane', targets: [hostPort(config.health.host, config.health.port)], auth: false, path: '/metrics' }] : []),
+    ...apps,
   ];
 }
 
@@ -66,7 +68,7 @@ export function renderPrometheus(ctx: RenderContext): RenderedFile[] {
     ...(t.path ? [`    metrics_path: ${t.path}`] : []),
     ...(t.auth ? auth : []),
     `    static_configs:`,
-    `      - targets: [${q(t.target)}]`,
+    `      - targets: [${t.targets.map(q).join(', ')}]`,
   ]);
   const yml = [
     `# ${HEADER('the dataplane config')}`,
