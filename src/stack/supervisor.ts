@@ -342,7 +342,7 @@ export class Supervisor {
     m.state = 'running';
     m.version = ready.version || m.ctx.binaries.version;
     m.startedAt = Date.now();
-    logger.info(`${m.name} ${ready.version} ready on ${m.driver.address(this.config)} (pid ${m.rec.pid}) in ${Math.round(performance.now() - t0)} ms`, {
+    logger.info(`${m.name} ${m.version} ready on ${m.driver.address(this.config)} (pid ${m.rec.pid}) in ${Math.round(performance.now() - t0)} ms`, {
       service: m.name,
       pid: m.rec.pid,
     });
