@@ -154,6 +154,31 @@ dataplane_replication:
     - max_replica_replay_lag_seconds:
         usage: GAUGE
         description: On a primary, the largest replay_lag of its replicas
+dataplane_timeseries:
+  # Through the catalog of the time-series API, so hypertables (whose chunks are
+  # child tables) and native partitioned tables report alike.
+  query: |
+    SELECT t.schema_name || '.' || t.table_name AS ts_table, t.engine::text AS engine,
+           count(i.inhrelid) AS partitions,
+           coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) AS bytes
+      FROM dataplane.timeseries t
+      JOIN pg_namespace n ON n.nspname = t.schema_name
+      JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.table_name
+      LEFT JOIN pg_inherits i ON i.inhparent = c.oid
+     GROUP BY 1, 2
+  metrics:
+    - ts_table:
+        usage: LABEL
+        description: Time-series table
+    - engine:
+        usage: LABEL
+        description: timescaledb or native
+    - partitions:
+        usage: GAUGE
+        description: Chunks (TimescaleDB) or partitions (native) of the table
+    - bytes:
+        usage: GAUGE
+        description: Bytes of the table's chunks or partitions, indexes and TOAST included
 `;
 
 export function renderExporters(ctx: RenderContext): RenderedFile[] {

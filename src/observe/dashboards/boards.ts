@@ -104,6 +104,9 @@ export function postgres(): Board {
         { expr: 'dataplane_replication_max_replica_replay_lag_seconds', legend: 'largest replica replay lag (on the primary)' },
       ],
     })
+    .row('Time series (TimescaleDB hypertables or native partitions)')
+    .timeseries({ title: 'Chunks or partitions per table', queries: [{ expr: 'dataplane_timeseries_partitions', legend: '{{ts_table}} ({{engine}})' }] })
+    .timeseries({ title: 'Size per time-series table', unit: 'bytes', queries: [{ expr: 'dataplane_timeseries_bytes', legend: '{{ts_table}} ({{engine}})' }] })
     .timeseries({
       title: 'Deadlocks and conflicts',
       queries: [
