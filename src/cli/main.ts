@@ -3,6 +3,7 @@
  * The dataplane CLI. Commands are thin: parse, call the library, print.
  */
 import { Command, CommanderError } from 'commander';
+import { register as registerBackup } from './commands/backup.js';
 import { register as registerCache } from './commands/cache.js';
 import { register as registerCerts } from './commands/certs.js';
 import { register as registerConfig } from './commands/config.js';
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
     .option('-c, --config <file>', 'config file (default: ./dataplane.config.yaml, or $DATAPLANE_CONFIG)')
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerCerts, registerMetrics, registerDashboards, registerDoctor, registerConfig]) {
+  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerCerts, registerBackup, registerMetrics, registerDashboards, registerDoctor, registerConfig]) {
     register(program);
   }
   return program;

@@ -155,6 +155,19 @@ const monitoring = z
   })
   .describe('Prometheus, exporters and Alertmanager: metrics, alert rules and their delivery.');
 
+const backup = z
+  .strictObject({
+    intervalHours: z.number().min(0).max(24 * 31).default(24).describe('The supervisor takes a full backup this often (0: only `dataplane backup create`).'),
+    keep: z.int().min(1).max(1000).default(7).describe('Full backups `backup prune` (and each scheduled backup) keeps, with the WAL they need.'),
+    archiveTimeoutSec: z
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(60)
+      .describe('Longest a finished WAL segment waits before it is archived (archive_timeout): the worst-case data loss if the disk is lost.'),
+  })
+  .describe('Backups: continuous WAL archiving, scheduled base backups, retention.');
+
 const supervisor = z
   .strictObject({
     restartDelayMs: z.int().min(10).max(60_000).default(200).describe('First delay before restarting a server that died; doubles per failure.'),
@@ -347,6 +360,7 @@ export const configSchema = z
     resources: resources.prefault({}),
     health: health.prefault({}),
     monitoring: monitoring.prefault({}),
+    backup: backup.prefault({}),
     supervisor: supervisor.prefault({}),
     postgres: postgres.prefault({}),
     redis: redis.prefault({}),

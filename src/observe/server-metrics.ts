@@ -14,6 +14,7 @@ import { clientFor, withClient } from '../postgres/clients.js';
 import type { Secrets } from '../secrets/store.js';
 import { readCertificate, tlsFiles } from '../tls/certificates.js';
 import { scrapeTimeoutSec } from '../render/monitoring.js';
+import { listBackups } from '../backup/catalog.js';
 import { MONITOR_LOGIN } from './figures.js';
 import { fetchNatsStats, natsMonitorUrl, type NatsStats } from './nats-monitor.js';
 
@@ -152,6 +153,14 @@ export function createServerMetrics(src: ServerMetricsSources): Registry {
       if (b) this.set(b.oldest_age_seconds);
     });
   }
+
+  g('dataplane_backup_last_success_timestamp_seconds', 'When the newest complete backup finished (Unix time); 0 when there is none', [], function () {
+    const newest = listBackups(paths).at(-1)?.manifest.finishedAt;
+    this.set(newest ? Date.parse(newest) / 1000 : 0);
+  });
+  g('dataplane_backups', 'Complete backups kept in the backup area', [], function () {
+    this.set(listBackups(paths).length);
+  });
 
   const url = natsMonitorUrl(config);
   if (url) registerNatsMetrics(registry, memo(1000, () => fetchNatsStats(url, timeoutMs)));

@@ -41,6 +41,12 @@ export function renderPostgres(ctx: RenderContext): RenderedFile[] {
     full_page_writes: 'on',
     wal_level: 'replica',
     dynamic_shared_memory_type: 'posix',
+    // Continuous archiving for point-in-time recovery: basic_archive ships with the
+    // server and copies each finished segment into the archive folder (fsynced).
+    archive_mode: 'on',
+    archive_library: 'basic_archive',
+    'basic_archive.archive_directory': paths.pg.walArchive,
+    archive_timeout: config.backup.archiveTimeoutSec,
   };
   const lines = [`# ${HEADER('the dataplane config')}`, '', '# connection, security and durability'];
   for (const [k, v] of Object.entries(fixed)) {

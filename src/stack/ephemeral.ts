@@ -56,6 +56,8 @@ async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): P
     postgres: { enabled: want.has('postgres'), port: pg },
     redis: { enabled: want.has('redis'), port: redis, tlsPort: redisTls },
     nats: { enabled: want.has('nats'), port: nats, monitorPort: natsMonitor },
+    // A test asks for scheduled backups when it wants them.
+    backup: { intervalHours: 0 },
     // Off unless a test asks: five more processes per stack. Scraped every second when on.
     monitoring: {
       enabled: false,

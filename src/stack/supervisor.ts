@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { statePaths, type StatePaths } from '../config/paths.js';
 import { SERVICES, type Config, type ProcessName, type ServiceName } from '../config/schema.js';
 import { AlreadyRunningError, PortInUseError, ServerStartError } from '../errors.js';
+import { BackupScheduler } from '../backup/schedule.js';
 import { figuresFor } from '../observe/figures.js';
 import { startHealthServer, type ComponentHealth, type HealthServer } from '../observe/health.js';
 import { collectProcessMetrics, registry as libraryMetrics } from '../observe/metrics.js';
@@ -192,6 +193,12 @@ export class Supervisor {
         releasers.push(() => sup.stopMaintenance());
       }
 
+      // 6b. Scheduled backups (WAL is archived continuously by PostgreSQL itself).
+      const backups = new BackupScheduler(config, logger);
+      backups.start();
+      releasers.push(() => backups.stop());
+      sup.backups = backups;
+
       // 7. JetStream declarations, the outbox relay, cache invalidation.
       sup.workers = await Workers.start(config, logger);
       releasers.push(() => sup.workers?.stop());
@@ -243,6 +250,7 @@ export class Supervisor {
   }
 
   private workers: Workers | undefined;
+  private backups: BackupScheduler | undefined;
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private maintenanceRunning: Promise<void> | undefined;
 
@@ -427,6 +435,7 @@ export class Supervisor {
     this.stopping ??= (async () => {
       await this.health?.close().catch(() => {});
       await this.workers?.stop();
+      await this.backups?.stop();
       await this.stopMaintenance();
       for (const m of [...this.managed].reverse()) {
         try {

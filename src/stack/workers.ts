@@ -6,6 +6,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Redis } from 'ioredis';
+import { applyPendingStreamRestore } from '../backup/streams.js';
+import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import '../domain/keyspaces.js';
 import '../domain/messaging.js';
@@ -40,6 +42,9 @@ export class Workers {
     const w = new Workers(logger);
     try {
       if (config.nats.enabled) {
+        // A restore left streams to bring back: before the declarations create them empty.
+        const restored = await applyPendingStreamRestore(config, statePaths(config));
+        if (restored) logger.info(`restored JetStream streams ${restored.streams.join(', ')} from backup ${restored.label}`);
         const report = await reconcileStreams(config);
         if (report.created.length || report.updated.length) {
           logger.info(`JetStream: created ${report.created.join(', ') || 'nothing'}; updated ${report.updated.map((u) => `${u.name} (${u.fields.join(', ')})`).join(', ') || 'nothing'}`);

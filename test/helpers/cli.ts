@@ -62,6 +62,7 @@ export async function tempProject(extra: Record<string, unknown> = {}): Promise<
     redis: { port: redis, tlsPort: redisTls },
     nats: { port: nats, monitorPort: natsMonitor },
     health: { port: health },
+    backup: { intervalHours: 0 },
     // Off unless a test turns it on: five more processes per project.
     monitoring: {
       enabled: false,

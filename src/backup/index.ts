@@ -1,0 +1,288 @@
+/**
+ * Backups of the whole stack under one label, their verification (checksums, and a
+ * full restore drill), retention, and point-in-time restore of PostgreSQL.
+ */
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { statePaths } from '../config/paths.js';
+import type { Config } from '../config/schema.js';
+import { DataplaneError } from '../errors.js';
+import { readSecrets } from '../secrets/store.js';
+import { drivers } from '../servers/index.js';
+import { isRecordAlive, readPidFile } from '../servers/process.js';
+import { resolveServiceUser } from '../servers/service-user.js';
+import { stopStack } from '../stack/control.js';
+import { archivedWal, backupDir, commitBackup, listBackups, partialDir, readManifest, type BackupManifest } from './catalog.js';
+import { checkCompressed, checkRaw, eachLimited } from './files.js';
+import { backupStreams, scheduleStreamRestore } from './streams.js';
+import { backupPostgres } from './postgres.js';
+import { layDown, moveAside, recover, RestoreError, type RecoveryOptions, type RecoveryResult } from './recovery.js';
+import { backupRedis, restoreRedis } from './redis.js';
+
+export class BackupError extends DataplaneError {
+  readonly code = 'BACKUP';
+  readonly exitCode = 14;
+}
+
+const LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$/;
+
+export function defaultLabel(now = new Date()): string {
+  return `dp-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+}
+
+export interface CreateOptions {
+  label?: string;
+  onProgress?: (msg: string) => void;
+  signal?: AbortSignal;
+}
+
+/** PostgreSQL (base backup; WAL is archived continuously) and a Redis snapshot, under one label. */
+export async function createBackup(config: Config, opts: CreateOptions = {}): Promise<{ dir: string; manifest: BackupManifest }> {
+  const paths = statePaths(config);
+  const progress = opts.onProgress ?? (() => {});
+  const label = opts.label ?? defaultLabel();
+  if (!LABEL.test(label)) throw new BackupError(`backup label "${label}" must be letters, digits, ".", "_" or "-" (at most 81)`);
+  if (existsSync(backupDir(paths, label))) throw new BackupError(`a backup labelled ${label} exists already`, { hint: 'choose another --label' });
+  if (!config.postgres.enabled && !config.redis.enabled && !config.nats.enabled) throw new BackupError('no server is enabled: nothing to back up');
+  const secrets = readSecrets(config);
+  const tmp = partialDir(paths, label);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true, mode: 0o700 });
+  const startedAt = new Date().toISOString();
+  try {
+    const manifest: BackupManifest = { format: 1, label, startedAt, finishedAt: '' };
+    if (config.postgres.enabled) {
+      progress('PostgreSQL: base backup');
+      manifest.postgres = await backupPostgres(config, secrets, paths.pg.data, {
+        label,
+        dest: path.join(tmp, 'postgres'),
+        onProgress: progress,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    }
+    if (config.redis.enabled) {
+      progress('Redis: snapshot');
+      manifest.redis = await backupRedis(config, secrets, path.join(tmp, 'redis'));
+    }
+    if (config.nats.enabled) {
+      progress('JetStream: stream snapshots');
+      manifest.nats = await backupStreams(config, path.join(tmp, 'nats'), progress);
+    }
+    manifest.finishedAt = new Date().toISOString();
+    const dir = commitBackup(paths, manifest);
+    progress(`backup ${label} written to ${dir}`);
+    return { dir, manifest };
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (e instanceof DataplaneError) throw e;
+    throw new BackupError(`backup failed: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export function findBackup(config: Config, label: string): { dir: string; manifest: BackupManifest } {
+  const dir = backupDir(statePaths(config), label);
+  if (!existsSync(path.join(dir, 'manifest.json'))) {
+    const known = listBackups(statePaths(config)).map((b) => b.manifest.label);
+    throw new BackupError(`no backup labelled ${label}`, { hint: known.length ? `backups: ${known.join(', ')}` : 'none yet: `dataplane backup create`' });
+  }
+  return { dir, manifest: readManifest(dir) };
+}
+
+/** WAL segment name of an LSN on a timeline (16 MB segments, PostgreSQL's default). */
+export function walFileName(timeline: number, lsn: string): string {
+  const [hi, lo] = lsn.split('/').map((x) => parseInt(x, 16)) as [number, number];
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
+  return hex(timeline) + hex(hi) + hex(Math.floor(lo / 0x1000000));
+}
+
+export interface VerifyResult {
+  label: string;
+  ok: boolean;
+  filesChecked: number;
+  problems: string[];
+  drill?: { recoveredTo: string | null; timeline: number; databases: string[]; tables: number; ms: number };
+}
+
+/** Every stored file against its checksum, and the WAL the backup needs in the archive. */
+export async function verifyBackup(config: Config, label: string, opts: { drill?: boolean; onProgress?: (m: string) => void } = {}): Promise<VerifyResult> {
+  const paths = statePaths(config);
+  const { dir, manifest } = findBackup(config, label);
+  const problems: string[] = [];
+  const files = [
+    ...(manifest.postgres?.files ?? []).map((f) => ({ stored: path.join('postgres', `${f.path}.gz`), f, raw: false })),
+    ...(manifest.redis ? [{ stored: path.join('redis', `${manifest.redis.file.path}.gz`), f: manifest.redis.file, raw: false }] : []),
+    ...(manifest.nats?.streams ?? []).map((x) => ({ stored: path.join('nats', x.file.path), f: x.file, raw: true })),
+  ];
+  await eachLimited(files, 4, async ({ stored, f, raw }) => {
+    try {
+      const got = await (raw ? checkRaw : checkCompressed)(path.join(dir, stored));
+      if (got.sha256 !== f.sha256 || got.size !== f.size) problems.push(`${stored}: checksum mismatch (stored ${got.size} bytes, sha256 ${got.sha256.slice(0, 12)}…; manifest ${f.size} bytes, ${f.sha256.slice(0, 12)}…)`);
+    } catch (e) {
+      problems.push(`${stored}: unreadable (${(e as Error).message})`);
+    }
+  });
+  const pgb = manifest.postgres;
+  if (pgb) {
+    const have = new Set(archivedWal(paths).map((w) => w.name));
+    const first = pgb.startWalFile;
+    const last = walFileName(pgb.timeline, pgb.stopLsn);
+    for (let seg = BigInt(`0x${first.slice(8)}`); seg <= BigInt(`0x${last.slice(8)}`); seg++) {
+      const name = first.slice(0, 8) + seg.toString(16).toUpperCase().padStart(16, '0');
+      if (!have.has(name)) problems.push(`WAL segment ${name} (needed to make the backup consistent) is missing from ${paths.pg.walArchive}`);
+    }
+  }
+  problems.sort();
+  const result: VerifyResult = { label, ok: problems.length === 0, filesChecked: files.length, problems };
+  if (opts.drill && result.ok && pgb) result.drill = await drill(config, dir, manifest, opts.onProgress ?? (() => {}));
+  return result;
+}
+
+/** Restore into a scratch folder, start PostgreSQL on it, run sanity queries, remove it. */
+async function drill(config: Config, dir: string, manifest: BackupManifest, progress: (m: string) => void): Promise<NonNullable<VerifyResult['drill']>> {
+  const paths = statePaths(config);
+  const t0 = performance.now();
+  const user = await resolveServiceUser(config.runAs);
+  const binaries = await drivers.postgres.locate(config);
+  // Inside the backup area: the service user can reach it, and it is on the backups' disk.
+  const scratch = path.join(paths.backups, `.drill-${manifest.label}`);
+  rmSync(scratch, { recursive: true, force: true });
+  try {
+    progress(`drill: restoring ${manifest.label} into ${scratch}`);
+    await layDown(dir, manifest, path.join(scratch, 'data'), user, progress);
+    let sanity: { databases: string[]; tables: number } = { databases: [], tables: 0 };
+    const r = await recover({
+      config,
+      secrets: readSecrets(config),
+      paths,
+      server: binaries.server,
+      user,
+      dataDir: path.join(scratch, 'data'),
+      target: { immediate: true },
+      archive: false,
+      progress,
+      onReady: async (connect) => {
+        const admin = await connect('postgres');
+        const dbs = (await admin.query<{ datname: string }>('select datname from pg_database where not datistemplate order by 1')).rows.map((x) => x.datname);
+        if (!dbs.includes(config.postgres.database)) throw new RestoreError(`database ${config.postgres.database} is missing from the restored cluster`);
+        const app = await connect(config.postgres.database);
+        const tables = Number((await app.query<{ n: string }>("select count(*) as n from pg_class where relkind in ('r', 'p') and relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)")).rows[0]!.n);
+        // Every table must be readable end to end.
+        const names = (await app.query<{ t: string }>("select format('%I.%I', n.nspname, c.relname) as t from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'")).rows;
+        for (const { t } of names) await app.query(`select count(*) from ${t}`);
+        sanity = { databases: dbs, tables };
+      },
+    });
+    progress(`drill: PostgreSQL recovered and answered (${sanity.tables} tables readable)`);
+    return { ...r, ...sanity, ms: Math.round(performance.now() - t0) };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+export interface RestoreOptions {
+  label?: string;
+  target: { time: Date } | { latest: true };
+  /** another folder than the stack's data directory */
+  targetDir?: string;
+  /** stop the running stack first */
+  force?: boolean;
+  onProgress?: (m: string) => void;
+  /** Runs against the recovered server before it is stopped (checks, tests). */
+  onReady?: RecoveryOptions['onReady'];
+}
+
+export interface RestoreResult extends RecoveryResult {
+  label: string;
+  dataDir: string;
+  /** what was in the way, kept under a new name */
+  movedAside: string[];
+  redis: { restored: boolean; keys?: number; savedAt?: string };
+  /** JetStream streams that `up` restores before anything else touches JetStream */
+  streams: string[];
+}
+
+/** Choose the backup: the one named, or the newest that is consistent before the target time. */
+function chooseBackup(config: Config, opts: RestoreOptions): { dir: string; manifest: BackupManifest } {
+  if (opts.label) return findBackup(config, opts.label);
+  const all = listBackups(statePaths(config)).filter((b) => b.manifest.postgres);
+  const fit = 'time' in opts.target ? all.filter((b) => b.manifest.postgres!.consistentAt <= (opts.target as { time: Date }).time.toISOString()) : all;
+  const chosen = fit.at(-1);
+  if (!chosen) {
+    throw new BackupError(
+      'time' in opts.target ? `no backup is consistent before ${opts.target.time.toISOString()}` : 'there is no backup to restore',
+      { hint: all.length ? `the oldest restorable time is ${all[0]!.manifest.postgres!.consistentAt}` : '`dataplane backup create` makes one' },
+    );
+  }
+  return chosen;
+}
+
+/**
+ * Restore the stack from a backup: PostgreSQL to the target time (or the end of the
+ * archived WAL), and, into the stack's own folders, Redis's snapshot of that backup.
+ * With `targetDir`, only PostgreSQL is restored, into that folder.
+ */
+export async function restore(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
+  const paths = statePaths(config);
+  const progress = opts.onProgress ?? (() => {});
+  const { dir, manifest } = chooseBackup(config, opts);
+  const dataDir = path.resolve(opts.targetDir ?? paths.pg.data);
+  const own = dataDir === path.resolve(paths.pg.data);
+  const running = own ? stackRunning(config) : existsSync(path.join(dataDir, 'postmaster.pid'));
+  if (running) {
+    if (!opts.force || !own) {
+      throw new BackupError(`${own ? 'the stack' : 'a PostgreSQL server'} is running on ${dataDir}: refusing to overwrite it`, {
+        hint: own ? 'stop the stack (`dataplane down`), or pass --force to have restore stop it' : 'stop that server first',
+      });
+    }
+    progress('stopping the stack (--force)');
+    await stopStack(config, progress);
+  }
+  const user = await resolveServiceUser(config.runAs);
+  const binaries = await drivers.postgres.locate(config);
+  const movedAside: string[] = [];
+  const aside = moveAside(dataDir);
+  if (aside) {
+    movedAside.push(aside);
+    progress(`kept the previous data directory as ${aside}`);
+  }
+  progress(`restoring backup ${manifest.label} (consistent at ${manifest.postgres!.consistentAt})`);
+  await layDown(dir, manifest, dataDir, user, progress);
+  const r = await recover({
+    config,
+    secrets: readSecrets(config),
+    paths,
+    server: binaries.server,
+    user,
+    dataDir,
+    target: opts.target,
+    archive: own,
+    progress,
+    ...(opts.onReady ? { onReady: opts.onReady } : {}),
+  });
+  progress(`PostgreSQL recovered${r.recoveredTo ? ` to ${r.recoveredTo}` : ''} on timeline ${r.timeline}`);
+  const redis: RestoreResult['redis'] = { restored: false };
+  if (own && manifest.redis && config.redis.enabled) {
+    const rr = await restoreRedis(dir, manifest, paths, user, { server: (await drivers.redis.locate(config)).server, appendonly: config.redis.appendonly });
+    movedAside.push(...rr.movedAside);
+    Object.assign(redis, { restored: true, keys: manifest.redis.keys, savedAt: manifest.redis.savedAt });
+    progress(`Redis snapshot of ${manifest.redis.savedAt} (${manifest.redis.keys} keys) in place; \`dataplane up\` loads it`);
+  }
+  const streams: string[] = [];
+  if (own && manifest.nats?.streams.length && config.nats.enabled) {
+    const rs = scheduleStreamRestore(paths, dir, manifest);
+    movedAside.push(...rs.movedAside);
+    streams.push(...manifest.nats.streams.map((x) => x.name));
+    progress(`JetStream: ${streams.length} stream(s) (${streams.join(', ')}) restored by the next \`dataplane up\``);
+  }
+  return { ...r, label: manifest.label, dataDir, movedAside, redis, streams };
+}
+
+/** The supervisor, or any server of the stack, is alive. */
+function stackRunning(config: Config): boolean {
+  const paths = statePaths(config);
+  return ['supervisor', 'postgres', 'redis', 'nats'].some((n) => {
+    const rec = readPidFile(paths.pidFile(n));
+    return Boolean(rec && isRecordAlive(rec));
+  });
+}
+

@@ -1,0 +1,113 @@
+/**
+ * PostgreSQL base backups through the documented low-level API (pg_backup_start /
+ * pg_backup_stop), since this PostgreSQL 16 ships without pg_basebackup and
+ * Debian's pgBackRest 2.45 refuses 16. The copy is taken while the server runs;
+ * the WAL archived between start and stop makes it consistent. The same files,
+ * restored, can seed a streaming replica.
+ */
+import { lstatSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { clientFor, withClient } from '../postgres/clients.js';
+import type { Secrets } from '../secrets/store.js';
+import type { PostgresBackup } from './catalog.js';
+import { eachLimited, storeCompressed, type StoredFile } from './files.js';
+
+export const BACKUP_LOGIN = 'app_backup';
+
+/**
+ * Contents never copied (PostgreSQL's documentation on base backups): WAL comes
+ * from the archive, the rest is recreated or meaningless on another server.
+ */
+const SKIP_CONTENTS = new Set(['pg_wal', 'pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_stat_tmp', 'pg_subtrans']);
+const SKIP_FILES = new Set(['postmaster.pid', 'postmaster.opts', 'backup_label', 'backup_label.old', 'tablespace_map', 'recovery.signal', 'standby.signal']);
+
+function walk(root: string): { files: string[]; directories: string[] } {
+  const files: string[] = [];
+  const directories: string[] = [];
+  const visit = (rel: string) => {
+    let entries: string[];
+    try {
+      entries = readdirSync(path.join(root, rel));
+    } catch {
+      return; // dropped while we walk (a dropped database): WAL replay drops it too
+    }
+    for (const name of entries) {
+      const r = rel ? `${rel}/${name}` : name;
+      let st;
+      try {
+        st = lstatSync(path.join(root, r));
+      } catch {
+        continue;
+      }
+      if (st.isDirectory()) {
+        directories.push(r);
+        if (!SKIP_CONTENTS.has(r) && !name.startsWith('pgsql_tmp')) visit(r);
+      } else if (st.isFile() && !SKIP_FILES.has(r) && !name.startsWith('pgsql_tmp')) {
+        files.push(r);
+      }
+    }
+  };
+  visit('');
+  return { files, directories };
+}
+
+function labelField(label: string, field: string): string {
+  const m = new RegExp(`^${field}: (.*)$`, 'm').exec(label);
+  if (!m) throw new Error(`backup label has no "${field}" line`);
+  return m[1]!;
+}
+
+export interface PostgresBackupOptions {
+  label: string;
+  /** where the files go (the backup's postgres/ folder) */
+  dest: string;
+  onProgress?: (msg: string) => void;
+  /** Stops the copy between files (the stack is stopping); the server ends the backup with the session. */
+  signal?: AbortSignal;
+}
+
+export async function backupPostgres(config: Config, secrets: Secrets, dataDir: string, opts: PostgresBackupOptions): Promise<PostgresBackup> {
+  const progress = opts.onProgress ?? (() => {});
+  // One session from start to stop: a non-exclusive backup ends with the session.
+  return withClient(clientFor(config, secrets, BACKUP_LOGIN, { timeoutMs: 10_000 }), async (db) => {
+    const version = (await db.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v;
+    // fast: an immediate checkpoint instead of waiting for the next one.
+    const start = (await db.query<{ lsn: string }>('select pg_backup_start($1, true) as lsn', [opts.label])).rows[0]!.lsn;
+    progress(`backup started at WAL ${start}`);
+    const { files, directories } = walk(dataDir);
+    const stored: StoredFile[] = [];
+    let bytes = 0;
+    let done = 0;
+    await eachLimited(files, 4, async (rel) => {
+      opts.signal?.throwIfAborted();
+      try {
+        const r = await storeCompressed(path.join(dataDir, rel), path.join(opts.dest, `${rel}.gz`));
+        stored.push({ path: rel, ...r });
+        bytes += r.size;
+      } catch (e) {
+        // A relation file removed during the copy (a dropped table): WAL replay removes it too.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+      if (++done % 500 === 0) progress(`copied ${done}/${files.length} files (${Math.round(bytes / 1048576)} MB)`);
+    });
+    // Waits until the last WAL segment the backup needs is archived.
+    const stop = (await db.query<{ lsn: string; labelfile: string; spcmapfile: string }>('select lsn, labelfile, spcmapfile from pg_backup_stop(true)')).rows[0]!;
+    const consistentAt = new Date().toISOString();
+    progress(`backup finished at WAL ${stop.lsn}: ${stored.length} files, ${Math.round(bytes / 1048576)} MB`);
+    const startWal = /\(file ([0-9A-F]{24})\)/.exec(labelField(stop.labelfile, 'START WAL LOCATION'))?.[1];
+    if (!startWal) throw new Error('backup label names no start WAL file');
+    return {
+      version,
+      startLsn: start,
+      stopLsn: stop.lsn,
+      timeline: Number(labelField(stop.labelfile, 'START TIMELINE')),
+      startWalFile: startWal,
+      consistentAt,
+      labelFile: stop.labelfile,
+      tablespaceMap: stop.spcmapfile ?? '',
+      directories: directories.sort(),
+      files: stored.sort((a, b) => a.path.localeCompare(b.path)),
+    };
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * Scheduled backups, run by the supervisor: a full backup every backup.intervalHours
+ * (the first one soon after start when none is recent), then retention. A failure
+ * is logged and retried at the next check; the backup-age alert pages if it persists.
+ */
+import { statePaths } from '../config/paths.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../stack/logger.js';
+import { listBackups, prune } from './catalog.js';
+import { createBackup } from './index.js';
+
+/** How often the scheduler looks whether a backup is due. */
+const CHECK_EVERY_MS = 60_000;
+/** Let the stack settle (migrations, first connections) before a first backup. */
+const FIRST_CHECK_AFTER_MS = 30_000;
+
+export class BackupScheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    if (!this.config.backup.intervalHours || !this.config.postgres.enabled) return;
+    const tick = () => {
+      this.check();
+      this.timer = setTimeout(tick, CHECK_EVERY_MS);
+    };
+    this.timer = setTimeout(tick, FIRST_CHECK_AFTER_MS);
+  }
+
+  /** Due when the newest backup is older than the interval (or there is none). */
+  due(now = Date.now()): boolean {
+    const newest = listBackups(statePaths(this.config)).at(-1)?.manifest.finishedAt;
+    return !newest || now - Date.parse(newest) >= this.config.backup.intervalHours * 3_600_000;
+  }
+
+  private check(): void {
+    if (this.running || this.abort.signal.aborted || !this.due()) return;
+    const t0 = performance.now();
+    this.running = createBackup(this.config, { signal: this.abort.signal })
+      .then(({ manifest }) => {
+        this.logger.info(`scheduled backup ${manifest.label} done in ${Math.round((performance.now() - t0) / 1000)} s`);
+        const r = prune(statePaths(this.config), this.config.backup.keep);
+        if (r.removedBackups.length || r.removedWal.length) {
+          this.logger.info(`retention: removed ${r.removedBackups.length} backup(s) and ${r.removedWal.length} WAL file(s), kept ${r.kept.length}`);
+        }
+      })
+      .catch((e: Error) => {
+        if (!this.abort.signal.aborted) this.logger.error(`scheduled backup failed: ${e.message}`);
+      })
+      .finally(() => (this.running = undefined));
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.abort.abort();
+    await this.running;
+  }
+}

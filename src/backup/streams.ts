@@ -1,0 +1,68 @@
+/**
+ * The JetStream part of a stack backup: every stream's snapshot, and, on restore,
+ * a pending restore that the next `up` carries out on the freshly started server
+ * (the restore API needs a running server; the stack is stopped while restoring).
+ */
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { StatePaths } from '../config/paths.js';
+import type { Config } from '../config/schema.js';
+import { connectNats } from '../nats/connection.js';
+import type { BackupManifest } from './catalog.js';
+import { restoreStream, snapshotStream, type StreamSnapshot } from './jetstream.js';
+
+export async function backupStreams(config: Config, dest: string, progress: (m: string) => void): Promise<{ streams: StreamSnapshot[] }> {
+  const nc = await connectNats({ config, user: 'admin', name: 'dataplane-backup', options: { maxReconnectAttempts: 0 } });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const names: string[] = [];
+    for await (const n of jsm.streams.names()) names.push(n);
+    const streams: StreamSnapshot[] = [];
+    for (const name of names.sort()) {
+      const s = await snapshotStream(nc, name, dest);
+      progress(`JetStream: ${name}, ${s.state.messages} messages, ${s.state.consumer_count} consumers`);
+      streams.push(s);
+    }
+    return { streams };
+  } finally {
+    await nc.close();
+  }
+}
+
+const PENDING = 'restore-pending.json';
+
+/** Move the current store aside and leave a note for the next `up`. */
+export function scheduleStreamRestore(paths: StatePaths, backupDir: string, manifest: BackupManifest): { movedAside: string[] } {
+  const movedAside: string[] = [];
+  if (existsSync(paths.nats.jetstream)) {
+    const aside = `${paths.nats.jetstream}.before-restore-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    renameSync(paths.nats.jetstream, aside);
+    movedAside.push(aside);
+  }
+  writeFileSync(path.join(paths.nats.dir, PENDING), JSON.stringify({ backupDir, label: manifest.label }) + '\n', { mode: 0o600 });
+  return { movedAside };
+}
+
+/** Restore the streams of a pending restore, if there is one; returns their names. */
+export async function applyPendingStreamRestore(config: Config, paths: StatePaths): Promise<{ label: string; streams: string[] } | undefined> {
+  const note = path.join(paths.nats.dir, PENDING);
+  if (!existsSync(note)) return undefined;
+  const { backupDir, label } = JSON.parse(readFileSync(note, 'utf8')) as { backupDir: string; label: string };
+  const manifest = JSON.parse(readFileSync(path.join(backupDir, 'manifest.json'), 'utf8')) as BackupManifest;
+  const nc = await connectNats({ config, user: 'admin', name: 'dataplane-restore', options: { maxReconnectAttempts: 0 } });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const s of manifest.nats?.streams ?? []) {
+      // Already there: a previous `up` restored it before failing on a later one.
+      const exists = await jsm.streams.info(s.name).then(() => true, () => false);
+      if (!exists) await restoreStream(nc, s, path.join(backupDir, 'nats'));
+    }
+  } catch (e) {
+    throw new Error(`restoring JetStream streams from backup ${label} failed: ${(e as Error).message}; fix the cause and run \`dataplane up\` again, or remove ${note} to start without them`);
+  } finally {
+    await nc.close();
+  }
+  rmSync(note);
+  return { label, streams: (manifest.nats?.streams ?? []).map((s) => s.name) };
+}

@@ -1,0 +1,122 @@
+/** `dataplane backup create | list | verify | prune` and `dataplane restore`. */
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { createBackup, restore, verifyBackup, BackupError } from '../../backup/index.js';
+import { listBackups, prune, restorable } from '../../backup/catalog.js';
+import { statePaths } from '../../config/paths.js';
+import { formatSize } from '../../config/sizes.js';
+import { loadFor } from '../context.js';
+import { printJson, progress, status, table } from '../output.js';
+
+export function register(program: Command): void {
+  const cmd = program.command('backup').description('back up PostgreSQL (base backup + archived WAL), Redis and JetStream under one label; list, verify, prune');
+
+  cmd
+    .command('create')
+    .description('take a full backup now: a PostgreSQL base backup, a Redis snapshot and JetStream stream snapshots, with a manifest of checksums')
+    .option('--label <label>', 'name of the backup (default dp-<UTC time>)')
+    .option('--json', 'print machine-readable JSON')
+    .action(async (opts: { label?: string; json?: boolean }, c: Command) => {
+      const { config } = loadFor(c);
+      const { dir, manifest } = await createBackup(config, { ...(opts.label ? { label: opts.label } : {}), onProgress: opts.json ? () => {} : progress });
+      if (opts.json) return printJson({ dir, ...manifest, postgres: manifest.postgres ? { ...manifest.postgres, files: manifest.postgres.files.length } : undefined });
+      const bytes = (manifest.postgres?.files ?? []).reduce((s, f) => s + f.size, 0) + (manifest.redis?.file.size ?? 0);
+      process.stdout.write(`backup ${manifest.label}: ${formatSize(bytes)} of data in ${dir}\n`);
+      if (manifest.postgres) process.stdout.write(`  postgres: WAL ${manifest.postgres.startLsn} .. ${manifest.postgres.stopLsn}, timeline ${manifest.postgres.timeline}, consistent at ${manifest.postgres.consistentAt}\n`);
+      if (manifest.redis) process.stdout.write(`  redis: snapshot of ${manifest.redis.savedAt}, ${manifest.redis.keys} keys\n`);
+      if (manifest.nats) process.stdout.write(`  nats: ${manifest.nats.streams.map((x) => `${x.name} (${x.state.messages} messages)`).join(', ') || 'no streams'}\n`);
+    });
+
+  cmd
+    .command('list')
+    .description('backups and the times each can restore to (up to the newest archived WAL)')
+    .option('--json', 'print machine-readable JSON')
+    .action((opts: { json?: boolean }, c: Command) => {
+      const { config } = loadFor(c);
+      const rows = restorable(statePaths(config));
+      if (opts.json) return printJson(rows);
+      if (!rows.length) return void process.stdout.write('no backups yet: `dataplane backup create` takes one\n');
+      process.stdout.write(
+        table(
+          ['LABEL', 'RESTORES FROM', 'TO (NEWEST WAL)', 'PARTS', 'SIZE', 'WAL SEGMENTS'],
+          rows.map((r) => [r.label, r.from, r.to, [r.postgres && 'postgres', r.redis && 'redis', r.streams && `nats (${r.streams} streams)`].filter(Boolean).join(' + '), formatSize(r.bytes), r.walSegments]),
+        ) + '\n',
+      );
+    });
+
+  cmd
+    .command('verify')
+    .argument('[label]', 'the backup to verify (default: every backup)')
+    .description('check every stored file against its checksum and the WAL the backup needs; --drill also restores it')
+    .option('--drill', 'restore into a scratch folder, start PostgreSQL on it, run sanity queries, then remove it')
+    .option('--json', 'print machine-readable JSON')
+    .addHelpText('after', '\nExit code 1 when a backup is damaged or incomplete; each problem names the file.')
+    .action(async (label: string | undefined, opts: { drill?: boolean; json?: boolean }, c: Command) => {
+      const { config } = loadFor(c);
+      const labels = label ? [label] : listBackups(statePaths(config)).map((b) => b.manifest.label);
+      if (!labels.length) throw new BackupError('there is no backup to verify', { hint: '`dataplane backup create` takes one' });
+      const results = [];
+      for (const l of labels) results.push(await verifyBackup(config, l, { drill: Boolean(opts.drill), onProgress: opts.json ? () => {} : progress }));
+      if (opts.json) printJson(results);
+      else {
+        for (const r of results) {
+          process.stdout.write(`${r.label}: ${status(r.ok ? 'ok' : 'fail')} (${r.filesChecked} files)\n`);
+          for (const p of r.problems) process.stdout.write(`  ${p}\n`);
+          if (r.drill) process.stdout.write(`  drill: restored and started in ${r.drill.ms} ms; databases ${r.drill.databases.join(', ')}; ${r.drill.tables} tables read\n`);
+        }
+      }
+      if (results.some((r) => !r.ok)) process.exitCode = 1;
+    });
+
+  cmd
+    .command('prune')
+    .description('keep the newest backups (backup.keep) and exactly the archived WAL they need')
+    .option('--keep <n>', 'backups to keep (default backup.keep)')
+    .option('--dry-run', 'only say what would be removed')
+    .option('--json', 'print machine-readable JSON')
+    .action((opts: { keep?: string; dryRun?: boolean; json?: boolean }, c: Command) => {
+      const { config } = loadFor(c);
+      const keep = opts.keep === undefined ? config.backup.keep : Number(opts.keep);
+      if (!Number.isInteger(keep) || keep < 1) throw new BackupError(`--keep must be a whole number of at least 1, got ${opts.keep}`);
+      const r = prune(statePaths(config), keep, { dryRun: Boolean(opts.dryRun) });
+      if (opts.json) return printJson(r);
+      const verb = opts.dryRun ? 'would remove' : 'removed';
+      process.stdout.write(`${verb} ${r.removedBackups.length} backup(s)${r.removedBackups.length ? `: ${r.removedBackups.join(', ')}` : ''} and ${r.removedWal.length} WAL file(s); kept ${r.kept.join(', ') || 'nothing'}\n`);
+    });
+
+  program
+    .command('restore')
+    .description('point-in-time restore: PostgreSQL to a time or to the newest archived WAL; Redis and JetStream from the same backup')
+    .addOption(new Option('--to-time <time>', 'recover up to this time (ISO 8601, e.g. 2026-11-27T10:15:00Z)').conflicts('toLatest'))
+    .addOption(new Option('--to-latest', 'recover every archived transaction').conflicts('toTime'))
+    .option('--label <label>', 'restore this backup (default: the newest one consistent before the target time)')
+    .option('--target <dir>', 'restore PostgreSQL into this folder instead of the stack (Redis and JetStream are not restored then)')
+    .option('--force', "stop the running stack first (without it, restore refuses to overwrite a running cluster)")
+    .option('--json', 'print machine-readable JSON')
+    .addHelpText(
+      'after',
+      '\nThe previous data directory (and Redis files) are kept under a ".before-restore-<time>" name, never deleted.\nAfter restoring the stack itself, `dataplane up` starts it on the restored data.',
+    )
+    .action(async (opts: { toTime?: string; toLatest?: boolean; label?: string; target?: string; force?: boolean; json?: boolean }, c: Command) => {
+      const { config } = loadFor(c);
+      if (!opts.toTime && !opts.toLatest) throw new BackupError('say where to recover to: --to-time <time> or --to-latest');
+      let target: { time: Date } | { latest: true } = { latest: true };
+      if (opts.toTime) {
+        const t = new Date(opts.toTime);
+        if (Number.isNaN(t.getTime())) throw new BackupError(`--to-time "${opts.toTime}" is not a time; use ISO 8601, e.g. 2026-11-27T10:15:00Z`);
+        target = { time: t };
+      }
+      const r = await restore(config, {
+        target,
+        ...(opts.label ? { label: opts.label } : {}),
+        ...(opts.target ? { targetDir: opts.target } : {}),
+        force: Boolean(opts.force),
+        onProgress: opts.json ? () => {} : progress,
+      });
+      if (opts.json) return printJson(r);
+      process.stdout.write(`restored ${r.label} into ${r.dataDir}: PostgreSQL recovered${r.recoveredTo ? ` to ${r.recoveredTo}` : ''} (timeline ${r.timeline})${r.redis.restored ? `; Redis snapshot with ${r.redis.keys} keys` : ''}\n`);
+      if (r.streams.length) process.stdout.write(`  JetStream streams ${r.streams.join(', ')} are restored by the next \`dataplane up\`\n`);
+      for (const m of r.movedAside) process.stdout.write(`  kept the previous files as ${m}\n`);
+      if (!opts.target) process.stdout.write('start the stack on it: dataplane up\n');
+    });
+}
