@@ -2,7 +2,7 @@
  * Backups of the whole stack under one label, their verification (checksums, and a
  * full restore drill), retention, and point-in-time restore of PostgreSQL.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
@@ -237,6 +237,15 @@ export async function restore(config: Config, opts: RestoreOptions): Promise<Res
     progress('stopping the stack (--force)');
     await stopStack(config, progress);
   }
+  if ('time' in opts.target) {
+    // Recovery to a time the archive does not reach fails only after everything was laid down.
+    const newest = archivedWal(paths).at(-1)?.archivedAt;
+    if (!newest || newest < opts.target.time) {
+      throw new BackupError(`the WAL archive reaches only ${newest?.toISOString() ?? 'the end of the backup'}: ${opts.target.time.toISOString()} is beyond it`, {
+        hint: 'choose an earlier --to-time, or --to-latest for everything archived',
+      });
+    }
+  }
   const user = await resolveServiceUser(config.runAs);
   const binaries = await drivers.postgres.locate(config);
   const movedAside: string[] = [];
@@ -246,19 +255,30 @@ export async function restore(config: Config, opts: RestoreOptions): Promise<Res
     progress(`kept the previous data directory as ${aside}`);
   }
   progress(`restoring backup ${manifest.label} (consistent at ${manifest.postgres!.consistentAt})`);
-  await layDown(dir, manifest, dataDir, user, progress);
-  const r = await recover({
-    config,
-    secrets: readSecrets(config),
-    paths,
-    server: binaries.server,
-    user,
-    dataDir,
-    target: opts.target,
-    archive: own,
-    progress,
-    ...(opts.onReady ? { onReady: opts.onReady } : {}),
-  });
+  let r: RecoveryResult;
+  try {
+    await layDown(dir, manifest, dataDir, user, progress);
+    r = await recover({
+      config,
+      secrets: readSecrets(config),
+      paths,
+      server: binaries.server,
+      user,
+      dataDir,
+      target: opts.target,
+      archive: own,
+      progress,
+      ...(opts.onReady ? { onReady: opts.onReady } : {}),
+    });
+  } catch (e) {
+    // Put things back as they were: a failed restore leaves the previous data in place.
+    rmSync(dataDir, { recursive: true, force: true });
+    if (aside) renameSync(aside, dataDir);
+    throw new BackupError(`restore of ${manifest.label} failed: ${(e as Error).message}`, {
+      hint: aside ? `the previous data directory is back in ${dataDir}` : 'nothing was changed',
+      cause: e,
+    });
+  }
   progress(`PostgreSQL recovered${r.recoveredTo ? ` to ${r.recoveredTo}` : ''} on timeline ${r.timeline}`);
   const redis: RestoreResult['redis'] = { restored: false };
   if (own && manifest.redis && config.redis.enabled) {

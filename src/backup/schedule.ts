@@ -22,15 +22,16 @@ export class BackupScheduler {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
+    private readonly timing = { firstCheckAfterMs: FIRST_CHECK_AFTER_MS, checkEveryMs: CHECK_EVERY_MS },
   ) {}
 
   start(): void {
     if (!this.config.backup.intervalHours || !this.config.postgres.enabled) return;
     const tick = () => {
       this.check();
-      this.timer = setTimeout(tick, CHECK_EVERY_MS);
+      this.timer = setTimeout(tick, this.timing.checkEveryMs);
     };
-    this.timer = setTimeout(tick, FIRST_CHECK_AFTER_MS);
+    this.timer = setTimeout(tick, this.timing.firstCheckAfterMs);
   }
 
   /** Due when the newest backup is older than the interval (or there is none). */

@@ -4,7 +4,7 @@
  * kept backups need, a full restore of PostgreSQL and Redis into the stack, and no
  * acknowledged write lost when PostgreSQL is killed mid-ingest.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -14,6 +14,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { archivedWal, listBackups, prune } from '../../src/backup/catalog.js';
 import { connectNats } from '../../src/nats/connection.js';
 import { createBackup, restore, verifyBackup } from '../../src/backup/index.js';
+import { BackupScheduler } from '../../src/backup/schedule.js';
 import { statePaths } from '../../src/config/paths.js';
 import { silentLogger } from '../../src/stack/logger.js';
 import { Supervisor } from '../../src/stack/supervisor.js';
@@ -89,6 +90,14 @@ describe('point-in-time recovery', () => {
     expect(r.timeline).toBeGreaterThan(1);
     // The stack itself was not touched.
     expect((await sql<{ n: number }>('select count(*)::int as n from drill.rows'))[0]!.n).toBe(300);
+  });
+});
+
+describe('restore refusals', () => {
+  it('refuses a time the archive does not reach, before touching anything', async () => {
+    const target = path.join(stack.stateDir, 'restore-future', 'data');
+    await expect(restore(stack.config, { target: { time: new Date(Date.now() + 3_600_000) }, targetDir: target })).rejects.toThrow(/archive reaches only/);
+    expect(existsSync(target)).toBe(false);
   });
 });
 
@@ -187,6 +196,26 @@ describe('restore into the stack', () => {
     const again = new Redis({ host: '127.0.0.1', port: stack.redis!.port, username: 'admin', password: stack.redis!.admin.password, ...(stack.redis!.tls ? { tls: { ca: readFileSync(stack.redis!.caFile!) } } : {}) });
     expect(await again.get('app:kept')).toBe('snapshot');
     await again.quit();
+  });
+});
+
+describe('schedule', () => {
+  it('takes a backup when none is recent, prunes to backup.keep, and not again before the interval', { timeout: 120_000 }, async () => {
+    const config = { ...stack.config, backup: { ...stack.config.backup, intervalHours: 24, keep: 2 } };
+    const logged: string[] = [];
+    const logger = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(`error: ${m}`) };
+    const paths = statePaths(config);
+    const before = listBackups(paths).map((b) => b.manifest.label);
+    // Pretend the newest backup is old: the scheduler must take one now.
+    const s = new BackupScheduler({ ...config, backup: { ...config.backup, intervalHours: 0.0001 } }, logger, { firstCheckAfterMs: 50, checkEveryMs: 200 });
+    s.start();
+    await waitFor('a scheduled backup', () => logged.find((l) => /scheduled backup .* done/.test(l)), 90_000, 200);
+    await s.stop();
+    const after = listBackups(paths).map((b) => b.manifest.label);
+    expect(after.length).toBe(2);
+    expect(after.filter((l) => !before.includes(l)).length).toBeGreaterThanOrEqual(1);
+    expect(logged.filter((l) => l.startsWith('error'))).toEqual([]);
+    expect(new BackupScheduler(config, logger).due()).toBe(false);
   });
 });
 

@@ -39,10 +39,11 @@ describe('config render', () => {
     const out = path.join(project.dir, 'rendered');
     const r = await project.run(['config', 'render', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(['nats', 'nftables', 'postgres', 'redis']);
-    const files = ['postgres/postgresql.conf', 'postgres/pg_hba.conf', 'redis/redis.conf', 'nats/nats.conf', 'nftables/dataplane.nft'];
+    expect(readdirSync(out).sort()).toEqual(['nats', 'nftables', 'pgbackrest', 'postgres', 'redis']);
+    const files = ['postgres/postgresql.conf', 'postgres/pg_hba.conf', 'redis/redis.conf', 'nats/nats.conf', 'nftables/dataplane.nft', 'pgbackrest/pgbackrest.conf'];
     for (const f of files) expect(statSync(path.join(out, f)).mode & 0o777, f).toBe(0o600);
     expect(readFileSync(path.join(out, 'postgres/postgresql.conf'), 'utf8')).toContain(`port = ${project.ports.postgres}`);
+    expect(readFileSync(path.join(out, 'pgbackrest/pgbackrest.conf'), 'utf8')).toContain(`pg1-port=${project.ports.postgres}`);
     const secrets = JSON.parse(readFileSync(path.join(project.stateDir, 'secrets.json'), 'utf8')) as Record<string, Record<string, string>>;
     const all = files.map((f) => readFileSync(path.join(out, f), 'utf8')).join('\n');
     for (const s of Object.values(secrets).flatMap((x) => Object.values(x))) expect(all).not.toContain(s);

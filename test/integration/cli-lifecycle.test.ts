@@ -258,8 +258,28 @@ describe('dataplane CLI lifecycle', () => {
     expect(checks.find((c) => c.name === `port ${project.ports.redis}`)).toMatchObject({ status: 'ok', detail: expect.stringMatching(/in use by this stack's redis/) });
   });
 
+  it('`backup create`, `list` and `verify` work from the CLI; bad arguments are usage errors', async () => {
+    const created = await project.run(['backup', 'create', '--label', 'cli-1', '--json']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ label: 'cli-1', postgres: { timeline: 1 }, redis: { keys: expect.any(Number) }, nats: { streams: expect.any(Array) } });
+    const list = JSON.parse((await project.run(['backup', 'list', '--json'])).stdout) as { label: string; postgres: boolean; redis: boolean; streams: number }[];
+    expect(list).toEqual([expect.objectContaining({ label: 'cli-1', postgres: true, redis: true, streams: expect.any(Number) })]);
+    const verify = await project.run(['backup', 'verify', 'cli-1']);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/cli-1: ok/);
+    const missing = await project.run(['backup', 'verify', 'no-such']);
+    expect(missing.code).toBe(14);
+    expect(missing.stderr).toMatch(/no backup labelled no-such[\s\S]*cli-1/);
+    const noTarget = await project.run(['restore']);
+    expect(noTarget.code).toBe(2);
+    expect(noTarget.stderr).toMatch(/--to-time <time> or --to-latest/);
+    const running = await project.run(['restore', '--to-latest']);
+    expect(running.code).toBe(14);
+    expect(running.stderr).toMatch(/refusing to overwrite/);
+  });
+
   it('every command has --help', async () => {
-    for (const cmd of [[], ['up'], ['down'], ['status'], ['logs'], ['credentials'], ['doctor'], ['config'], ['config', 'print'], ['config', 'render'], ['config', 'docs']]) {
+    for (const cmd of [[], ['up'], ['down'], ['status'], ['logs'], ['credentials'], ['doctor'], ['config'], ['config', 'print'], ['config', 'render'], ['config', 'docs'], ['backup'], ['backup', 'create'], ['backup', 'list'], ['backup', 'verify'], ['backup', 'prune'], ['restore'], ['metrics'], ['dashboards']]) {
       const r = await project.run([...cmd, '--help']);
       expect(r.code, cmd.join(' ')).toBe(0);
       expect(r.stdout).toMatch(/^Usage: dataplane/);

@@ -5,6 +5,8 @@ import { GiB } from '../../src/config/sizes.js';
 import { natsBcrypt, redisAclHash, scramSha256Verifier, scramVerifierMatches } from '../../src/secrets/hashes.js';
 import { generateSecret } from '../../src/secrets/store.js';
 import { planStack } from '../../src/stack/plan.js';
+import { statePaths } from '../../src/config/paths.js';
+import { renderPgbackrest } from '../../src/render/pgbackrest.js';
 
 const secrets = {
   postgres: Object.fromEntries(['postgres', 'app_owner', 'app_rw', 'app_ro', 'app_ingest', 'app_analytics', 'app_monitor', 'app_backup'].map((u) => [u, generateSecret()])),
@@ -110,6 +112,19 @@ describe('rendered files', () => {
     expect(conf).toContain('cert_file: "/var/lib/dataplane/nats/tls/server.crt"');
     expect(conf).toContain('allow_non_tls: true');
     expect(render({ profile: 'prod' })['nats/nats.conf']).not.toContain('allow_non_tls');
+  });
+
+  it('pgBackRest (production hosts with 2.47+): the stack\'s data directory, port and retention', () => {
+    const config = parseConfig({ stateDir: '/var/lib/dataplane', backup: { keep: 5 }, postgres: { port: 5544 } });
+    const plan = planStack(config, { secrets, binaries: {}, machine: { cpus: 8, memory: 16 * GiB, disk: 100 * GiB } });
+    const conf = renderPgbackrest(config, statePaths(config), plan.tuning).content;
+    expect(conf).toContain('[dataplane]');
+    expect(conf).toContain('pg1-path=/var/lib/dataplane/pg/data');
+    expect(conf).toContain('pg1-port=5544');
+    expect(conf).toContain('repo1-retention-full=5');
+    expect(conf).toContain('process-max=4');
+    expect(files['postgres/postgresql.conf']).toContain("archive_library = 'basic_archive'");
+    expect(files['postgres/postgresql.conf']).toContain("basic_archive.archive_directory = '/var/lib/dataplane/pg/wal-archive'");
   });
 
   it('skips disabled servers', () => {

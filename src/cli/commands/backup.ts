@@ -5,6 +5,7 @@ import { createBackup, restore, verifyBackup, BackupError } from '../../backup/i
 import { listBackups, prune, restorable } from '../../backup/catalog.js';
 import { statePaths } from '../../config/paths.js';
 import { formatSize } from '../../config/sizes.js';
+import { ConfigError } from '../../errors.js';
 import { loadFor } from '../context.js';
 import { printJson, progress, status, table } from '../output.js';
 
@@ -77,7 +78,7 @@ export function register(program: Command): void {
     .action((opts: { keep?: string; dryRun?: boolean; json?: boolean }, c: Command) => {
       const { config } = loadFor(c);
       const keep = opts.keep === undefined ? config.backup.keep : Number(opts.keep);
-      if (!Number.isInteger(keep) || keep < 1) throw new BackupError(`--keep must be a whole number of at least 1, got ${opts.keep}`);
+      if (!Number.isInteger(keep) || keep < 1) throw new ConfigError([{ path: '--keep', message: `expected a whole number of at least 1, got "${opts.keep}"` }]);
       const r = prune(statePaths(config), keep, { dryRun: Boolean(opts.dryRun) });
       if (opts.json) return printJson(r);
       const verb = opts.dryRun ? 'would remove' : 'removed';
@@ -99,11 +100,11 @@ export function register(program: Command): void {
     )
     .action(async (opts: { toTime?: string; toLatest?: boolean; label?: string; target?: string; force?: boolean; json?: boolean }, c: Command) => {
       const { config } = loadFor(c);
-      if (!opts.toTime && !opts.toLatest) throw new BackupError('say where to recover to: --to-time <time> or --to-latest');
+      if (!opts.toTime && !opts.toLatest) throw new ConfigError([{ path: '--to-time', message: 'say where to recover to: --to-time <time> or --to-latest' }]);
       let target: { time: Date } | { latest: true } = { latest: true };
       if (opts.toTime) {
         const t = new Date(opts.toTime);
-        if (Number.isNaN(t.getTime())) throw new BackupError(`--to-time "${opts.toTime}" is not a time; use ISO 8601, e.g. 2026-11-27T10:15:00Z`);
+        if (Number.isNaN(t.getTime())) throw new ConfigError([{ path: '--to-time', message: `"${opts.toTime}" is not a time; use ISO 8601, e.g. 2026-11-27T10:15:00Z` }]);
         target = { time: t };
       }
       const r = await restore(config, {

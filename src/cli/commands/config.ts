@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { configurationMarkdown } from '../../config/docs.js';
+import { statePaths } from '../../config/paths.js';
 import { SERVICES, type Config, type ServiceName } from '../../config/schema.js';
 import { formatSize } from '../../config/sizes.js';
 import { ensureSecrets } from '../../secrets/store.js';
@@ -11,6 +12,7 @@ import { ensureCertificates } from '../../tls/certificates.js';
 import { drivers } from '../../servers/index.js';
 import type { Binaries } from '../../servers/types.js';
 import { renderNftables } from '../../render/nftables.js';
+import { renderPgbackrest } from '../../render/pgbackrest.js';
 import { planStack, planTuning, type TuningPlan } from '../../stack/plan.js';
 import { loadFor } from '../context.js';
 import { printJson, progress } from '../output.js';
@@ -72,7 +74,7 @@ export function register(program: Command): void {
 
   config
     .command('render')
-    .description('write the native config files (postgresql.conf, pg_hba.conf, redis.conf, nats.conf) and an nftables ruleset to a folder')
+    .description('write the native config files (postgresql.conf, pg_hba.conf, redis.conf, nats.conf, Prometheus, Alertmanager and exporters), an nftables ruleset and a pgBackRest configuration to a folder')
     .requiredOption('-o, --out <dir>', 'folder to write into (one subfolder per server)')
     .addHelpText(
       'after',
@@ -91,6 +93,12 @@ export function register(program: Command): void {
         chmodSync(file, 0o600);
         written.push(file);
       }
+      // For production hosts with pgBackRest 2.47+ (docs/backup-restore.md); the local stack does not use it.
+      const pgbr = renderPgbackrest(cfg, statePaths(cfg), plan.tuning);
+      const pgbrDir = path.resolve(opts.out, 'pgbackrest');
+      mkdirSync(pgbrDir, { recursive: true, mode: 0o700 });
+      writeFileSync(path.join(pgbrDir, pgbr.name), pgbr.content, { mode: 0o600 });
+      written.push(path.join(pgbrDir, pgbr.name));
       const nft = renderNftables(cfg);
       const nftDir = path.resolve(opts.out, 'nftables');
       mkdirSync(nftDir, { recursive: true, mode: 0o700 });
