@@ -8,13 +8,14 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statePaths } from '../config/paths.js';
-import type { Config, ServiceName } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { ConfigError, DataplaneError } from '../errors.js';
 import { redisAclHash, scramSha256Verifier } from '../secrets/hashes.js';
-import { generateSecret, readSecrets, secretEnvName, secretFor, SecretsError, storeSecret, type Secrets } from '../secrets/store.js';
+import { generateSecret, readSecrets, secretEnvName, secretFor, SecretsError, storeSecret, type SecretService, type Secrets } from '../secrets/store.js';
 import { serviceUsers } from '../secrets/users.js';
 import { isRecordAlive, readPidFile } from '../servers/process.js';
 import { redisAdminClient } from '../servers/redis.js';
+import { monitoringGet, monitorUrl } from '../servers/monitoring.js';
 import { clientFor, withClient } from '../postgres/clients.js';
 import { ensureCertificates, type EnsureResult } from '../tls/certificates.js';
 import { natsTls, redisEndpoint } from '../tls/client-options.js';
@@ -27,8 +28,9 @@ export class ReloadError extends DataplaneError {
   readonly exitCode = 13;
 }
 
-function running(config: Config, service: ServiceName): boolean {
-  const rec = readPidFile(statePaths(config).pidFile(service));
+function running(config: Config, service: SecretService): boolean {
+  // The monitoring login guards Prometheus, Alertmanager and the exporters: live when Prometheus runs.
+  const rec = readPidFile(statePaths(config).pidFile(service === 'monitoring' ? 'prometheus' : service));
   return Boolean(rec && isRecordAlive(rec));
 }
 
@@ -52,13 +54,13 @@ export async function reloadStack(config: Config, timeoutMs = 30_000): Promise<'
 }
 
 export interface RotationResult {
-  service: ServiceName;
+  service: SecretService;
   user: string;
   /** applied to the running server (false: stored, applied at the next `up`) */
   live: boolean;
 }
 
-export async function rotateCredential(config: Config, service: ServiceName, user: string, env: NodeJS.ProcessEnv = process.env): Promise<RotationResult> {
+export async function rotateCredential(config: Config, service: SecretService, user: string, env: NodeJS.ProcessEnv = process.env): Promise<RotationResult> {
   if (!serviceUsers(config).some((u) => u.service === service && u.user === user)) {
     const known = serviceUsers(config).filter((u) => u.service === service).map((u) => u.user);
     throw new ConfigError([{ path: 'user', message: `${service} has no login ${user}; it has ${known.join(', ')}` }]);
@@ -91,16 +93,30 @@ export async function rotateCredential(config: Config, service: ServiceName, use
   // The supervisor re-reads secrets and rewrites server files; NATS takes the new
   // password from its reloaded configuration.
   const reloaded = live ? await reloadStack(config) : 'not running';
-  if (live && service === 'nats' && reloaded !== 'reloaded') {
-    throw new ReloadError('NATS runs without a supervisor; the new password applies at the next `dataplane up`');
+  if (live && (service === 'nats' || service === 'monitoring') && reloaded !== 'reloaded') {
+    throw new ReloadError(`${service === 'nats' ? 'NATS runs' : 'the monitoring runs'} without a supervisor; the new password applies at the next \`dataplane up\``);
   }
   if (live) await verifyLogin(config, service, user, readSecrets(config, env));
   return { service, user, live };
 }
 
 /** Log in as the rotated identity with its new secret: the rotation worked end to end. */
-async function verifyLogin(config: Config, service: ServiceName, user: string, secrets: Secrets): Promise<void> {
+async function verifyLogin(config: Config, service: SecretService, user: string, secrets: Secrets): Promise<void> {
   const password = secretFor(secrets, service, user);
+  if (service === 'monitoring') {
+    // Prometheus re-reads web.yml on every request; SIGHUP has made it re-read its password file.
+    let last: unknown;
+    for (let i = 0; i < 50; i++) {
+      try {
+        await (await monitoringGet(config, secrets, `${monitorUrl(config, 'prometheus')}/-/ready`)).arrayBuffer();
+        return;
+      } catch (e) {
+        last = e;
+        await sleep(100);
+      }
+    }
+    throw last;
+  }
   if (service === 'postgres') {
     const database = user === config.postgres.superuser ? 'postgres' : config.postgres.database;
     await withClient(clientFor(config, secrets, user, { database }), (c) => c.query('select 1'));

@@ -7,6 +7,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { monitorUrl, monitoringGet } from '../../src/servers/monitoring.js';
+import { readSecrets } from '../../src/secrets/store.js';
+import { rotateCredential } from '../../src/stack/rotate.js';
 import { stackStatus } from '../../src/stack/status.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
 import { waitFor } from '../helpers/processes.js';
@@ -121,6 +123,37 @@ describe('Prometheus', () => {
     const names = body.data.groups.flatMap((g) => g.rules.map((r) => r.name));
     expect(names).toContain('RedisDown');
     expect(names.length).toBeGreaterThanOrEqual(20);
+  });
+});
+
+describe('rotation', () => {
+  it('`credentials rotate monitoring admin` moves every endpoint to the new password, and scraping goes on', { timeout: 90_000 }, async () => {
+    const old = stack.supervisor.secrets.monitoring!.admin!;
+    // What `up` does on SIGHUP; the supervisor runs inside this test process.
+    const onHup = () => void stack.supervisor.reload();
+    process.on('SIGHUP', onHup);
+    try {
+      expect((await rotateCredential(stack.config, 'monitoring', 'admin')).live).toBe(true);
+    } finally {
+      process.off('SIGHUP', onHup);
+    }
+    const fresh = readSecrets(stack.config).monitoring!.admin!;
+    expect(fresh).not.toBe(old);
+    const get = (url: string, pw: string) => fetch(url, { headers: { authorization: `Basic ${Buffer.from(`admin:${pw}`).toString('base64')}` } });
+    for (const [m, p] of [['prometheus', '/-/ready'], ['alertmanager', '/-/ready'], ['node-exporter', '/metrics'], ['postgres-exporter', '/metrics']] as const) {
+      expect((await get(`${monitorUrl(stack.config, m)}${p}`, old)).status, `${m} with the old password`).toBe(401);
+      expect((await get(`${monitorUrl(stack.config, m)}${p}`, fresh)).status, `${m} with the new password`).toBe(200);
+    }
+    // Prometheus scrapes the protected exporters with the new password.
+    await waitFor(
+      'every target up after the rotation',
+      async () => {
+        const up = await promQuery('up');
+        return up.length >= 6 && up.every((u) => u.value[1] === '1') ? up : undefined;
+      },
+      30_000,
+      1000,
+    );
   });
 });
 

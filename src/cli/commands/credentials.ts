@@ -52,7 +52,7 @@ export function register(program: Command): void {
 
   cmd
     .command('rotate')
-    .argument('<service>', `${SERVICES.join(', ')}`)
+    .argument('<service>', `${CREDENTIAL_SERVICES.join(', ')}`)
     .argument('<user>', 'the login to rotate, e.g. app_rw')
     .description('replace a password on the running server and in secrets.json, without restarting anything')
     .option('--json', 'print machine-readable JSON')
@@ -61,11 +61,11 @@ export function register(program: Command): void {
       '\nThe switch is immediate: from now on only the new password logs in; open sessions stay open.\nRead the new one with `dataplane credentials <service> --user <user> --reveal`.',
     )
     .action(async (service: string, user: string, opts: { json?: boolean }, c: Command) => {
-      if (!SERVICES.includes(service as ServiceName)) {
-        throw new ConfigError([{ path: 'service', message: `expected one of ${SERVICES.join(', ')}, got "${service}"` }]);
+      if (!CREDENTIAL_SERVICES.includes(service)) {
+        throw new ConfigError([{ path: 'service', message: `expected one of ${CREDENTIAL_SERVICES.join(', ')}, got "${service}"` }]);
       }
       const { config } = loadFor(c);
-      const result = await rotateCredential(config, service as ServiceName, user);
+      const result = await rotateCredential(config, service as ServiceName | 'monitoring', user);
       if (opts.json) return printJson(result);
       progress(result.live ? `rotated ${service} ${user}: the running server accepts only the new password` : `stored a new ${service} password for ${user}; the stack is not running, \`dataplane up\` applies it`);
     });
