@@ -174,6 +174,10 @@ const supervisor = z
     maxRestartDelayMs: z.int().min(100).max(600_000).default(30_000).describe('Upper bound of the restart delay.'),
     startTimeoutMs: z.int().min(1000).max(600_000).default(60_000).describe('How long a server may take to become ready before start-up fails.'),
     stopTimeoutMs: z.int().min(1000).max(600_000).default(60_000).describe('How long a clean shutdown may take before the server is killed.'),
+    logMaxSize: size('64mb')
+      .prefault('64mb')
+      .describe('A log in <stateDir>/logs larger than this is rotated (copied to .1, then truncated in place).'),
+    logKeep: z.int().min(1).max(20).default(3).describe('Rotated generations kept per log (name.log.1 .. name.log.N).'),
   })
   .describe('Process supervision: readiness, restarts and shutdown.');
 

@@ -10,6 +10,7 @@ import { statePaths, type StatePaths } from '../config/paths.js';
 import { SERVICES, type Config, type ProcessName, type ServiceName } from '../config/schema.js';
 import { AlreadyRunningError, PortInUseError, ServerStartError } from '../errors.js';
 import { BackupScheduler } from '../backup/schedule.js';
+import { rotateLogs } from './log-rotation.js';
 import { figuresFor } from '../observe/figures.js';
 import { startHealthServer, type ComponentHealth, type HealthServer } from '../observe/health.js';
 import { collectProcessMetrics, registry as libraryMetrics } from '../observe/metrics.js';
@@ -193,6 +194,16 @@ export class Supervisor {
         releasers.push(() => sup.stopMaintenance());
       }
 
+      // 6a. Logs: size-based rotation, checked every minute.
+      const rotateNow = () => {
+        const rotated = rotateLogs(paths.logs, { maxBytes: config.supervisor.logMaxSize, keep: config.supervisor.logKeep });
+        if (rotated.length) logger.info(`rotated logs: ${rotated.join(', ')}`);
+      };
+      const logTimer = setInterval(rotateNow, 60_000);
+      logTimer.unref();
+      releasers.push(() => clearInterval(logTimer));
+      sup.logTimer = logTimer;
+
       // 6b. Scheduled backups (WAL is archived continuously by PostgreSQL itself).
       const backups = new BackupScheduler(config, logger);
       backups.start();
@@ -251,6 +262,7 @@ export class Supervisor {
 
   private workers: Workers | undefined;
   private backups: BackupScheduler | undefined;
+  private logTimer: NodeJS.Timeout | undefined;
   private maintenanceTimer: NodeJS.Timeout | undefined;
   private maintenanceRunning: Promise<void> | undefined;
 
@@ -436,6 +448,7 @@ export class Supervisor {
       await this.health?.close().catch(() => {});
       await this.workers?.stop();
       await this.backups?.stop();
+      if (this.logTimer) clearInterval(this.logTimer);
       await this.stopMaintenance();
       for (const m of [...this.managed].reverse()) {
         try {
