@@ -45,6 +45,14 @@ export interface EphemeralStack extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
+/**
+ * Monitoring for throw-away stacks: off unless a test asks (five more processes per
+ * stack), on the given free ports, scraped every second when on.
+ */
+export function testMonitoring([port, alertmanagerPort, nodeExporterPort, postgresExporterPort, redisExporterPort]: number[]) {
+  return { enabled: false, port, alertmanagerPort, nodeExporterPort, postgresExporterPort, redisExporterPort, scrapeIntervalSec: 1 };
+}
+
 async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): Promise<Config> {
   const want = new Set(opts.services ?? SERVICES);
   const [pg, redis, redisTls, nats, natsMonitor, health, prom, am, nodeExp, pgExp, redisExp] = await freePorts(11);
@@ -58,16 +66,7 @@ async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): P
     nats: { enabled: want.has('nats'), port: nats, monitorPort: natsMonitor },
     // A test asks for scheduled backups when it wants them.
     backup: { intervalHours: 0 },
-    // Off unless a test asks: five more processes per stack. Scraped every second when on.
-    monitoring: {
-      enabled: false,
-      port: prom,
-      alertmanagerPort: am,
-      nodeExporterPort: nodeExp,
-      postgresExporterPort: pgExp,
-      redisExporterPort: redisExp,
-      scrapeIntervalSec: 1,
-    },
+    monitoring: testMonitoring([prom!, am!, nodeExp!, pgExp!, redisExp!]),
   };
   return parseConfig(opts.config ? mergeDeep(base, opts.config as Record<string, unknown>) : base);
 }

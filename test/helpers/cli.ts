@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { freePorts } from '../../src/servers/ports.js';
+import { testMonitoring } from '../../src/stack/ephemeral.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
@@ -63,16 +64,7 @@ export async function tempProject(extra: Record<string, unknown> = {}): Promise<
     nats: { port: nats, monitorPort: natsMonitor },
     health: { port: health },
     backup: { intervalHours: 0 },
-    // Off unless a test turns it on: five more processes per project.
-    monitoring: {
-      enabled: false,
-      port: prom,
-      alertmanagerPort: am,
-      nodeExporterPort: nodeExp,
-      postgresExporterPort: pgExp,
-      redisExporterPort: redisExp,
-      scrapeIntervalSec: 1,
-    },
+    monitoring: testMonitoring([prom!, am!, nodeExp!, pgExp!, redisExp!]),
   };
   for (const [k, v] of Object.entries(extra)) {
     const base = config[k];
