@@ -133,7 +133,15 @@ export async function verifyBackup(config: Config, label: string, opts: { drill?
   }
   problems.sort();
   const result: VerifyResult = { label, ok: problems.length === 0, filesChecked: files.length, problems };
-  if (opts.drill && result.ok && pgb) result.drill = await drill(config, dir, manifest, opts.onProgress ?? (() => {}));
+  if (opts.drill && result.ok && pgb) {
+    try {
+      result.drill = await drill(config, dir, manifest, opts.onProgress ?? (() => {}));
+    } catch (e) {
+      // A backup that does not come back is a failed verification, not a crash of the command.
+      result.ok = false;
+      result.problems.push(`drill: ${(e as Error).message}`);
+    }
+  }
   return result;
 }
 

@@ -154,12 +154,18 @@ export function createServerMetrics(src: ServerMetricsSources): Registry {
     });
   }
 
-  g('dataplane_backup_last_success_timestamp_seconds', 'When the newest complete backup finished (Unix time); 0 when there is none', [], function () {
-    const newest = listBackups(paths).at(-1)?.manifest.finishedAt;
-    this.set(newest ? Date.parse(newest) / 1000 : 0);
+  // Manifests list every stored file: read them at most once per disk interval, for both gauges.
+  const backups = memo(15_000, async () => {
+    const all = listBackups(paths);
+    return { count: all.length, newest: all.at(-1)?.manifest.finishedAt };
   });
-  g('dataplane_backups', 'Complete backups kept in the backup area', [], function () {
-    this.set(listBackups(paths).length);
+  g('dataplane_backup_last_success_timestamp_seconds', 'When the newest complete backup finished (Unix time); 0 when there is none', [], async function () {
+    const b = await backups();
+    if (b) this.set(b.newest ? Date.parse(b.newest) / 1000 : 0);
+  });
+  g('dataplane_backups', 'Complete backups kept in the backup area', [], async function () {
+    const b = await backups();
+    if (b) this.set(b.count);
   });
 
   const url = natsMonitorUrl(config);
