@@ -523,6 +523,21 @@ export class Supervisor {
     }));
   }
 
+  private readonly figuresCache = new Map<ServiceName, { at: number; value: ReturnType<typeof figuresFor> }>();
+
+  /**
+   * Key figures for /readyz, shared for two seconds: readiness is polled often (load
+   * balancers, restart checks) and each reading costs extra logins on the servers; the
+   * probe itself stays live on every call.
+   */
+  private figures(service: ServiceName): ReturnType<typeof figuresFor> {
+    const hit = this.figuresCache.get(service);
+    if (hit && Date.now() - hit.at < 2000) return hit.value;
+    const value = figuresFor(service, this.config, this.secrets, 1500);
+    this.figuresCache.set(service, { at: Date.now(), value });
+    return value;
+  }
+
   /** Per-component readiness: a live probe for running servers, the reason otherwise. */
   async readiness(): Promise<ComponentHealth[]> {
     return Promise.all(
@@ -534,7 +549,7 @@ export class Supervisor {
           return { name: m.name, status: 'down', required, reason: m.lastExit ? `${m.state} after it ${m.lastExit}` : m.state };
         }
         try {
-          const [r, f] = await Promise.all([m.driver.probe(this.config, this.secrets, 1500), server ? figuresFor(server, this.config, this.secrets, 1500) : undefined]);
+          const [r, f] = await Promise.all([m.driver.probe(this.config, this.secrets, 1500), server ? this.figures(server) : undefined]);
           const details = f ? (f.figures ? { ...f.figures } : { figuresError: f.error }) : undefined;
           return { name: m.name, status: 'up', required, latencyMs: Math.round(r.latencyMs * 10) / 10, version: r.version || m.version, ...(details ? { details } : {}) };
         } catch (e) {
