@@ -11,10 +11,10 @@ import path from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { runConsumer } from '../src/nats/consumer.js';
-import { PACKAGE_ROOT } from '../src/package-root.js';
+import { PACKAGE_ROOT } from '../src/lib/package-root.js';
 import { Publisher } from '../src/nats/publisher.js';
-import { freePorts } from '../src/servers/ports.js';
-import { isAlive } from '../src/servers/process.js';
+import { freePorts } from '../src/lib/ports.js';
+import { isAlive } from '../src/lib/process.js';
 import { progress, watchCpu, type Comparison, type Cpu } from './harness.js';
 
 const GO = '/tmp/natsbench-go/natsbench-go';

@@ -5,4 +5,4 @@
  *   await using stack = await startEphemeralStack({ services: ['postgres', 'redis'] });
  */
 export { startEphemeralStack, type EphemeralStack, type EphemeralStackOptions } from './stack/ephemeral.js';
-export type { Credential } from './stack/credentials.js';
+export type { Credential } from './connect/credentials.js';

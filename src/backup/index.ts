@@ -6,23 +6,20 @@ import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
-import { DataplaneError } from '../errors.js';
+import { DataplaneError } from '../errors/index.js';
 import { readSecrets } from '../secrets/store.js';
 import { drivers } from '../servers/index.js';
-import { isRecordAlive, readPidFile } from '../servers/process.js';
-import { resolveServiceUser } from '../servers/service-user.js';
-import { stopStack } from '../stack/control.js';
+import { isRecordAlive, readPidFile } from '../lib/process.js';
+import { resolveServiceUser } from '../lib/service-user.js';
 import { archivedWal, backupDir, commitBackup, listBackups, partialDir, readManifest, type BackupManifest } from './catalog.js';
 import { checkCompressed, checkRaw, eachLimited } from './files.js';
 import { backupStreams, scheduleStreamRestore } from './streams.js';
 import { backupPostgres } from './postgres.js';
-import { layDown, moveAside, recover, RestoreError, type RecoveryOptions, type RecoveryResult } from './recovery.js';
+import { BackupError, RestoreError } from './errors.js';
+import { layDown, moveAside, recover, type RecoveryOptions, type RecoveryResult } from './recovery.js';
 import { backupRedis, restoreRedis } from './redis.js';
 
-export class BackupError extends DataplaneError {
-  readonly code = 'BACKUP';
-  readonly exitCode = 14;
-}
+export { BackupError, RestoreError } from './errors.js';
 
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$/;
 
@@ -192,8 +189,11 @@ export interface RestoreOptions {
   target: { time: Date } | { latest: true };
   /** another folder than the stack's data directory */
   targetDir?: string;
-  /** stop the running stack first */
-  force?: boolean;
+  /**
+   * Stops the running stack (--force): restore calls it when the stack's own data
+   * directory is in use. Without it, restore refuses to overwrite a running stack.
+   */
+  stopRunningStack?: () => Promise<unknown>;
   onProgress?: (m: string) => void;
   /** Runs against the recovered server before it is stopped (checks, tests). */
   onReady?: RecoveryOptions['onReady'];
@@ -237,13 +237,13 @@ export async function restore(config: Config, opts: RestoreOptions): Promise<Res
   const own = dataDir === path.resolve(paths.pg.data);
   const running = own ? stackRunning(config) : existsSync(path.join(dataDir, 'postmaster.pid'));
   if (running) {
-    if (!opts.force || !own) {
+    if (!opts.stopRunningStack || !own) {
       throw new BackupError(`${own ? 'the stack' : 'a PostgreSQL server'} is running on ${dataDir}: refusing to overwrite it`, {
         hint: own ? 'stop the stack (`dataplane down`), or pass --force to have restore stop it' : 'stop that server first',
       });
     }
     progress('stopping the stack (--force)');
-    await stopStack(config, progress);
+    await opts.stopRunningStack();
   }
   if ('time' in opts.target) {
     // Recovery to a time the archive does not reach fails only after everything was laid down.

@@ -10,6 +10,7 @@ import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { createInbox, type NatsConnection } from '@nats-io/transport-node';
+import { BackupError, RestoreError } from './errors.js';
 import type { StoredFile } from './files.js';
 
 const CHUNK = 128 * 1024;
@@ -19,10 +20,10 @@ interface ApiError {
   error?: { code: number; err_code?: number; description: string };
 }
 
-async function api<T>(nc: NatsConnection, subject: string, body: unknown): Promise<T> {
+async function api<T>(nc: NatsConnection, subject: string, body: unknown, fail: (m: string) => Error): Promise<T> {
   const m = await nc.request(subject, JSON.stringify(body), { timeout: API_TIMEOUT_MS });
   const r = m.json<T & ApiError>();
-  if (r.error) throw new Error(`${subject}: ${r.error.description} (${r.error.code})`);
+  if (r.error) throw fail(`${subject}: ${r.error.description} (${r.error.code})`);
   return r;
 }
 
@@ -50,11 +51,11 @@ export async function snapshotStream(nc: NatsConnection, stream: string, dir: st
       no_consumers: false,
       chunk_size: CHUNK,
       jsck: false,
-    });
+    }, (m) => new BackupError(m));
     for await (const m of sub) {
       if (!m.data.length) {
         // The end; a status header here is the server giving up (e.g. we were too slow).
-        if (m.headers && m.headers.code >= 400) throw new Error(`snapshot of ${stream} failed: ${m.headers.code} ${m.headers.description}`);
+        if (m.headers && m.headers.code >= 400) throw new BackupError(`snapshot of ${stream} failed: ${m.headers.code} ${m.headers.description}`);
         break;
       }
       hash.update(m.data);
@@ -78,19 +79,19 @@ export async function restoreStream(nc: NatsConnection, snap: StreamSnapshot, di
   // Checked before anything reaches the server: a damaged snapshot never becomes a stream.
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  if (hash.digest('hex') !== snap.file.sha256) throw new Error(`nats/${snap.file.path} does not match the manifest (checksum): the backup is damaged`);
-  const { deliver_subject: deliver } = await api<{ deliver_subject: string }>(nc, `$JS.API.STREAM.RESTORE.${snap.name}`, { config: snap.config, state: snap.state });
+  if (hash.digest('hex') !== snap.file.sha256) throw new RestoreError(`nats/${snap.file.path} does not match the manifest (checksum): the backup is damaged`);
+  const { deliver_subject: deliver } = await api<{ deliver_subject: string }>(nc, `$JS.API.STREAM.RESTORE.${snap.name}`, { config: snap.config, state: snap.state }, (m) => new RestoreError(m));
   for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
     // Each chunk is acknowledged by the server before the next goes out.
     const ack = await nc.request(deliver, chunk as Buffer, { timeout: API_TIMEOUT_MS });
     if (ack.data.length) {
       const r = ack.json<ApiError>();
-      if (r.error) throw new Error(`restore of ${snap.name} failed: ${r.error.description}`);
+      if (r.error) throw new RestoreError(`restore of ${snap.name} failed: ${r.error.description}`);
     }
   }
   // An empty message ends the upload; the answer says whether the stream came back.
   const done = await nc.request(deliver, new Uint8Array(0), { timeout: 5 * 60_000 });
   const r = done.json<ApiError & { state?: { messages: number; last_seq: number } }>();
-  if (r.error) throw new Error(`restore of ${snap.name} failed: ${r.error.description}`);
+  if (r.error) throw new RestoreError(`restore of ${snap.name} failed: ${r.error.description}`);
   return { messages: r.state?.messages ?? 0, lastSeq: r.state?.last_seq ?? 0 };
 }

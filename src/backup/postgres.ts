@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.js';
 import { clientFor, withClient } from '../postgres/clients.js';
 import type { Secrets } from '../secrets/store.js';
 import type { PostgresBackup } from './catalog.js';
+import { BackupError } from './errors.js';
 import { eachLimited, storeCompressed, type StoredFile } from './files.js';
 
 export const BACKUP_LOGIN = 'app_backup';
@@ -54,7 +55,7 @@ function walk(root: string): { files: string[]; directories: string[] } {
 
 function labelField(label: string, field: string): string {
   const m = new RegExp(`^${field}: (.*)$`, 'm').exec(label);
-  if (!m) throw new Error(`backup label has no "${field}" line`);
+  if (!m) throw new BackupError(`backup label has no "${field}" line`);
   return m[1]!;
 }
 
@@ -96,7 +97,7 @@ export async function backupPostgres(config: Config, secrets: Secrets, dataDir: 
     const consistentAt = new Date().toISOString();
     progress(`backup finished at WAL ${stop.lsn}: ${stored.length} files, ${Math.round(bytes / 1048576)} MB`);
     const startWal = /\(file ([0-9A-F]{24})\)/.exec(labelField(stop.labelfile, 'START WAL LOCATION'))?.[1];
-    if (!startWal) throw new Error('backup label names no start WAL file');
+    if (!startWal) throw new BackupError('backup label names no start WAL file');
     return {
       version,
       startLsn: start,

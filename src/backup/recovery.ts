@@ -10,18 +10,19 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { StatePaths } from '../config/paths.js';
+import { RestoreError } from './errors.js';
 import type { Config } from '../config/schema.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
-import { freePorts } from '../servers/ports.js';
-import { recordFor, serverEnv, terminate } from '../servers/process.js';
-import { chownToServiceUser, ensureTraversable, type ServiceUser } from '../servers/service-user.js';
-import { pgSsl } from '../tls/client-options.js';
+import { freePorts } from '../lib/ports.js';
+import { recordFor, serverEnv, terminate } from '../lib/process.js';
+import { chownToServiceUser, ensureTraversable, type ServiceUser } from '../lib/service-user.js';
+import { pgSsl } from '../connect/tls-options.js';
 import type { BackupManifest } from './catalog.js';
 import { eachLimited, extractCompressed } from './files.js';
 
 export type RecoveryTarget = { time: Date } | { latest: true } | { immediate: true };
 
-export class RestoreError extends Error {}
+export { RestoreError } from './errors.js';
 
 /** Files of the backup into `target` (which must be empty), every byte checked against the manifest. */
 export async function layDown(backupDir: string, manifest: BackupManifest, target: string, user: ServiceUser, progress: (m: string) => void): Promise<void> {

@@ -10,10 +10,11 @@ import type { StatePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import type { Secrets } from '../secrets/store.js';
 import { Redis } from 'ioredis';
-import { recordFor, serverEnv, terminate } from '../servers/process.js';
+import { recordFor, serverEnv, terminate } from '../lib/process.js';
 import { closeClient, redisAdminClient } from '../servers/redis.js';
-import { chownToServiceUser, type ServiceUser } from '../servers/service-user.js';
+import { chownToServiceUser, type ServiceUser } from '../lib/service-user.js';
 import type { BackupManifest, RedisBackup } from './catalog.js';
+import { BackupError, RestoreError } from './errors.js';
 import { extractCompressed, storeCompressed } from './files.js';
 
 const field = (info: string, name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
@@ -37,12 +38,12 @@ export async function backupRedis(config: Config, secrets: Secrets, dest: string
       await sleep(100);
       const info = await client.info('persistence');
       if (field(info, 'rdb_bgsave_in_progress') === '0') {
-        if (field(info, 'rdb_last_bgsave_status') !== 'ok') throw new Error(`Redis BGSAVE failed (rdb_last_bgsave_status ${field(info, 'rdb_last_bgsave_status')}); see \`dataplane logs redis\``);
+        if (field(info, 'rdb_last_bgsave_status') !== 'ok') throw new BackupError(`Redis BGSAVE failed (rdb_last_bgsave_status ${field(info, 'rdb_last_bgsave_status')}); see \`dataplane logs redis\``);
         savedAt = Number(field(info, 'rdb_last_save_time'));
         // LASTSAVE has one-second resolution: a save in the same second as the previous one still counts.
         if (savedAt >= before) break;
       }
-      if (i > 6000) throw new Error('Redis BGSAVE did not finish within 10 minutes');
+      if (i > 6000) throw new BackupError('Redis BGSAVE did not finish within 10 minutes');
     }
     const keys = Number(await client.dbsize());
     const stored = await storeCompressed(path.join(dir, dbfilename), path.join(dest, `${dbfilename}.gz`));
@@ -66,7 +67,7 @@ export async function restoreRedis(
   opts: { server: string; appendonly: boolean },
 ): Promise<{ movedAside: string[] }> {
   const r = manifest.redis;
-  if (!r) throw new Error(`backup ${manifest.label} has no Redis part`);
+  if (!r) throw new RestoreError(`backup ${manifest.label} has no Redis part`);
   mkdirSync(paths.redis.dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const movedAside: string[] = [];
@@ -81,7 +82,7 @@ export async function restoreRedis(
   const got = await extractCompressed(path.join(backupDir, 'redis', `${r.file.path}.gz`), dest);
   if (got.sha256 !== r.file.sha256) {
     rmSync(dest, { force: true });
-    throw new Error(`redis/${r.file.path}.gz does not match the manifest (checksum): the backup is damaged`);
+    throw new RestoreError(`redis/${r.file.path}.gz does not match the manifest (checksum): the backup is damaged`);
   }
   chownToServiceUser([dest], user);
   if (opts.appendonly) await rebuildAof(opts.server, paths.redis.dir, r.file.path, user);
@@ -103,7 +104,7 @@ async function rebuildAof(server: string, dir: string, dbfilename: string, user:
   let client: Redis | undefined;
   try {
     for (let i = 0; ; i++) {
-      if (child.exitCode !== null) throw new Error(`redis-server could not load the snapshot:\n${log.trim().split('\n').slice(-8).join('\n')}`);
+      if (child.exitCode !== null) throw new RestoreError(`redis-server could not load the snapshot:\n${log.trim().split('\n').slice(-8).join('\n')}`);
       try {
         client = new Redis({ path: sock, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
         client.on('error', () => {});
@@ -113,7 +114,7 @@ async function rebuildAof(server: string, dir: string, dbfilename: string, user:
         client?.disconnect();
         client = undefined;
       }
-      if (i > 3000) throw new Error('redis-server did not load the snapshot within 5 minutes');
+      if (i > 3000) throw new RestoreError('redis-server did not load the snapshot within 5 minutes');
       await sleep(100);
     }
     await client!.config('SET', 'appendonly', 'yes');
@@ -121,10 +122,10 @@ async function rebuildAof(server: string, dir: string, dbfilename: string, user:
       await sleep(100);
       const info = await client!.info('persistence');
       if (field(info, 'aof_enabled') === '1' && field(info, 'aof_rewrite_in_progress') === '0' && field(info, 'aof_rewrite_scheduled') === '0') {
-        if (field(info, 'aof_last_bgrewrite_status') !== 'ok') throw new Error('Redis could not write the AOF from the snapshot');
+        if (field(info, 'aof_last_bgrewrite_status') !== 'ok') throw new RestoreError('Redis could not write the AOF from the snapshot');
         break;
       }
-      if (i > 6000) throw new Error('Redis did not write the AOF within 10 minutes');
+      if (i > 6000) throw new RestoreError('Redis did not write the AOF within 10 minutes');
     }
     await client!.shutdown('NOSAVE').catch(() => {});
   } finally {

@@ -5,7 +5,7 @@
  */
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
-import type { Logger } from '../stack/logger.js';
+import type { Logger } from '../lib/logger.js';
 import { listBackups, prune } from './catalog.js';
 import { createBackup } from './index.js';
 

@@ -10,6 +10,7 @@ import type { StatePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import { connectNats } from '../nats/connection.js';
 import type { BackupManifest } from './catalog.js';
+import { RestoreError } from './errors.js';
 import { restoreStream, snapshotStream, type StreamSnapshot } from './jetstream.js';
 
 export async function backupStreams(config: Config, dest: string, progress: (m: string) => void): Promise<{ streams: StreamSnapshot[] }> {
@@ -59,7 +60,7 @@ export async function applyPendingStreamRestore(config: Config, paths: StatePath
       if (!exists) await restoreStream(nc, s, path.join(backupDir, 'nats'));
     }
   } catch (e) {
-    throw new Error(`restoring JetStream streams from backup ${label} failed: ${(e as Error).message}; fix the cause and run \`dataplane up\` again, or remove ${note} to start without them`);
+    throw new RestoreError(`restoring JetStream streams from backup ${label} failed: ${(e as Error).message}; fix the cause and run \`dataplane up\` again, or remove ${note} to start without them`);
   } finally {
     await nc.close();
   }

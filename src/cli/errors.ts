@@ -1,5 +1,5 @@
 /** How errors reach the user: message, hint, and a stable exit code per condition. */
-import { isDataplaneError } from '../errors.js';
+import { isDataplaneError } from '../errors/index.js';
 import { paint } from './output.js';
 
 export interface SerializedError {

@@ -2,7 +2,7 @@
 /**
  * The dataplane CLI. Commands are thin: parse, call the library, print.
  */
-import { Command, CommanderError } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { register as registerBackup } from './commands/backup.js';
 import { register as registerCache } from './commands/cache.js';
 import { register as registerCerts } from './commands/certs.js';
@@ -11,6 +11,7 @@ import { register as registerCredentials } from './commands/credentials.js';
 import { register as registerDashboards } from './commands/dashboards.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerDown } from './commands/down.js';
+import { register as registerErrors } from './commands/errors.js';
 import { register as registerLogs } from './commands/logs.js';
 import { register as registerMetrics } from './commands/metrics.js';
 import { register as registerMigrate } from './commands/migrate.js';
@@ -20,16 +21,17 @@ import { register as registerSchema } from './commands/schema.js';
 import { register as registerStatus } from './commands/status.js';
 import { register as registerUp } from './commands/up.js';
 import { exitWith, serializeError } from './errors.js';
-import { VERSION } from '../version.js';
+import { DataplaneCommand, usageLine } from './program.js';
+import { UsageError } from '../errors/index.js';
+import { VERSION } from '../lib/version.js';
 
 export function buildProgram(): Command {
-  const program = new Command('dataplane')
+  const program = new DataplaneCommand('dataplane')
     .description('PostgreSQL 16, Redis 7 and NATS JetStream for an application: tuned, secured, supervised')
     .version(VERSION)
     .option('-c, --config <file>', 'config file (default: ./dataplane.config.yaml, or $DATAPLANE_CONFIG)')
-    .showHelpAfterError('(add --help for usage)')
     .exitOverride();
-  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerCerts, registerBackup, registerMetrics, registerDashboards, registerDoctor, registerConfig]) {
+  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerCerts, registerBackup, registerMetrics, registerDashboards, registerDoctor, registerConfig, registerErrors]) {
     register(program);
   }
   return program;
@@ -38,14 +40,22 @@ export function buildProgram(): Command {
 async function main(): Promise<void> {
   // Files the supervisor and servers create are private unless made otherwise.
   process.umask(0o077);
+  const program = buildProgram();
+  // The command that runs, for the usage line of a UsageError its action throws.
+  let active: Command = program;
+  program.hook('preAction', (_program, actionCommand) => {
+    active = actionCommand;
+  });
   try {
-    await buildProgram().parseAsync(process.argv);
+    await program.parseAsync(process.argv);
   } catch (e) {
+    // Commander printed its message (and the usage, for errors) already.
     if (e instanceof CommanderError) {
       process.exitCode = e.exitCode;
       return;
     }
     exitWith(serializeError(e));
+    if (e instanceof UsageError) process.stderr.write(usageLine(active) + '\n');
   }
 }
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError, type ConfigIssue } from '../errors.js';
+import { ConfigError, type ConfigIssue } from '../errors/index.js';
 import { configFields, type ConfigField } from './fields.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -206,6 +206,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 function resolvePaths(config: Config, baseDir: string): Config {
   config.stateDir = path.resolve(baseDir, config.stateDir);
   if (config.postgres.migrationsDir !== 'builtin') config.postgres.migrationsDir = path.resolve(baseDir, config.postgres.migrationsDir);
+  if (config.declarations !== 'builtin') config.declarations = path.resolve(baseDir, config.declarations);
   if (config.postgres.binDir !== 'auto') config.postgres.binDir = path.resolve(baseDir, config.postgres.binDir);
   return config;
 }

@@ -5,7 +5,7 @@
  * `config docs` and the environment-variable names are all derived from it.
  */
 import { z } from 'zod';
-import { parseSize } from './sizes.js';
+import { parseSize } from '../lib/sizes.js';
 
 const AUTO = 'auto' as const;
 
@@ -359,6 +359,11 @@ export const configSchema = z
       .enum(['dev', 'prod'])
       .default('dev')
       .describe('"dev" also accepts plaintext on loopback addresses; "prod" accepts only TLS, everywhere.'),
+    declarations: z
+      .string()
+      .min(1)
+      .default('builtin')
+      .describe('Module whose default export (defineDeclarations) lists the JetStream streams, consumers and Redis keyspaces `up` reconciles and runs; "builtin" = the reference model. Relative to the config file.'),
     network: networkSection.prefault({}),
     tls: tls.prefault({}),
     resources: resources.prefault({}),

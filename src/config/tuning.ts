@@ -10,7 +10,7 @@
  */
 import type { Config } from './schema.js';
 import type { Resources } from './resources.js';
-import { formatPgSize, formatSize, GiB, KiB, MiB } from './sizes.js';
+import { formatPgSize, formatSize, GiB, KiB, MiB } from '../lib/sizes.js';
 
 export interface Tuned<T = string | number> {
   value: T;

@@ -2,9 +2,8 @@
  * The reference domain's JetStream streams, consumers and event subjects, declared
  * in code; `dataplane up` reconciles the server with them.
  */
-import { z } from 'zod';
-import { defineConsumer, defineStream } from '../nats/declarations.js';
-import { defineSubject } from '../nats/subjects.js';
+import { defineStream } from '../nats/declarations.js';
+import { cacheInvalidationConsumer as cacheInvalidationConsumerOf } from '../outbox/invalidation.js';
 
 /** Domain events, published from the PostgreSQL outbox. */
 export const eventsStream = defineStream({
@@ -26,21 +25,7 @@ export const deadLetters = defineStream({
   duplicateWindow: '10m',
 });
 
-export const cacheInvalidate = defineSubject({
-  name: 'app.events.cache.invalidate',
-  description: 'drop these cache entries (keyspace name and key parts)',
-  schema: z.object({
-    keyspace: z.string().min(1),
-    keys: z.array(z.record(z.string(), z.union([z.string(), z.number()]))).min(1),
-  }),
-});
+/** app.events.cache.invalidate events (the library's subject) delete the keyspace entries they name. */
+export { cacheInvalidate } from '../outbox/invalidation.js';
 
-export const cacheInvalidationConsumer = defineConsumer({
-  stream: 'EVENTS',
-  name: 'cache-invalidation',
-  description: 'deletes Redis keyspace entries named by app.events.cache.invalidate',
-  filterSubject: 'app.events.cache.invalidate',
-  ackWait: '30s',
-  maxDeliver: 5,
-  backoff: ['1s', '5s', '30s'],
-});
+export const cacheInvalidationConsumer = cacheInvalidationConsumerOf(eventsStream.name);

@@ -7,7 +7,8 @@ import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/t
 import type { Config } from '../config/schema.js';
 import { inboxPrefix } from '../render/nats.js';
 import { readSecrets, secretFor } from '../secrets/store.js';
-import { natsTls } from '../tls/client-options.js';
+import { natsTls } from '../connect/tls-options.js';
+import { InvalidArgumentError } from '../errors/index.js';
 
 export interface NatsConnectOptions {
   config?: Config;
@@ -42,7 +43,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
     return connect({ ...base, servers: opts.servers, ...(opts.user ? { user: opts.user, pass: opts.pass ?? '', inboxPrefix: inboxFor(opts.user) } : {}), ...(opts.ca ? { tls: { ca: opts.ca } } : {}) });
   }
   const config = opts.config;
-  if (!config) throw new TypeError('connectNats needs { config, user } or { servers }');
+  if (!config) throw new InvalidArgumentError('connectNats needs { config, user } or { servers }');
   const user = opts.user ?? Object.keys(config.nats.users)[0] ?? 'app';
   const tls = natsTls(config);
   return connect({

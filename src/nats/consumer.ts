@@ -14,8 +14,8 @@
 import { jetstream, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { z } from 'zod';
-import { counter, histogram } from '../observe/metrics.js';
-import { durationMs, type Duration } from '../redis/keyspace.js';
+import { counter, histogram } from '../lib/metrics.js';
+import { durationMs, type Duration } from '../lib/durations.js';
 import { Publisher } from './publisher.js';
 import type { Subject } from './subjects.js';
 

@@ -1,6 +1,6 @@
 /**
- * Streams and consumers declared in code. `dataplane up` (and `reconcile`) make
- * the server match them.
+ * Streams and consumers declared in code. `dataplane up` (and `streams reconcile`)
+ * make the server match the ones the application's declarations list.
  *
  *   export const events = defineStream({ name: 'EVENTS', subjects: ['app.events.>'], maxAge: '7d' });
  *   export const invalidations = defineConsumer({ stream: 'EVENTS', name: 'cache-invalidation',
@@ -8,7 +8,8 @@
  */
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerConfig, type StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { durationMs, type Duration } from '../redis/keyspace.js';
+import { InvalidArgumentError } from '../errors/index.js';
+import { durationMs, type Duration } from '../lib/durations.js';
 
 export interface StreamSpec {
   name: string;
@@ -41,32 +42,19 @@ export interface ConsumerSpec {
   deliverPolicy?: 'all' | 'new' | 'last';
 }
 
-const streams = new Map<string, StreamSpec>();
-const consumers = new Map<string, ConsumerSpec>();
-
+/** A stream, checked; an application lists its streams in its declarations (defineDeclarations). */
 export function defineStream(spec: StreamSpec): StreamSpec {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(spec.name)) throw new TypeError(`stream name ${spec.name}: letters, digits, _ and -`);
-  if (streams.has(spec.name)) throw new TypeError(`stream ${spec.name} is declared twice`);
-  streams.set(spec.name, spec);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(spec.name)) throw new InvalidArgumentError(`stream name ${spec.name}: letters, digits, _ and -`);
   return spec;
 }
 
+/** A durable consumer, checked; listed in the application's declarations next to its stream. */
 export function defineConsumer(spec: ConsumerSpec): ConsumerSpec {
   const id = `${spec.stream}/${spec.name}`;
-  if (consumers.has(id)) throw new TypeError(`consumer ${id} is declared twice`);
   if (spec.backoff && spec.maxDeliver !== undefined && spec.maxDeliver <= spec.backoff.length) {
-    throw new TypeError(`consumer ${id}: maxDeliver must be larger than the number of backoff steps`);
+    throw new InvalidArgumentError(`consumer ${id}: maxDeliver must be larger than the number of backoff steps`);
   }
-  consumers.set(id, spec);
   return spec;
-}
-
-export function declaredStreams(): StreamSpec[] {
-  return [...streams.values()];
-}
-
-export function declaredConsumers(): ConsumerSpec[] {
-  return [...consumers.values()];
 }
 
 export function streamConfig(s: StreamSpec): Partial<StreamConfig> & { name: string } {

@@ -9,7 +9,8 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { z } from 'zod';
-import { durationMs, type Duration } from '../redis/keyspace.js';
+import { durationMs, type Duration } from '../lib/durations.js';
+import { InvalidArgumentError } from '../errors/index.js';
 
 export interface TypedKv<T> {
   readonly bucket: KV;
@@ -30,7 +31,7 @@ export async function openKv<Z extends z.ZodType>(
   });
   const check = (v: unknown, key: string) => {
     const r = opts.schema.safeParse(v);
-    if (!r.success) throw new TypeError(`kv ${name}/${key}: ${r.error.issues.map((i) => i.message).join('; ')}`);
+    if (!r.success) throw new InvalidArgumentError(`kv ${name}/${key}: ${r.error.issues.map((i) => i.message).join('; ')}`);
     return r.data as z.output<Z>;
   };
   return {

@@ -11,7 +11,8 @@
  */
 import { headers as natsHeaders, nuid, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
-import { counter, histogram } from '../observe/metrics.js';
+import { DataplaneError } from '../errors/index.js';
+import { counter, histogram } from '../lib/metrics.js';
 import type { Subject, SubjectParams } from './subjects.js';
 
 const published = counter('dataplane_nats_published_total', 'JetStream publishes by outcome', ['outcome']);
@@ -31,14 +32,23 @@ export interface PubAck {
   duplicate: boolean;
 }
 
-export class PublishError extends Error {
+export class PublishError extends DataplaneError {
+  readonly code = 'PUBLISH_FAILED';
   constructor(
     readonly subject: string,
     message: string,
-    readonly code?: number,
+    /** JetStream's own error code (e.g. 503: no stream captures the subject) */
+    readonly serverCode?: number,
   ) {
-    super(`publish to ${subject} failed: ${message}`);
-    this.name = 'PublishError';
+    super(`publish to ${subject} failed: ${message}`, serverCode === 503 ? { hint: 'declare a stream for the subject and run `dataplane streams reconcile`' } : {});
+  }
+}
+
+/** publishAsync calls that were not acknowledged, reported together by flush(). */
+export class PublishFailuresError extends DataplaneError {
+  readonly code = 'PUBLISH_FAILED';
+  constructor(readonly errors: Error[]) {
+    super(`${errors.length} publish(es) failed: ${errors[0]!.message}`, { cause: errors[0] });
   }
 }
 
@@ -206,7 +216,7 @@ export class Publisher {
     if (this.pending.size) await new Promise<void>((r) => this.idle.push(r));
     if (this.failures.length) {
       const errs = this.failures.splice(0);
-      throw new AggregateError(errs, `${errs.length} publish(es) failed: ${errs[0]!.message}`);
+      throw new PublishFailuresError(errs);
     }
   }
 

@@ -34,7 +34,7 @@ function isNotFound(e: unknown): boolean {
   return /not found/i.test((e as Error).message) || (e as { code?: number | string }).code === 404;
 }
 
-export async function reconcile(jsm: JetStreamManager, decl: { streams: StreamSpec[]; consumers: ConsumerSpec[] }): Promise<ReconcileReport> {
+export async function reconcile(jsm: JetStreamManager, decl: { streams: readonly StreamSpec[]; consumers: readonly ConsumerSpec[] }): Promise<ReconcileReport> {
   const report: ReconcileReport = { created: [], updated: [], unchanged: [], drift: [] };
   for (const s of decl.streams) {
     const want = streamConfig(s);

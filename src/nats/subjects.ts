@@ -12,11 +12,12 @@
  *   orderCreated.filter                  // "app.orders.*.created"
  */
 import type { z } from 'zod';
+import { DataplaneError, InvalidArgumentError } from '../errors/index.js';
 
-export class PayloadError extends Error {
+export class PayloadError extends DataplaneError {
+  readonly code = 'PAYLOAD_INVALID';
   constructor(readonly subject: string, reason: string) {
     super(`payload of ${subject} is invalid: ${reason}`);
-    this.name = 'PayloadError';
   }
 }
 
@@ -43,7 +44,7 @@ export class Subject<S extends string, Z extends z.ZodType> {
   subject(params: SubjectParams<S>): string {
     return this.spec.name.replace(/\{([^}]+)\}/g, (_, t: string) => {
       const v = String((params as Record<string, unknown>)[t]);
-      if (!TOKEN.test(v)) throw new TypeError(`subject token ${t}="${v}" must be letters, digits, _ or -`);
+      if (!TOKEN.test(v)) throw new InvalidArgumentError(`subject token ${t}="${v}" must be letters, digits, _ or -`);
       return v;
     });
   }

@@ -5,7 +5,7 @@
 import type { Registry } from 'prom-client';
 import { parseConfig } from '../config/load.js';
 import { statePaths } from '../config/paths.js';
-import { registry as libraryRegistry } from './metrics.js';
+import { registry as libraryRegistry } from '../lib/metrics.js';
 // Loaded for the metrics they register.
 import '../nats/consumer.js';
 import '../nats/publisher.js';

@@ -4,6 +4,7 @@
  * user (INFO), NATS from its monitoring endpoint. /readyz and `dataplane status`
  * both show these, so the two never disagree.
  */
+import { ProbeError } from '../errors/index.js';
 import type { Config } from '../config/schema.js';
 import { clientFor, withClient } from '../postgres/clients.js';
 import type { Secrets } from '../secrets/store.js';
@@ -84,7 +85,7 @@ export async function redisFigures(config: Config, secrets: Secrets, timeoutMs =
 
 export async function natsFigures(config: Config, timeoutMs = 2000): Promise<NatsFigures> {
   const url = natsMonitorUrl(config);
-  if (!url) throw new Error('nats.monitorPort is 0: no monitoring endpoint to read');
+  if (!url) throw new ProbeError('nats.monitorPort is 0: no monitoring endpoint to read');
   const s = await fetchNatsStats(url, timeoutMs);
   return {
     connections: { used: s.connections, max: s.maxConnections },

@@ -5,6 +5,7 @@
  * itself and exposes them on its /metrics (see server-metrics.ts). Production
  * hosts may run prometheus-nats-exporter against the same port instead.
  */
+import { ProbeError } from '../errors/index.js';
 import type { Config } from '../config/schema.js';
 
 /** The fields of /varz we use (nats-server 2.9+). */
@@ -100,7 +101,7 @@ export function natsMonitorUrl(config: Config): string | undefined {
 
 async function getJson<T>(url: string, timeoutMs: number): Promise<T> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`${url} answered ${res.status}`);
+  if (!res.ok) throw new ProbeError(`${url} answered ${res.status}`);
   return (await res.json()) as T;
 }
 

@@ -13,9 +13,9 @@
  */
 import type pg from 'pg';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { counter, gauge, histogram } from '../observe/metrics.js';
+import { counter, gauge, histogram } from '../lib/metrics.js';
 import type { Database } from '../postgres/database.js';
-import { Publisher } from '../nats/publisher.js';
+import { Publisher, PublishError } from '../nats/publisher.js';
 
 const relayed = counter('dataplane_outbox_published_total', 'Outbox rows published by the relay', ['outcome']);
 const lag = histogram('dataplane_outbox_lag_seconds', 'Time from outbox insert to JetStream ack', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
@@ -151,7 +151,7 @@ export class OutboxRelay {
         else chains.set(k, [row]);
       }
       const done: string[] = [];
-      const failed: { id: string; error: string }[] = [];
+      const failed: { id: string; subject: string; error: string }[] = [];
       await Promise.all(
         [...chains.values()].map(async (chain) => {
           for (const row of chain) {
@@ -160,7 +160,7 @@ export class OutboxRelay {
               done.push(row.id);
               lag.observe((Date.now() - row.created_at.getTime()) / 1000);
             } catch (e) {
-              failed.push({ id: row.id, error: (e as Error).message });
+              failed.push({ id: row.id, subject: row.subject, error: (e as Error).message });
               return; // later rows of this key wait for this one
             }
           }
@@ -174,7 +174,7 @@ export class OutboxRelay {
       if (failed.length) {
         relayed.inc({ outcome: 'failed' }, failed.length);
         this.stats.failed += failed.length;
-        this.opts.onError?.(new Error(`${failed.length} outbox row(s) not published: ${failed[0]!.error}`));
+        this.opts.onError?.(new PublishError(failed[0]!.subject, `${failed.length} outbox row(s) not published: ${failed[0]!.error}`));
       }
       return done.length;
     });

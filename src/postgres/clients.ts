@@ -3,8 +3,8 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
-import { PACKAGE_ROOT } from '../package-root.js';
-import { pgSsl } from '../tls/client-options.js';
+import { PACKAGE_ROOT } from '../lib/package-root.js';
+import { pgSsl } from '../connect/tls-options.js';
 
 export function clientFor(config: Config, secrets: Secrets, user: string, opts: { database?: string; timeoutMs?: number } = {}): pg.Client {
   const timeout = opts.timeoutMs ?? 10_000;

@@ -9,10 +9,11 @@
  */
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
-import { counter, gauge, histogram } from '../observe/metrics.js';
+import { DataplaneError, InvalidArgumentError } from '../errors/index.js';
+import { counter, gauge, histogram } from '../lib/metrics.js';
 import { readSecrets } from '../secrets/store.js';
-import { credentialsFor } from '../stack/credentials.js';
-import { pgSsl } from '../tls/client-options.js';
+import { credentialsFor } from '../connect/credentials.js';
+import { pgSsl } from '../connect/tls-options.js';
 import { backoffMs, isConnectionLost, isRetryableInTransaction, RETRYABLE_IN_TRANSACTION } from './errors.js';
 
 const queries = counter('dataplane_pg_queries_total', 'Statements sent by the PostgreSQL client library', ['pool', 'outcome']);
@@ -66,10 +67,10 @@ export interface TransactionOptions {
   retries?: number;
 }
 
-export class RetriesExhaustedError extends Error {
+export class RetriesExhaustedError extends DataplaneError {
+  readonly code = 'RETRIES_EXHAUSTED';
   constructor(readonly attempts: number, cause: unknown) {
-    super(`gave up after ${attempts} attempts: ${(cause as Error).message}`, { cause });
-    this.name = 'RetriesExhaustedError';
+    super(`gave up after ${attempts} attempts: ${(cause as Error).message}`, { cause, hint: 'contention (serialization failures, deadlocks) or a server that keeps dropping connections' });
   }
 }
 
@@ -85,9 +86,9 @@ function poolConfig(opts: PostgresOptions): pg.PoolConfig {
   if (opts.url) {
     return { ...base, connectionString: opts.url, ...(opts.ca ? { ssl: { ca: opts.ca, rejectUnauthorized: true } } : {}) };
   }
-  if (!c || !opts.user) throw new TypeError('connectPostgres needs { config, user } or { url }');
+  if (!c || !opts.user) throw new InvalidArgumentError('connectPostgres needs { config, user } or { url }');
   const cred = credentialsFor(c, readSecrets(c), { reveal: true }).find((x) => x.service === 'postgres' && x.user === opts.user);
-  if (!cred) throw new TypeError(`the stack has no PostgreSQL login ${opts.user}`);
+  if (!cred) throw new InvalidArgumentError(`the stack has no PostgreSQL login ${opts.user}`);
   return { ...base, host: cred.host, port: cred.port, user: cred.user, password: cred.password, database: cred.database, ssl: pgSsl(c) };
 }
 

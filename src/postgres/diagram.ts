@@ -3,6 +3,7 @@
  * their columns and keys, and one relationship per foreign key. Partitions and
  * TimescaleDB internals are left out, so both engines draw the same picture.
  */
+import { InvalidArgumentError } from '../errors/index.js';
 import type { MigrationClient } from './migrations.js';
 
 export const DIAGRAM_SCHEMAS = ['dataplane', 'iam', 'registry', 'telemetry', 'analytics', 'audit', 'messaging'];
@@ -92,7 +93,7 @@ export async function erDiagram(db: MigrationClient, schemas = DIAGRAM_SCHEMAS):
 export function replaceDiagram(markdown: string, diagram: string): string {
   const start = markdown.indexOf(DIAGRAM_START);
   const end = markdown.indexOf(DIAGRAM_END);
-  if (start < 0 || end < start) throw new Error(`the file has no ${DIAGRAM_START} ... ${DIAGRAM_END} block`);
+  if (start < 0 || end < start) throw new InvalidArgumentError(`the file has no ${DIAGRAM_START} ... ${DIAGRAM_END} block`);
   return markdown.slice(0, start + DIAGRAM_START.length) + '\n' + diagram + '\n' + markdown.slice(end);
 }
 

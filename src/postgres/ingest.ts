@@ -15,9 +15,10 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { counter, histogram } from '../observe/metrics.js';
+import { counter, histogram } from '../lib/metrics.js';
 import type { Database } from './database.js';
 import { isConnectionLost } from './errors.js';
+import { DataplaneError, InvalidArgumentError } from '../errors/index.js';
 
 const ingested = counter('dataplane_ingest_rows_total', 'Rows written by COPY ingest', ['table', 'outcome']);
 const batchDuration = histogram('dataplane_ingest_batch_duration_seconds', 'Time to COPY one batch', ['table'], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
@@ -49,6 +50,14 @@ export interface IngestStats {
 }
 
 const IDENT = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
+
+/** COPY batches failed: their rows were not written (`errors` has each batch's cause). */
+export class IngestError extends DataplaneError {
+  readonly code = 'INGEST_FAILED';
+  constructor(readonly errors: Error[], message: string) {
+    super(message, { cause: errors[0] });
+  }
+}
 
 /** COPY text format escapes (https://www.postgresql.org/docs/16/sql-copy.html). */
 function escapeText(s: string): string {
@@ -125,7 +134,7 @@ export class Ingestor {
     private readonly opts: IngestOptions,
   ) {
     for (const name of [opts.table, ...opts.columns]) {
-      if (!IDENT.test(name)) throw new TypeError(`not a plain identifier: ${name}`);
+      if (!IDENT.test(name)) throw new InvalidArgumentError(`not a plain identifier: ${name}`);
     }
     this.batchRows = opts.batchRows ?? 10_000;
     this.flushIntervalMs = opts.flushIntervalMs ?? 1000;
@@ -144,7 +153,7 @@ export class Ingestor {
    * rows) to let a COPY in flight write to its socket.
    */
   write(row: readonly IngestValue[]): Promise<void> | void {
-    if (this.closed) throw new Error(`ingestor for ${this.opts.table} is closed`);
+    if (this.closed) throw new InvalidArgumentError(`ingestor for ${this.opts.table} is closed`);
     this.chunk += formatRow(row);
     let sealed = false;
     // Strings of ~1000 rows: fewer, larger writes into the COPY stream.
@@ -252,7 +261,7 @@ export class Ingestor {
     if (this.inFlight || this.queue.length) await new Promise<void>((r) => this.idleWaiters.push(r));
     if (this.errors.length) {
       const errs = this.errors.splice(0);
-      throw new AggregateError(errs, `${errs.length} COPY batch(es) into ${this.opts.table} failed: ${errs[0]!.message}`);
+      throw new IngestError(errs, `${errs.length} COPY batch(es) into ${this.opts.table} failed: ${errs[0]!.message}`);
     }
   }
 

@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DataplaneError } from '../errors.js';
+import { DataplaneError, type ErrorCode, type ErrorOptions } from '../errors/index.js';
 
 export const MIGRATION_FILE = /^(\d{4,})_([a-z0-9][a-z0-9_]*)\.sql$/;
 /** 'dpmigrat' as a big-endian int8: the advisory lock key of migration runs. */
@@ -43,10 +43,11 @@ export interface MigrationClient {
   query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
 }
 
+export type MigrationErrorCode = Extract<ErrorCode, `MIGRATION${string}`>;
+
 export class MigrationError extends DataplaneError {
-  readonly code: string;
-  readonly exitCode = 10;
-  constructor(code: string, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+  readonly code: MigrationErrorCode;
+  constructor(code: MigrationErrorCode, message: string, opts: ErrorOptions = {}) {
     super(message, opts);
     this.code = code;
   }

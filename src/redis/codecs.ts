@@ -2,12 +2,13 @@
  * How a keyspace's values are stored: JSON checked by a schema, plain strings,
  * hashes of fields, or integer counters.
  */
+import { DataplaneError, InvalidArgumentError } from '../errors/index.js';
 import type { z } from 'zod';
 
-export class DecodeError extends Error {
+export class DecodeError extends DataplaneError {
+  readonly code = 'DECODE';
   constructor(readonly key: string, reason: string) {
-    super(`cached value at ${key} is invalid: ${reason}`);
-    this.name = 'DecodeError';
+    super(`cached value at ${key} is invalid: ${reason}`, { hint: 'it is treated as a miss; find who writes this key outside its keyspace' });
   }
 }
 
@@ -48,7 +49,7 @@ export function json<S extends z.ZodType>(schema: S, describe = 'JSON'): StringS
     describe,
     encode(v) {
       const r = schema.safeParse(v);
-      if (!r.success) throw new TypeError(`value does not match its keyspace schema: ${issues(r.error)}`);
+      if (!r.success) throw new InvalidArgumentError(`value does not match its keyspace schema: ${issues(r.error)}`);
       return JSON.stringify(r.data);
     },
     decode(raw, key) {
@@ -76,7 +77,7 @@ export function hash<S extends z.ZodType<Record<string, unknown>>>(schema: S, de
     describe,
     encode(v) {
       const r = schema.safeParse(v);
-      if (!r.success) throw new TypeError(`value does not match its keyspace schema: ${issues(r.error)}`);
+      if (!r.success) throw new InvalidArgumentError(`value does not match its keyspace schema: ${issues(r.error)}`);
       return Object.fromEntries(Object.entries(r.data as Record<string, unknown>).map(([k, x]) => [k, String(x)]));
     },
     decode(raw, key) {

@@ -4,9 +4,10 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config/schema.js';
-import { counter } from '../observe/metrics.js';
+import { counter } from '../lib/metrics.js';
 import { readSecrets, secretFor } from '../secrets/store.js';
-import { redisEndpoint } from '../tls/client-options.js';
+import { redisEndpoint } from '../connect/tls-options.js';
+import { InvalidArgumentError } from '../errors/index.js';
 
 export interface RedisConnectOptions {
   config?: Config;
@@ -36,7 +37,7 @@ export function connectRedis(opts: RedisConnectOptions): Redis {
   const base: RedisOptions = { enableReadyCheck: false, maxRetriesPerRequest: 3, enableAutoPipelining: true, ...opts.options };
   if (opts.url) return counted(new Redis(opts.url, { ...base, ...(opts.ca ? { tls: { ca: opts.ca } } : {}) }));
   const config = opts.config;
-  if (!config) throw new TypeError('connectRedis needs { config } or { url }');
+  if (!config) throw new InvalidArgumentError('connectRedis needs { config } or { url }');
   const user = opts.user ?? Object.keys(config.redis.users)[0] ?? 'app';
   const password = secretFor(readSecrets(config), 'redis', user);
   const sentinel = opts.sentinel ?? config.redis.sentinel;

@@ -16,7 +16,9 @@
  *   const s = await cache.getOrLoad({ orgId: 42, name: 'edge-1' }, () => loadFromDb());
  */
 import type { Redis } from 'ioredis';
-import { counter as metricCounter, histogram } from '../observe/metrics.js';
+import { InvalidArgumentError } from '../errors/index.js';
+import { durationMs, type Duration } from '../lib/durations.js';
+import { counter as metricCounter, histogram } from '../lib/metrics.js';
 import { DecodeError, type Codec, type CounterStored, type HashStored, type StringStored } from './codecs.js';
 
 const requests = metricCounter('dataplane_cache_requests_total', 'Keyspace operations by outcome', ['keyspace', 'op', 'result']);
@@ -25,9 +27,6 @@ const loadDuration = histogram('dataplane_cache_load_duration_seconds', 'Time of
 
 export type PartType = 'string' | 'int';
 export type Parts<K extends Record<string, PartType>> = { [P in keyof K]: K[P] extends 'int' ? number | bigint : string };
-
-/** A duration: milliseconds, or "500ms", "30s", "5m", "1h", "7d". */
-export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`;
 
 /** Every keyspace says how long its keys live, or why they live forever. */
 export type TtlPolicy = { ttl: Duration; jitter?: number } | { persistent: string };
@@ -43,34 +42,22 @@ export interface KeyspaceSpec<K extends Record<string, PartType>, V> {
   staleWhileRevalidate?: Duration;
 }
 
-const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-export function durationMs(d: Duration): number {
-  if (typeof d === 'number') return d;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(d);
-  if (!m) throw new TypeError(`not a duration: ${d}`);
-  return Math.round(Number(m[1]) * UNITS[m[2] as keyof typeof UNITS]);
-}
-
-const declared = new Map<string, Keyspace<Record<string, PartType>, unknown>>();
-
-/** Every keyspace declared so far (for docs/cache.md). */
-export function allKeyspaces(): Keyspace<Record<string, PartType>, unknown>[] {
-  return [...declared.values()].sort((a, b) => a.spec.name.localeCompare(b.spec.name));
-}
+/** A keyspace of any key and value type, as lists of declarations hold them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyKeyspace = Keyspace<any, any>;
 
 export class Keyspace<K extends Record<string, PartType>, V> {
   constructor(readonly spec: KeyspaceSpec<K, V>) {
-    if (!/^[a-z][a-z0-9-]{0,47}$/.test(spec.name)) throw new TypeError(`keyspace name ${spec.name}: lower-case letters, digits and -`);
+    if (!/^[a-z][a-z0-9-]{0,47}$/.test(spec.name)) throw new InvalidArgumentError(`keyspace name ${spec.name}: lower-case letters, digits and -`);
     if ('ttl' in spec.ttl) {
       const ms = durationMs(spec.ttl.ttl);
-      if (ms < 1) throw new TypeError(`keyspace ${spec.name}: ttl must be positive`);
+      if (ms < 1) throw new InvalidArgumentError(`keyspace ${spec.name}: ttl must be positive`);
       const j = spec.ttl.jitter ?? 0;
-      if (j < 0 || j > 1) throw new TypeError(`keyspace ${spec.name}: jitter is a fraction between 0 and 1`);
+      if (j < 0 || j > 1) throw new InvalidArgumentError(`keyspace ${spec.name}: jitter is a fraction between 0 and 1`);
     } else if (!spec.ttl.persistent.trim()) {
-      throw new TypeError(`keyspace ${spec.name}: a persistent keyspace needs a reason`);
+      throw new InvalidArgumentError(`keyspace ${spec.name}: a persistent keyspace needs a reason`);
     }
-    if (spec.staleWhileRevalidate !== undefined && !('ttl' in spec.ttl)) throw new TypeError(`keyspace ${spec.name}: stale-while-revalidate needs a TTL`);
+    if (spec.staleWhileRevalidate !== undefined && !('ttl' in spec.ttl)) throw new InvalidArgumentError(`keyspace ${spec.name}: stale-while-revalidate needs a TTL`);
   }
 
   /** The documented key pattern, e.g. app:source:{orgId}:{name} */
@@ -83,11 +70,9 @@ export class Keyspace<K extends Record<string, PartType>, V> {
   }
 }
 
+/** A keyspace, checked; an application lists its keyspaces in its declarations (defineDeclarations). */
 export function defineKeyspace<K extends Record<string, PartType>, V>(spec: KeyspaceSpec<K, V>): Keyspace<K, V> {
-  if (declared.has(spec.name)) throw new TypeError(`keyspace ${spec.name} is declared twice`);
-  const ks = new Keyspace(spec);
-  declared.set(spec.name, ks as unknown as Keyspace<Record<string, PartType>, unknown>);
-  return ks;
+  return new Keyspace(spec);
 }
 
 export class BoundKeyspace<K extends Record<string, PartType>, V> {
@@ -121,10 +106,10 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     for (const [p, type] of this.parts) {
       const v = (parts as Record<string, unknown>)[p];
       if (type === 'int') {
-        if (!(typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v)))) throw new TypeError(`${this.name}.${p} must be an integer, got ${String(v)}`);
+        if (!(typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v)))) throw new InvalidArgumentError(`${this.name}.${p} must be an integer, got ${String(v)}`);
         k += `:${v}`;
       } else {
-        if (typeof v !== 'string' || !v) throw new TypeError(`${this.name}.${p} must be a non-empty string`);
+        if (typeof v !== 'string' || !v) throw new InvalidArgumentError(`${this.name}.${p} must be a non-empty string`);
         k += `:${encodeURIComponent(v)}`;
       }
     }
@@ -273,7 +258,7 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
 
   /** Counter keyspaces: add `by`; the TTL starts with the key's first increment. */
   async incr(parts: Parts<K>, by = 1): Promise<number> {
-    if (this.keyspace.spec.codec.kind !== 'counter') throw new TypeError(`${this.name} is not a counter keyspace`);
+    if (this.keyspace.spec.codec.kind !== 'counter') throw new InvalidArgumentError(`${this.name} is not a counter keyspace`);
     const key = this.key(parts);
     const p = this.redis.multi().incrby(key, by);
     const ttl = this.writeTtl();

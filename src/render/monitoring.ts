@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import type { Config } from '../config/schema.js';
-import { PACKAGE_ROOT } from '../package-root.js';
+import { PACKAGE_ROOT } from '../lib/package-root.js';
 import { secretFor } from '../secrets/store.js';
 import { HEADER, type RenderContext, type RenderedFile } from './context.js';
 

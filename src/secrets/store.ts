@@ -8,16 +8,18 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { statePaths } from '../config/paths.js';
-import type { Config, ServiceName } from '../config/schema.js';
-import { PermissionProblemError } from '../errors.js';
-import { serviceUsers } from './users.js';
+import type { Config } from '../config/schema.js';
+import { DataplaneError } from '../errors/index.js';
+import { serviceUsers, type SecretService } from './identities.js';
 
-/** The servers, plus the monitoring web endpoints (Prometheus, Alertmanager, exporters). */
-export type SecretService = ServiceName | 'monitoring';
+export type { SecretService } from './identities.js';
 
 export type Secrets = Partial<Record<SecretService, Record<string, string>>>;
 
-export class SecretsError extends PermissionProblemError {}
+/** A credential is missing, unreadable, or given in a form the store refuses. */
+export class SecretsError extends DataplaneError {
+  readonly code = 'SECRETS';
+}
 
 const SECRET_RE = /^[\x21-\x7e]{16,256}$/;
 

@@ -3,7 +3,7 @@ import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RenderedFile } from '../render/context.js';
 import type { ServerCert } from '../tls/certificates.js';
-import { chownToServiceUser, type ServiceUser } from './service-user.js';
+import { chownToServiceUser, type ServiceUser } from '../lib/service-user.js';
 
 /** A folder only the service user may enter (its data lives there). */
 export function privateDir(dir: string, user: ServiceUser): void {

@@ -7,14 +7,14 @@
  */
 import path from 'node:path';
 import type { Config, MonitorName } from '../config/schema.js';
-import { BinaryNotFoundError } from '../errors.js';
+import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
 import { MONITORING_USER, scrapeTimeoutSec } from '../render/monitoring.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
 import { tlsFiles } from '../tls/certificates.js';
-import { redisEndpoint } from '../tls/client-options.js';
+import { redisEndpoint } from '../connect/tls-options.js';
 import { privateDir, writeServerFiles } from './files.js';
-import { requireBinary, type Requirement } from './packages.js';
-import { run, terminate } from './process.js';
+import { requireBinary, type Requirement } from '../lib/packages.js';
+import { run, terminate } from '../lib/process.js';
 import type { ServerContext, ServerDriver } from './types.js';
 
 export const MONITOR_REQUIREMENTS: Record<MonitorName, Requirement> = {
@@ -54,7 +54,7 @@ export function monitorUrl(config: Config, name: MonitorName): string {
 export async function monitoringGet(config: Config, secrets: Secrets, url: string, timeoutMs = 2000): Promise<Response> {
   const auth = Buffer.from(`${MONITORING_USER}:${secretFor(secrets, 'monitoring', MONITORING_USER)}`).toString('base64');
   const res = await fetch(url, { headers: { authorization: `Basic ${auth}` }, signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`${url.replace(/\?.*/, '')} answered ${res.status} ${res.statusText}`);
+  if (!res.ok) throw new ProbeError(`${url.replace(/\?.*/, '')} answered ${res.status} ${res.statusText}`);
   return res;
 }
 

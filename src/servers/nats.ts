@@ -4,12 +4,12 @@
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { BinaryNotFoundError } from '../errors.js';
+import { BinaryNotFoundError } from '../errors/index.js';
 import { secretFor } from '../secrets/store.js';
-import { natsTls } from '../tls/client-options.js';
+import { natsTls } from '../connect/tls-options.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
-import { REQUIREMENTS, requireBinary } from './packages.js';
-import { run, terminate } from './process.js';
+import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
+import { run, terminate } from '../lib/process.js';
 import type { ServerDriver } from './types.js';
 
 export const natsDriver: ServerDriver = {

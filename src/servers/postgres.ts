@@ -6,14 +6,14 @@ import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'no
 import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/schema.js';
-import { BinaryNotFoundError, ServerStartError } from '../errors.js';
-import { ensureDatabase, ensureRoles, prepareDatabase } from '../postgres/bootstrap.js';
+import { BinaryNotFoundError, ServerStartError } from '../errors/index.js';
+import { ensureDatabase, ensureRoles, prepareDatabase } from './postgres-bootstrap.js';
 import { scramSha256Verifier } from '../secrets/hashes.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
-import { pgSsl } from '../tls/client-options.js';
+import { pgSsl } from '../connect/tls-options.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
-import { run, terminate } from './process.js';
-import { chownToServiceUser } from './service-user.js';
+import { run, terminate } from '../lib/process.js';
+import { chownToServiceUser } from '../lib/service-user.js';
 import type { Binaries, ServerContext, ServerDriver } from './types.js';
 
 const REQUIRED_MAJOR = 16;

@@ -5,13 +5,13 @@
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
-import { BinaryNotFoundError } from '../errors.js';
+import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
-import { redisEndpoint } from '../tls/client-options.js';
+import { redisEndpoint } from '../connect/tls-options.js';
 import { plaintextAllowed } from '../tls/policy.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
-import { REQUIREMENTS, requireBinary } from './packages.js';
-import { run, terminate, waitForExit } from './process.js';
+import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
+import { run, terminate, waitForExit } from '../lib/process.js';
 import type { ServerDriver } from './types.js';
 
 const REQUIRED_MAJOR = 7;
@@ -92,7 +92,7 @@ export const redisDriver: ServerDriver = {
     try {
       await client.connect();
       const pong = await client.ping();
-      if (pong !== 'PONG') throw new Error(`unexpected PING reply ${pong}`);
+      if (pong !== 'PONG') throw new ProbeError(`unexpected PING reply ${pong}`);
       const info = await client.info('server');
       const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
       return { version, latencyMs: performance.now() - started };

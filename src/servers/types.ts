@@ -8,8 +8,8 @@ import type { Tuning } from '../config/tuning.js';
 import type { RenderedFile } from '../render/context.js';
 import type { Secrets } from '../secrets/store.js';
 import type { TlsFiles } from '../tls/certificates.js';
-import type { PidRecord } from './process.js';
-import type { ServiceUser } from './service-user.js';
+import type { PidRecord } from '../lib/process.js';
+import type { ServiceUser } from '../lib/service-user.js';
 
 export interface ServerContext {
   config: Config;

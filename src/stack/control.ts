@@ -3,7 +3,7 @@ import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import { readSecrets } from '../secrets/store.js';
 import { allDrivers } from '../servers/index.js';
-import { terminate, waitForExit } from '../servers/process.js';
+import { terminate, waitForExit } from '../lib/process.js';
 import { cleanStale, liveSupervisor } from './state.js';
 
 export type StopOutcome =

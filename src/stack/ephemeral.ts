@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { mergeDeep, parseConfig } from '../config/load.js';
 import { SERVICES, type Config, type ConfigInput, type ServiceName } from '../config/schema.js';
-import { PortInUseError } from '../errors.js';
-import { freePorts } from '../servers/ports.js';
-import { credentialsFor, type Credential } from './credentials.js';
-import { silentLogger, type Logger } from './logger.js';
+import { PortInUseError } from '../errors/index.js';
+import { freePorts } from '../lib/ports.js';
+import { credentialsFor, type Credential } from '../connect/credentials.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
 import { Supervisor } from './supervisor.js';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };

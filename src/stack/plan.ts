@@ -7,7 +7,7 @@ import { statePaths, type StatePaths } from '../config/paths.js';
 import { resolveResources, type Machine } from '../config/resources.js';
 import type { Config, ServiceName } from '../config/schema.js';
 import { computeTuning, type Tuning } from '../config/tuning.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../errors/index.js';
 import { renderAll } from '../render/index.js';
 import type { RenderedFile } from '../render/context.js';
 import type { Secrets } from '../secrets/store.js';

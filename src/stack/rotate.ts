@@ -9,23 +9,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
-import { ConfigError, DataplaneError } from '../errors.js';
+import { DataplaneError, InvalidArgumentError } from '../errors/index.js';
 import { redisAclHash, scramSha256Verifier } from '../secrets/hashes.js';
 import { generateSecret, readSecrets, secretEnvName, secretFor, SecretsError, storeSecret, type SecretService, type Secrets } from '../secrets/store.js';
-import { serviceUsers } from '../secrets/users.js';
-import { isRecordAlive, readPidFile } from '../servers/process.js';
+import { serviceUsers } from '../secrets/identities.js';
+import { isRecordAlive, readPidFile } from '../lib/process.js';
 import { redisAdminClient } from '../servers/redis.js';
 import { monitoringGet, monitorUrl } from '../servers/monitoring.js';
 import { clientFor, withClient } from '../postgres/clients.js';
 import { ensureCertificates, type EnsureResult } from '../tls/certificates.js';
-import { natsTls, redisEndpoint } from '../tls/client-options.js';
+import { natsTls, redisEndpoint } from '../connect/tls-options.js';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { liveSupervisor, readSupervisorState } from './state.js';
 
 export class ReloadError extends DataplaneError {
   readonly code = 'RELOAD_FAILED';
-  readonly exitCode = 13;
 }
 
 function running(config: Config, service: SecretService): boolean {
@@ -63,7 +62,7 @@ export interface RotationResult {
 export async function rotateCredential(config: Config, service: SecretService, user: string, env: NodeJS.ProcessEnv = process.env): Promise<RotationResult> {
   if (!serviceUsers(config).some((u) => u.service === service && u.user === user)) {
     const known = serviceUsers(config).filter((u) => u.service === service).map((u) => u.user);
-    throw new ConfigError([{ path: 'user', message: `${service} has no login ${user}; it has ${known.join(', ')}` }]);
+    throw new InvalidArgumentError(`${service} has no login ${user}; it has ${known.join(', ')}`);
   }
   // Refuse before touching the server: a secret the environment provides cannot be stored.
   const envName = secretEnvName(service, user);

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { StatePaths } from '../config/paths.js';
 import { MONITORS, SERVICES, type ProcessName } from '../config/schema.js';
-import { isRecordAlive, readPidFile, removeFile, terminate, type PidRecord } from '../servers/process.js';
+import { isRecordAlive, readPidFile, removeFile, terminate, type PidRecord } from '../lib/process.js';
 
 export interface SupervisorState {
   pid: number;

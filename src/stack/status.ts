@@ -7,7 +7,7 @@ import { MONITORS, SERVICES, type Config, type ProcessName } from '../config/sch
 import { readSecrets, type Secrets } from '../secrets/store.js';
 import { allDrivers } from '../servers/index.js';
 import { monitorUrl, wantedMonitors } from '../servers/monitoring.js';
-import { isRecordAlive, readPidFile } from '../servers/process.js';
+import { isRecordAlive, readPidFile } from '../lib/process.js';
 import { clientFor, withClient } from '../postgres/clients.js';
 import { listTimeseries, type TimeseriesTable } from '../postgres/timeseries.js';
 import { figuresFor, type NatsFigures, type PostgresFigures, type RedisFigures } from '../observe/figures.js';

@@ -8,27 +8,28 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { statePaths, type StatePaths } from '../config/paths.js';
 import { SERVICES, type Config, type ProcessName, type ServiceName } from '../config/schema.js';
-import { AlreadyRunningError, PortInUseError, ServerStartError } from '../errors.js';
+import { AlreadyRunningError, PortInUseError, ServerStartError } from '../errors/index.js';
 import { BackupScheduler } from '../backup/schedule.js';
-import { rotateLogs } from './log-rotation.js';
+import { rotateLogs } from '../lib/log-rotation.js';
 import { figuresFor } from '../observe/figures.js';
 import { startHealthServer, type ComponentHealth, type HealthServer } from '../observe/health.js';
-import { collectProcessMetrics, registry as libraryMetrics } from '../observe/metrics.js';
+import { collectProcessMetrics, registry as libraryMetrics } from '../lib/metrics.js';
 import { createServerMetrics } from '../observe/server-metrics.js';
 import { renderAll } from '../render/index.js';
 import { ensureSecrets, readSecrets, type Secrets } from '../secrets/store.js';
 import { allDrivers, drivers } from '../servers/index.js';
-import { ensurePackages, REQUIREMENTS, type Requirement } from '../servers/packages.js';
-import { isPortFree } from '../servers/ports.js';
+import { ensurePackages, REQUIREMENTS, type Requirement } from '../lib/packages.js';
+import { isPortFree } from '../lib/ports.js';
 import { MONITOR_REQUIREMENTS, monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
-import { isRecordAlive, recordFor, removeFile, serverEnv, spawnServer, tailFile, writePidFile, type PidRecord } from '../servers/process.js';
-import { ensureTraversable, resolveServiceUser, type ServiceUser } from '../servers/service-user.js';
+import { isRecordAlive, recordFor, removeFile, serverEnv, spawnServer, tailFile, writePidFile, type PidRecord } from '../lib/process.js';
+import { ensureTraversable, resolveServiceUser, type ServiceUser } from '../lib/service-user.js';
 import type { Binaries, ProbeResult, ServerContext, ServerDriver } from '../servers/types.js';
 import { clientFor, migrationsDir, withClient } from '../postgres/clients.js';
 import { loadMigrations, migrate as migrateDatabase } from '../postgres/migrations.js';
 import { runMaintenance } from '../postgres/timeseries.js';
 import { ensureCertificates, tlsFiles } from '../tls/certificates.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../lib/logger.js';
+import { loadDeclarations, type Declarations } from './declarations.js';
 import { Workers } from './workers.js';
 import { planStack, type Plan } from './plan.js';
 import { cleanStale, liveSupervisor, SUPERVISOR, writeSupervisorState, type SupervisorState } from './state.js';
@@ -55,6 +56,8 @@ export interface SupervisorOptions {
   /** initdb without fsync: for throw-away test stacks only. */
   fastInit?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Streams, consumers and keyspaces to reconcile and run; default: the module config `declarations` names. */
+  declarations?: Declarations;
 }
 
 interface Managed {
@@ -120,6 +123,8 @@ export class Supervisor {
     const enabled = SERVICES.filter((s) => config[s].enabled);
     const paths = statePaths(config);
 
+    // A declarations module that does not load is a configuration error: nothing starts.
+    const declarations = opts.declarations ?? (await loadDeclarations(config));
     mkdirSync(paths.root, { recursive: true });
     mkdirSync(paths.run, { recursive: true });
     mkdirSync(paths.logs, { recursive: true, mode: 0o750 });
@@ -211,7 +216,7 @@ export class Supervisor {
       sup.backups = backups;
 
       // 7. JetStream declarations, the outbox relay, cache invalidation.
-      sup.workers = await Workers.start(config, logger);
+      sup.workers = await Workers.start(config, logger, declarations);
       releasers.push(() => sup.workers?.stop());
 
       // 8. Health endpoints and the state file.

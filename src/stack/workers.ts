@@ -9,23 +9,21 @@ import type { Redis } from 'ioredis';
 import { applyPendingStreamRestore } from '../backup/streams.js';
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
-import '../domain/keyspaces.js';
-import '../domain/messaging.js';
 import { connectNats } from '../nats/connection.js';
 import type { ConsumerRunner } from '../nats/consumer.js';
-import { declaredConsumers, declaredStreams } from '../nats/declarations.js';
 import { reconcile, type ReconcileReport } from '../nats/reconcile.js';
 import { runCacheInvalidation } from '../outbox/invalidation.js';
 import { OutboxRelay } from '../outbox/relay.js';
 import { connectPostgres, type Database } from '../postgres/database.js';
 import { connectRedis } from '../redis/connection.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../lib/logger.js';
+import type { Declarations } from './declarations.js';
 
 /** Make JetStream match the declarations; drift is reported, never forced. */
-export async function reconcileStreams(config: Config): Promise<ReconcileReport> {
+export async function reconcileStreams(config: Config, declarations: Declarations): Promise<ReconcileReport> {
   const nc = await connectNats({ config, user: 'admin', name: 'dataplane-reconcile', options: { maxReconnectAttempts: 0 } });
   try {
-    return await reconcile(await jetstreamManager(nc), { streams: declaredStreams(), consumers: declaredConsumers() });
+    return await reconcile(await jetstreamManager(nc), { streams: declarations.streams, consumers: declarations.consumers });
   } finally {
     await nc.close();
   }
@@ -38,14 +36,14 @@ export class Workers {
 
   private constructor(private readonly logger: Logger) {}
 
-  static async start(config: Config, logger: Logger): Promise<Workers> {
+  static async start(config: Config, logger: Logger, declarations: Declarations): Promise<Workers> {
     const w = new Workers(logger);
     try {
       if (config.nats.enabled) {
         // A restore left streams to bring back: before the declarations create them empty.
         const restored = await applyPendingStreamRestore(config, statePaths(config));
         if (restored) logger.info(`restored JetStream streams ${restored.streams.join(', ')} from backup ${restored.label}`);
-        const report = await reconcileStreams(config);
+        const report = await reconcileStreams(config, declarations);
         if (report.created.length || report.updated.length) {
           logger.info(`JetStream: created ${report.created.join(', ') || 'nothing'}; updated ${report.updated.map((u) => `${u.name} (${u.fields.join(', ')})`).join(', ') || 'nothing'}`);
         }
@@ -74,12 +72,15 @@ export class Workers {
         });
         w.relay.start();
       }
-      if (config.workers.cacheInvalidation && config.redis.enabled && config.nats.enabled) {
+      const invalidation = declarations.cacheInvalidation;
+      if (invalidation && config.workers.cacheInvalidation && config.redis.enabled && config.nats.enabled) {
         const redis: Redis = connectRedis({ config });
         w.closers.push(() => redis.quit().catch(() => redis.disconnect()));
         w.invalidation = await runCacheInvalidation({
           nc: await nats(),
           redis,
+          keyspaces: declarations.keyspaces,
+          consumer: invalidation,
           namespace: config.redis.namespace,
           onError: (e) => logger.warn(`cache invalidation: ${e.message}`),
         });

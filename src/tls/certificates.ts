@@ -12,13 +12,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { statePaths } from '../config/paths.js';
 import { SERVICES, type Config, type ServiceName } from '../config/schema.js';
-import { DataplaneError } from '../errors.js';
-import { REQUIREMENTS, requireBinary } from '../servers/packages.js';
-import { run } from '../servers/process.js';
+import { DataplaneError } from '../errors/index.js';
+import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
+import { run } from '../lib/process.js';
 
 export class CertificateError extends DataplaneError {
   readonly code = 'CERTIFICATE';
-  readonly exitCode = 12;
 }
 
 export interface ServerCert {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { freePorts } from '../../src/servers/ports.js';
+import { freePorts } from '../../src/lib/ports.js';
 import { testMonitoring } from '../../src/stack/ephemeral.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -1,7 +1,7 @@
 /** Small helpers that talk to the servers of a CLI-started stack with its generated credentials. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Credential } from '../../src/stack/credentials.js';
+import type { Credential } from '../../src/connect/credentials.js';
 import type { Project } from './cli.js';
 
 export async function credentials(project: Project): Promise<Credential[]> {

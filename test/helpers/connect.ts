@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis, type RedisOptions } from 'ioredis';
 import pg from 'pg';
-import type { Credential } from '../../src/stack/credentials.js';
+import type { Credential } from '../../src/connect/credentials.js';
 
 const ca = (c: Credential) => (c.caFile ? readFileSync(c.caFile, 'utf8') : undefined);
 

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MONITOR_REQUIREMENTS, PROMTOOL } from '../../src/servers/monitoring.js';
-import { ensurePackages, REQUIREMENTS } from '../../src/servers/packages.js';
+import { ensurePackages, REQUIREMENTS } from '../../src/lib/packages.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 

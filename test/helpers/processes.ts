@@ -1,6 +1,6 @@
 /** Leak checks: every process a test started must be gone when it ends. */
 import { expect } from 'vitest';
-import { isAlive } from '../../src/servers/process.js';
+import { isAlive } from '../../src/lib/process.js';
 
 export async function expectAllGone(pids: number[], timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -16,7 +16,7 @@ import { connectNats } from '../../src/nats/connection.js';
 import { createBackup, restore, verifyBackup } from '../../src/backup/index.js';
 import { BackupScheduler } from '../../src/backup/schedule.js';
 import { statePaths } from '../../src/config/paths.js';
-import { silentLogger } from '../../src/stack/logger.js';
+import { silentLogger } from '../../src/lib/logger.js';
 import { Supervisor } from '../../src/stack/supervisor.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
 import { pgConfig } from '../helpers/connect.js';

@@ -79,6 +79,26 @@ describe('migrate', () => {
   });
 });
 
+describe('usage errors', () => {
+  it('a bad argument or option exits 2 with the message and the command\'s usage', async () => {
+    const cases: [string[], RegExp, string][] = [
+      [['backup', 'prune', '--keep', 'x'], /option '--keep <n>' argument 'x' is invalid\. expected a whole number of at least 1/, 'dataplane backup prune [options]'],
+      [['logs', '-n', '-3'], /argument '-3' is invalid/, 'dataplane logs [options] [service]'],
+      [['credentials', 'rotate', 'mysql', 'app'], /Allowed choices are postgres, redis, nats, monitoring/, 'dataplane credentials rotate [options] <service> <user>'],
+      [['status', 'extra'], /too many arguments for 'status'/, 'dataplane status [options]'],
+      [['restore', '--to-time', 'yesterday'], /expected a time in ISO 8601/, 'dataplane restore [options]'],
+      [['nonsense'], /unknown command 'nonsense'/, 'dataplane [options] [command]'],
+    ];
+    const results = await Promise.all(cases.map(([args]) => project.run(args)));
+    results.forEach((r, i) => {
+      const [args, message, usage] = cases[i]!;
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+      expect(r.stderr.split('\n'), args.join(' ')).toContain(`Usage: ${usage}`);
+    });
+  });
+});
+
 describe('doctor', () => {
   it('passes on a prepared machine and lists every check', async () => {
     const r = await project.run(['doctor', '--json']);

@@ -233,7 +233,8 @@ describe('dataplane CLI lifecycle', () => {
     expect(sup.stdout).toMatch(/stack ready/);
     const bad = await project.run(['logs', 'mysql']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/expected one of supervisor, postgres, redis, nats/);
+    expect(bad.stderr).toMatch(/Allowed choices are supervisor, postgres, redis, nats/);
+    expect(bad.stderr).toMatch(/^Usage: dataplane logs \[options\] \[service\]$/m);
   });
 
   it('`logs --follow` prints new lines as they are written', async () => {
@@ -273,13 +274,14 @@ describe('dataplane CLI lifecycle', () => {
     const noTarget = await project.run(['restore']);
     expect(noTarget.code).toBe(2);
     expect(noTarget.stderr).toMatch(/--to-time <time> or --to-latest/);
+    expect(noTarget.stderr).toMatch(/^Usage: dataplane restore \[options\]$/m);
     const running = await project.run(['restore', '--to-latest']);
     expect(running.code).toBe(14);
     expect(running.stderr).toMatch(/refusing to overwrite/);
   });
 
   it('every command has --help', { timeout: 120_000 }, async () => {
-    const cmds = [[], ['up'], ['down'], ['status'], ['logs'], ['credentials'], ['doctor'], ['config'], ['config', 'print'], ['config', 'render'], ['config', 'docs'], ['backup'], ['backup', 'create'], ['backup', 'list'], ['backup', 'verify'], ['backup', 'prune'], ['restore'], ['metrics'], ['dashboards']];
+    const cmds = [[], ['up'], ['down'], ['status'], ['logs'], ['credentials'], ['doctor'], ['config'], ['config', 'print'], ['config', 'render'], ['config', 'docs'], ['backup'], ['backup', 'create'], ['backup', 'list'], ['backup', 'verify'], ['backup', 'prune'], ['restore'], ['metrics'], ['dashboards'], ['errors']];
     // A few at a time: each is a Node start-up, and the machine has two cores.
     for (let i = 0; i < cmds.length; i += 4) {
       const batch = cmds.slice(i, i + 4);

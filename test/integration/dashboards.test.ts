@@ -12,7 +12,7 @@ import { connectNats } from '../../src/nats/connection.js';
 import { reconcile } from '../../src/nats/reconcile.js';
 import { allBoards, dashboardFiles } from '../../src/observe/dashboards/index.js';
 import { startHealthServer, type HealthServer } from '../../src/observe/health.js';
-import { registry } from '../../src/observe/metrics.js';
+import { registry } from '../../src/lib/metrics.js';
 import { monitorUrl, monitoringGet } from '../../src/servers/monitoring.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
 import { ROOT } from '../helpers/cli.js';

@@ -7,9 +7,9 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BinaryNotFoundError } from '../../src/errors.js';
-import { requireBinary } from '../../src/servers/packages.js';
-import { processStartTime } from '../../src/servers/process.js';
+import { BinaryNotFoundError } from '../../src/errors/index.js';
+import { requireBinary } from '../../src/lib/packages.js';
+import { processStartTime } from '../../src/lib/process.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 
 const projects: Project[] = [];

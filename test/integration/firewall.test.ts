@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { GiB } from '../../src/config/sizes.js';
+import { GiB } from '../../src/lib/sizes.js';
 import { renderNftables } from '../../src/render/nftables.js';
 import { generateSecret } from '../../src/secrets/store.js';
-import { isAlive } from '../../src/servers/process.js';
+import { isAlive } from '../../src/lib/process.js';
 import { planStack } from '../../src/stack/plan.js';
 import { waitFor } from '../helpers/processes.js';
 

@@ -6,7 +6,7 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Credential } from '../../src/stack/credentials.js';
+import type { Credential } from '../../src/connect/credentials.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { credentials, find, pidOf } from '../helpers/clients.js';
 import { natsConnect, pgClient, pgConfig, redisClient } from '../helpers/connect.js';

@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAlive } from '../../src/servers/process.js';
+import { isAlive } from '../../src/lib/process.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { pidOf } from '../helpers/clients.js';
 import { expectAllGone, waitFor } from '../helpers/processes.js';

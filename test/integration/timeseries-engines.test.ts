@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { ensureRoles } from '../../src/postgres/bootstrap.js';
+import { ensureRoles } from '../../src/servers/postgres-bootstrap.js';
 import { BUILTIN_MIGRATIONS } from '../../src/postgres/clients.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { pgConfig } from '../helpers/connect.js';

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { configurationMarkdown } from '../../src/config/docs.js';
 import { configFields, envName } from '../../src/config/fields.js';
 import { loadConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/errors/index.js';
 
 const tempDirs: string[] = [];
 afterAll(() => tempDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

@@ -2,7 +2,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, write
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { rotateLogs } from '../../src/stack/log-rotation.js';
+import { rotateLogs } from '../../src/lib/log-rotation.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-logs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

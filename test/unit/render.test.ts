@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import bcrypt from 'bcryptjs';
 import { parseConfig } from '../../src/config/load.js';
-import { GiB } from '../../src/config/sizes.js';
+import { GiB } from '../../src/lib/sizes.js';
 import { natsBcrypt, redisAclHash, scramSha256Verifier, scramVerifierMatches } from '../../src/secrets/hashes.js';
 import { generateSecret } from '../../src/secrets/store.js';
 import { planStack } from '../../src/stack/plan.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatPgSize, formatSize, parseSize } from '../../src/config/sizes.js';
+import { formatPgSize, formatSize, parseSize } from '../../src/lib/sizes.js';
 
 describe('parseSize', () => {
   it.each([

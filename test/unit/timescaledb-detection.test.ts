@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { GiB } from '../../src/config/sizes.js';
-import { ConfigError } from '../../src/errors.js';
+import { GiB } from '../../src/lib/sizes.js';
+import { ConfigError } from '../../src/errors/index.js';
 import { timescaledbInstalled } from '../../src/servers/postgres.js';
 import { planTuning, resolveTimescale } from '../../src/stack/plan.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { resolveResources } from '../../src/config/resources.js';
-import { GiB, MiB } from '../../src/config/sizes.js';
+import { GiB, MiB } from '../../src/lib/sizes.js';
 import { computeTuning, postgresMaxConnections, tuneNats, tunePostgres, tuneRedis } from '../../src/config/tuning.js';
 
 const values = (t: ReturnType<typeof tunePostgres>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.value]));

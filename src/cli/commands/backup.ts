@@ -4,8 +4,10 @@ import { Option } from 'commander';
 import { createBackup, restore, verifyBackup, BackupError } from '../../backup/index.js';
 import { listBackups, prune, restorable } from '../../backup/catalog.js';
 import { statePaths } from '../../config/paths.js';
-import { formatSize } from '../../config/sizes.js';
-import { ConfigError } from '../../errors.js';
+import { formatSize } from '../../lib/sizes.js';
+import { UsageError } from '../../errors/index.js';
+import { isoTime, wholeNumber } from '../arguments.js';
+import { stopStack } from '../../stack/control.js';
 import { loadFor } from '../context.js';
 import { printJson, progress, status, table } from '../output.js';
 
@@ -72,13 +74,12 @@ export function register(program: Command): void {
   cmd
     .command('prune')
     .description('keep the newest backups (backup.keep) and exactly the archived WAL they need')
-    .option('--keep <n>', 'backups to keep (default backup.keep)')
+    .addOption(new Option('--keep <n>', 'backups to keep (default backup.keep)').argParser(wholeNumber(1)))
     .option('--dry-run', 'only say what would be removed')
     .option('--json', 'print machine-readable JSON')
-    .action((opts: { keep?: string; dryRun?: boolean; json?: boolean }, c: Command) => {
+    .action((opts: { keep?: number; dryRun?: boolean; json?: boolean }, c: Command) => {
       const { config } = loadFor(c);
-      const keep = opts.keep === undefined ? config.backup.keep : Number(opts.keep);
-      if (!Number.isInteger(keep) || keep < 1) throw new ConfigError([{ path: '--keep', message: `expected a whole number of at least 1, got "${opts.keep}"` }]);
+      const keep = opts.keep ?? config.backup.keep;
       const r = prune(statePaths(config), keep, { dryRun: Boolean(opts.dryRun) });
       if (opts.json) return printJson(r);
       const verb = opts.dryRun ? 'would remove' : 'removed';
@@ -88,7 +89,7 @@ export function register(program: Command): void {
   program
     .command('restore')
     .description('point-in-time restore: PostgreSQL to a time or to the newest archived WAL; Redis and JetStream from the same backup')
-    .addOption(new Option('--to-time <time>', 'recover up to this time (ISO 8601, e.g. 2026-11-27T10:15:00Z)').conflicts('toLatest'))
+    .addOption(new Option('--to-time <time>', 'recover up to this time (ISO 8601, e.g. 2026-11-27T10:15:00Z)').argParser(isoTime).conflicts('toLatest'))
     .addOption(new Option('--to-latest', 'recover every archived transaction').conflicts('toTime'))
     .option('--label <label>', 'restore this backup (default: the newest one consistent before the target time)')
     .option('--target <dir>', 'restore PostgreSQL into this folder instead of the stack (Redis and JetStream are not restored then)')
@@ -98,20 +99,15 @@ export function register(program: Command): void {
       'after',
       '\nThe previous data directory (and Redis files) are kept under a ".before-restore-<time>" name, never deleted.\nAfter restoring the stack itself, `dataplane up` starts it on the restored data.',
     )
-    .action(async (opts: { toTime?: string; toLatest?: boolean; label?: string; target?: string; force?: boolean; json?: boolean }, c: Command) => {
+    .action(async (opts: { toTime?: Date; toLatest?: boolean; label?: string; target?: string; force?: boolean; json?: boolean }, c: Command) => {
       const { config } = loadFor(c);
-      if (!opts.toTime && !opts.toLatest) throw new ConfigError([{ path: '--to-time', message: 'say where to recover to: --to-time <time> or --to-latest' }]);
-      let target: { time: Date } | { latest: true } = { latest: true };
-      if (opts.toTime) {
-        const t = new Date(opts.toTime);
-        if (Number.isNaN(t.getTime())) throw new ConfigError([{ path: '--to-time', message: `"${opts.toTime}" is not a time; use ISO 8601, e.g. 2026-11-27T10:15:00Z` }]);
-        target = { time: t };
-      }
+      if (!opts.toTime && !opts.toLatest) throw new UsageError('say where to recover to: --to-time <time> or --to-latest');
+      const target: { time: Date } | { latest: true } = opts.toTime ? { time: opts.toTime } : { latest: true };
       const r = await restore(config, {
         target,
         ...(opts.label ? { label: opts.label } : {}),
         ...(opts.target ? { targetDir: opts.target } : {}),
-        force: Boolean(opts.force),
+        ...(opts.force ? { stopRunningStack: () => stopStack(config, progress) } : {}),
         onProgress: opts.json ? () => {} : progress,
       });
       if (opts.json) return printJson(r);

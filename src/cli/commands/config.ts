@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { configurationMarkdown } from '../../config/docs.js';
 import { statePaths } from '../../config/paths.js';
 import { SERVICES, type Config, type ServiceName } from '../../config/schema.js';
-import { formatSize } from '../../config/sizes.js';
+import { formatSize } from '../../lib/sizes.js';
 import { ensureSecrets } from '../../secrets/store.js';
 import { ensureCertificates } from '../../tls/certificates.js';
 import { drivers } from '../../servers/index.js';

@@ -1,9 +1,9 @@
 /** `dataplane credentials`: connection URLs per login identity; passwords only with --reveal. */
-import type { Command } from 'commander';
+import { Argument, type Command } from 'commander';
 import { SERVICES, type Config, type ServiceName } from '../../config/schema.js';
-import { ConfigError } from '../../errors.js';
+import { UsageError } from '../../errors/index.js';
 import { readSecrets } from '../../secrets/store.js';
-import { credentialsFor } from '../../stack/credentials.js';
+import { credentialsFor } from '../../connect/credentials.js';
 import { rotateCredential } from '../../stack/rotate.js';
 import { loadFor } from '../context.js';
 import { printJson, progress, table } from '../output.js';
@@ -25,7 +25,7 @@ const CREDENTIAL_SERVICES = [...SERVICES, 'monitoring'];
 export function register(program: Command): void {
   const cmd = program
     .command('credentials')
-    .argument('[service]', `only this service: ${CREDENTIAL_SERVICES.join(', ')}`)
+    .addArgument(new Argument('[service]', 'only this service').choices(CREDENTIAL_SERVICES))
     .description('connection URLs for every generated login (passwords masked unless --reveal)')
     .option('--user <name>', 'only this login')
     .option('--url', "print only the URL (with a service: its application login's URL)")
@@ -33,16 +33,13 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .addHelpText('after', '\nExamples:\n  psql "$(dataplane credentials postgres --url --reveal)"\n  redis-cli -u "$(dataplane credentials redis --url --reveal)" ping')
     .action((service: string | undefined, opts: CredentialsOptions, cmd: Command) => {
-      if (service && !CREDENTIAL_SERVICES.includes(service)) {
-        throw new ConfigError([{ path: 'service', message: `expected one of ${CREDENTIAL_SERVICES.join(', ')}, got "${service}"` }]);
-      }
       const { config } = loadFor(cmd);
       const user = opts.user ?? (opts.url && service ? applicationUser(config, service as ServiceName | 'monitoring') : undefined);
       const creds = credentialsFor(config, readSecrets(config), { reveal: Boolean(opts.reveal) }).filter(
         (c) => (!service || c.service === service) && (!user || c.user === user),
       );
       if (!creds.length) {
-        throw new ConfigError([{ path: 'user', message: `no login ${user ?? ''} for ${service ?? 'any service'}` }]);
+        throw new UsageError(`no login ${user ?? ''} for ${service ?? 'any service'}`, { hint: '`dataplane credentials` lists every login' });
       }
       if (opts.json) return printJson(creds);
       if (opts.url) return void process.stdout.write(creds.map((c) => c.url).join('\n') + '\n');
@@ -52,7 +49,7 @@ export function register(program: Command): void {
 
   cmd
     .command('rotate')
-    .argument('<service>', `${CREDENTIAL_SERVICES.join(', ')}`)
+    .addArgument(new Argument('<service>', 'the service of the login').choices(CREDENTIAL_SERVICES))
     .argument('<user>', 'the login to rotate, e.g. app_rw')
     .description('replace a password on the running server and in secrets.json, without restarting anything')
     .option('--json', 'print machine-readable JSON')
@@ -61,9 +58,6 @@ export function register(program: Command): void {
       '\nThe switch is immediate: from now on only the new password logs in; open sessions stay open.\nRead the new one with `dataplane credentials <service> --user <user> --reveal`.',
     )
     .action(async (service: string, user: string, opts: { json?: boolean }, c: Command) => {
-      if (!CREDENTIAL_SERVICES.includes(service)) {
-        throw new ConfigError([{ path: 'service', message: `expected one of ${CREDENTIAL_SERVICES.join(', ')}, got "${service}"` }]);
-      }
       const { config } = loadFor(c);
       const result = await rotateCredential(config, service as ServiceName | 'monitoring', user);
       if (opts.json) return printJson(result);

@@ -1,7 +1,7 @@
 /** `dataplane doctor`: binaries, versions, ports, disk, state; each problem with its fix. */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../errors/index.js';
 import { runDoctor, type Check } from '../../stack/doctor.js';
 import type { GlobalOptions } from '../context.js';
 import { printJson, status, table } from '../output.js';

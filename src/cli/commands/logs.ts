@@ -1,11 +1,11 @@
 /** `dataplane logs [service] [--follow]`: server and supervisor logs from the state dir. */
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
 import { statePaths, type LogName } from '../../config/paths.js';
 import { MONITORS, SERVICES } from '../../config/schema.js';
-import { ConfigError } from '../../errors.js';
-import { tailFile } from '../../servers/process.js';
+import { wholeNumber } from '../arguments.js';
+import { tailFile } from '../../lib/process.js';
 import { loadFor } from '../context.js';
 import { paint } from '../output.js';
 
@@ -60,19 +60,15 @@ async function follow(files: { name: LogName; file: string }[], prefix: boolean,
 export function register(program: Command): void {
   program
     .command('logs')
-    .argument('[service]', `one of ${LOGS.join(', ')} (default: all)`)
+    .addArgument(new Argument('[service]', 'the log to show (default: all)').choices(LOGS))
     .description('print the last lines of server logs; --follow keeps printing new lines')
     .option('-f, --follow', 'keep printing new lines until Ctrl-C')
-    .option('-n, --lines <n>', 'lines to show from the end of each log', '50')
-    .action(async (service: string | undefined, opts: { follow?: boolean; lines: string }, cmd: Command) => {
-      if (service && !LOGS.includes(service as LogName)) {
-        throw new ConfigError([{ path: 'service', message: `expected one of ${LOGS.join(', ')}, got "${service}"` }]);
-      }
-      const lines = Number(opts.lines);
-      if (!Number.isInteger(lines) || lines < 0) throw new ConfigError([{ path: '--lines', message: 'expected a whole number' }]);
+    .addOption(new Option('-n, --lines <n>', 'lines to show from the end of each log').argParser(wholeNumber(0)).default(50))
+    .action(async (service: LogName | undefined, opts: { follow?: boolean; lines: number }, cmd: Command) => {
+      const lines = opts.lines;
       const { config } = loadFor(cmd);
       const paths = statePaths(config);
-      const names = service ? [service as LogName] : LOGS;
+      const names = service ? [service] : LOGS;
       const files = names.map((name) => ({ name, file: paths.log(name) }));
       const prefix = names.length > 1;
       for (const { name, file } of files) {

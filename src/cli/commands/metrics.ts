@@ -1,14 +1,9 @@
 /** `dataplane metrics`: the running stack's /metrics, or the metric reference (docs/metrics.md). */
 import type { Command } from 'commander';
-import { DataplaneError } from '../../errors.js';
+import { NotRunningError } from '../../errors/index.js';
 import { metricsMarkdown } from '../../observe/docs.js';
 import { stackStatus } from '../../stack/status.js';
 import { loadFor } from '../context.js';
-
-class NotRunningError extends DataplaneError {
-  readonly code = 'NOT_RUNNING';
-  readonly exitCode = 3;
-}
 
 export function register(program: Command): void {
   program

@@ -1,7 +1,7 @@
 /** `dataplane migrate [status | create NAME]`: numbered SQL migrations, applied as the owner role. */
 import type { Command } from 'commander';
 import type { Config } from '../../config/schema.js';
-import { ServiceUnreachableError } from '../../errors.js';
+import { ServiceUnreachableError } from '../../errors/index.js';
 import { clientFor, migrationsDir, withClient } from '../../postgres/clients.js';
 import { createMigration, loadMigrations, migrate, migrationStatus, type MigrationClient } from '../../postgres/migrations.js';
 import { readSecrets } from '../../secrets/store.js';

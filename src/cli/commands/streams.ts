@@ -1,15 +1,14 @@
 /** `dataplane streams [reconcile]`: declared JetStream streams and consumers against the server. */
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Command } from 'commander';
-import '../../domain/messaging.js';
 import { connectNats } from '../../nats/connection.js';
-import { declaredConsumers, declaredStreams } from '../../nats/declarations.js';
+import { loadDeclarations } from '../../stack/declarations.js';
 import { reconcileStreams } from '../../stack/workers.js';
 import { loadFor } from '../context.js';
 import { printJson, progress, table } from '../output.js';
 
 export function register(program: Command): void {
-  const cmd = program.command('streams').description('JetStream streams and consumers declared in code');
+  const cmd = program.command('streams').description('JetStream streams and consumers of the declarations (config `declarations`)');
 
   cmd
     .command('list', { isDefault: true })
@@ -17,15 +16,16 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .action(async (opts: { json?: boolean }, c: Command) => {
       const { config } = loadFor(c);
+      const declarations = await loadDeclarations(config);
       const nc = await connectNats({ config, user: 'admin', options: { maxReconnectAttempts: 0 } });
       try {
         const jsm = await jetstreamManager(nc);
         const rows = [];
-        for (const s of declaredStreams()) {
+        for (const s of declarations.streams) {
           const info = await jsm.streams.info(s.name).catch(() => undefined);
           rows.push({ kind: 'stream', name: s.name, subjects: s.subjects.join(' '), messages: info?.state.messages ?? null, exists: Boolean(info) });
         }
-        for (const k of declaredConsumers()) {
+        for (const k of declarations.consumers) {
           const info = await jsm.consumers.info(k.stream, k.name).catch(() => undefined);
           rows.push({ kind: 'consumer', name: `${k.stream}/${k.name}`, subjects: k.filterSubject ?? '', messages: info ? info.num_pending : null, exists: Boolean(info) });
         }
@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExit code 1 when the server differs in a way that cannot be changed in place (drift).')
     .action(async (opts: { json?: boolean }, c: Command) => {
       const { config } = loadFor(c);
-      const report = await reconcileStreams(config);
+      const report = await reconcileStreams(config, await loadDeclarations(config));
       if (opts.json) printJson(report);
       else {
         progress(`created: ${report.created.join(', ') || 'nothing'}`);

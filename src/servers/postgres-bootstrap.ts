@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.js';
 import { scramSha256Verifier, scramVerifierMatches } from '../secrets/hashes.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
-import { BACKUP_FUNCTIONS, effectiveLimits, GROUP_ROLES, loginRoles } from './roles.js';
+import { BACKUP_FUNCTIONS, effectiveLimits, GROUP_ROLES, loginRoles } from '../secrets/postgres-roles.js';
 
 /** The smallest client surface bootstrap needs (pg.Client, or a test double-free real connection). */
 export interface SqlClient {

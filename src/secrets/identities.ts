@@ -1,9 +1,11 @@
 /**
  * The login identities each server gets, and what each is for.
  */
-import type { Config } from '../config/schema.js';
-import { loginRoles } from '../postgres/roles.js';
-import type { SecretService } from './store.js';
+import type { Config, ServiceName } from '../config/schema.js';
+import { loginRoles } from './postgres-roles.js';
+
+/** The servers, plus the monitoring web endpoints (Prometheus, Alertmanager, exporters). */
+export type SecretService = ServiceName | 'monitoring';
 
 export interface ServiceUser {
   service: SecretService;

@@ -1,18 +1,61 @@
 /**
- * One class per operational condition. Each has a stable `code` (for scripts and
- * `--json` output), an `exitCode` the CLI returns, and a `hint` that tells the
- * user the exact next step.
+ * One class per operational condition. Each has a stable `code` from the catalog
+ * (for scripts, `--json` output and `err.code` checks), the exit code the catalog
+ * gives that code, and a `hint` that tells the user the exact next step. Library
+ * errors (DecodeError, PublishError, ...) live next to their modules and extend
+ * DataplaneError too.
  */
+import { ERROR_CATALOG, type ErrorCode } from './catalog.js';
+
+export { ERROR_CATALOG, RESULT_EXIT_CODES, errorsMarkdown, type CatalogEntry, type ErrorCode } from './catalog.js';
+
+export interface ErrorOptions {
+  hint?: string | undefined;
+  cause?: unknown;
+}
+
 export abstract class DataplaneError extends Error {
-  abstract readonly code: string;
-  abstract readonly exitCode: number;
+  abstract readonly code: ErrorCode;
   readonly hint: string | undefined;
 
-  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(message: string, options: ErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.hint = options.hint;
   }
+
+  /** The CLI's exit code for this error, from the catalog. */
+  get exitCode(): number {
+    return ERROR_CATALOG[this.code].exitCode;
+  }
+}
+
+/**
+ * A library function was called with something it cannot use: a bad declaration, a
+ * key part of the wrong type, a login the stack does not have. A programming error.
+ */
+export class InvalidArgumentError extends DataplaneError {
+  readonly code = 'INVALID_ARGUMENT';
+}
+
+/** Something that should not happen did: a bug, or a machine that is not what dataplane expects. */
+export class InternalError extends DataplaneError {
+  readonly code = 'INTERNAL';
+}
+
+/** A command's argument or option is unknown or invalid (the CLI prints its usage). */
+export class UsageError extends DataplaneError {
+  readonly code = 'USAGE';
+}
+
+/** The stack, or the part a command needs, is not running. */
+export class NotRunningError extends DataplaneError {
+  readonly code = 'NOT_RUNNING';
+}
+
+/** A server answered, but not as a ready server does (an unexpected reply, an HTTP error status). */
+export class ProbeError extends DataplaneError {
+  readonly code = 'PROBE_FAILED';
 }
 
 export interface ConfigIssue {
@@ -25,7 +68,6 @@ export interface ConfigIssue {
 
 export class ConfigError extends DataplaneError {
   readonly code = 'CONFIG_INVALID';
-  readonly exitCode = 2;
   constructor(
     readonly issues: ConfigIssue[],
     readonly file?: string,
@@ -40,7 +82,6 @@ export class ConfigError extends DataplaneError {
 
 export class PortInUseError extends DataplaneError {
   readonly code = 'PORT_IN_USE';
-  readonly exitCode = 6;
   constructor(
     readonly service: string,
     readonly host: string,
@@ -55,7 +96,6 @@ export class PortInUseError extends DataplaneError {
 
 export class BinaryNotFoundError extends DataplaneError {
   readonly code = 'BINARY_NOT_FOUND';
-  readonly exitCode = 4;
   constructor(
     readonly binary: string,
     readonly provider: string,
@@ -66,7 +106,6 @@ export class BinaryNotFoundError extends DataplaneError {
 
 export class AlreadyRunningError extends DataplaneError {
   readonly code = 'ALREADY_RUNNING';
-  readonly exitCode = 5;
   constructor(
     readonly pid: number,
     readonly stateDir: string,
@@ -79,7 +118,6 @@ export class AlreadyRunningError extends DataplaneError {
 
 export class ServerStartError extends DataplaneError {
   readonly code = 'SERVER_START_FAILED';
-  readonly exitCode = 7;
   constructor(
     readonly service: string,
     reason: string,
@@ -96,7 +134,6 @@ export class ServerStartError extends DataplaneError {
 
 export class PackageInstallError extends DataplaneError {
   readonly code = 'PACKAGE_INSTALL_FAILED';
-  readonly exitCode = 8;
   constructor(
     readonly packages: string[],
     reason: string,
@@ -109,7 +146,6 @@ export class PackageInstallError extends DataplaneError {
 
 export class ServiceUnreachableError extends DataplaneError {
   readonly code = 'UNREACHABLE';
-  readonly exitCode = 11;
   constructor(
     readonly service: string,
     readonly address: string,
@@ -121,7 +157,6 @@ export class ServiceUnreachableError extends DataplaneError {
 
 export class PermissionProblemError extends DataplaneError {
   readonly code = 'PERMISSION';
-  readonly exitCode = 9;
 }
 
 export function isDataplaneError(e: unknown): e is DataplaneError {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { InternalError } from '../errors/index.js';
 
 /**
  * The folder of dataplane's package.json, found by walking up from this module:
@@ -12,7 +13,7 @@ function find(): string {
     const pkg = path.join(dir, 'package.json');
     if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'dataplane') return dir;
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('cannot find the dataplane package root');
+    if (parent === dir) throw new InternalError(`cannot find the dataplane package root above ${fileURLToPath(import.meta.url)}`);
     dir = parent;
   }
 }

@@ -7,7 +7,7 @@
 import { chmodSync, chownSync, lstatSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PermissionProblemError } from '../errors.js';
+import { PermissionProblemError } from '../errors/index.js';
 import { run } from './process.js';
 
 export interface ServiceUser {

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
-import { BinaryNotFoundError, PackageInstallError } from '../errors.js';
+import { BinaryNotFoundError, PackageInstallError } from '../errors/index.js';
 import { run } from './process.js';
 
 export interface Requirement {

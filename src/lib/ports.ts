@@ -1,6 +1,7 @@
 /** Port checks before anything starts, and free loopback ports for ephemeral stacks. */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { InternalError } from '../errors/index.js';
 
 /** Resolves true when host:port can be bound right now. */
 export function isPortFree(host: string, port: number): Promise<boolean> {
@@ -46,7 +47,7 @@ export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]
   try {
     const ports: number[] = [];
     for (let tries = 0; ports.length < n; tries++) {
-      if (tries > 1000) throw new Error(`no ${n} free ports on ${host} between ${floor} and ${low}`);
+      if (tries > 1000) throw new InternalError(`no ${n} free ports on ${host} between ${floor} and ${low}`);
       const port = span > 1000 ? floor + Math.floor(Math.random() * span) : 0;
       const srv = await listenOn(host, port);
       if (!srv) continue;

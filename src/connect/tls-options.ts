@@ -5,7 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Config } from '../config/schema.js';
-import { tlsFiles } from './certificates.js';
+import { tlsFiles } from '../tls/certificates.js';
 
 const cache = new Map<string, { mtimeMs: number; pem: string }>();
 

@@ -5,9 +5,9 @@
  */
 import type { Config } from '../config/schema.js';
 import type { SecretService, Secrets } from '../secrets/store.js';
-import { serviceUsers } from '../secrets/users.js';
+import { serviceUsers } from '../secrets/identities.js';
 import { tlsFiles } from '../tls/certificates.js';
-import { redisEndpoint } from '../tls/client-options.js';
+import { redisEndpoint } from './tls-options.js';
 
 export interface Credential {
   service: SecretService;
