@@ -3,17 +3,18 @@
  * its own layer and the layers below it, never one above, and nothing may form a cycle.
  * docs/architecture.md shows the same list (a test keeps the two in step).
  *
- * Folders in one entry are peers: they may import each other, as long as no cycle forms.
+ * Folders in one entry are peers; `independent` peers may not import each other either
+ * (the three client libraries stand alone, and so do secrets and TLS).
  */
 const LAYERS = [
   { name: 'errors', folders: ['errors'], owns: 'the error catalog: every code, its exit code and meaning; the base classes' },
   { name: 'lib', folders: ['lib'], owns: 'helpers that know nothing of dataplane: durations, sizes, processes and pid files, ports, Debian packages, the service user, the metrics registry, the logger' },
   { name: 'config', folders: ['config'], owns: 'the configuration schema, loading (file + environment, resolved once), resources, tuning formulas, state paths' },
-  { name: 'secrets, tls', folders: ['secrets', 'tls'], owns: 'who logs in where (identities, PostgreSQL roles) and their generated secrets; certificates and when TLS is required' },
+  { name: 'secrets, tls', folders: ['secrets', 'tls'], independent: true, owns: 'who logs in where (identities, PostgreSQL roles) and their generated secrets; certificates and when TLS is required' },
   { name: 'connect', folders: ['connect'], owns: 'one connection factory per server (TLS, timeouts, application name, inbox prefix, error reporting) and the resolved Access object' },
   { name: 'render', folders: ['render'], owns: 'config -> native files: postgresql.conf, redis.conf, nats.conf, Prometheus, nftables, pgBackRest' },
   { name: 'servers', folders: ['servers'], owns: 'one driver per server: locate, prepare, start command, probe, reload, stop, passwords, key figures' },
-  { name: 'postgres, redis, nats', folders: ['postgres', 'redis', 'nats'], owns: 'the client libraries: pool and transactions, keyspaces, JetStream publisher, consumers and declarations' },
+  { name: 'postgres, redis, nats', folders: ['postgres', 'redis', 'nats'], independent: true, owns: 'the client libraries: pool and transactions, keyspaces, JetStream publisher, consumers and declarations' },
   { name: 'outbox', folders: ['outbox'], owns: 'PostgreSQL -> JetStream: the transactional outbox, its relay, the inbox, cache invalidation' },
   { name: 'backup', folders: ['backup'], owns: 'base backups, WAL archive, snapshots, verification, point-in-time restore' },
   { name: 'observe', folders: ['observe'], owns: 'health endpoints, server metrics, dashboards as code, metric reference' },
@@ -39,6 +40,16 @@ const layerRules = LAYERS.flatMap((layer, i) => {
   ];
 });
 
+const peerRules = LAYERS.filter((l) => l.independent).flatMap((layer) =>
+  layer.folders.map((folder) => ({
+    name: `independent:${folder}`,
+    comment: `${folder} stands alone in its layer (${layer.name})`,
+    severity: 'error',
+    from: { path: pathOf(folder) },
+    to: { path: layer.folders.filter((f) => f !== folder).map(pathOf) },
+  })),
+);
+
 module.exports = {
   forbidden: [
     {
@@ -63,6 +74,7 @@ module.exports = {
       to: { couldNotResolve: true },
     },
     ...layerRules,
+    ...peerRules,
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

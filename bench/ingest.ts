@@ -21,8 +21,9 @@ interface Ctx {
 }
 
 export async function benchIngest({ stack, rounds }: Ctx): Promise<Comparison[]> {
-  const config = stack.config;
-  const owner = connectPostgres({ config, user: config.postgres.owner, max: 2 });
+  const { access } = stack;
+  const config = access.config;
+  const owner = connectPostgres({ access, user: config.postgres.owner, max: 2 });
   const org = Number((await owner.query<{ id: string }>("select iam.create_organization('bench', 'Bench') as id")).rows[0]!.id);
   await owner.query("insert into registry.metrics (name, unit, kind) select 'bench.m' || g, '1', 'gauge' from generate_series(1, 5) g");
   const metrics = (await owner.query<{ id: number }>("select id from registry.metrics where name like 'bench.m%' order by id")).rows.map((r) => r.id);
@@ -71,7 +72,7 @@ export async function benchIngest({ stack, rounds }: Ctx): Promise<Comparison[]>
     );
   };
   const library = async (connections: number) => {
-    const db: Database = connectPostgres({ config, user: 'app_ingest', max: connections });
+    const db: Database = connectPostgres({ access, user: 'app_ingest', max: connections });
     const ing = createIngestor(db, { table: 'telemetry.measurements', columns: ['time', 'org_id', 'source_id', 'metric_id', 'value'], batchRows: 50_000, connections });
     for (const r of rows) {
       const wait = ing.write(r);

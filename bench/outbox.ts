@@ -15,10 +15,11 @@ const EVENTS = 20_000;
 const KEYS = 200;
 
 export async function benchOutbox({ stack, rounds }: { stack: EphemeralStack; rounds: number }): Promise<{ comparisons: Comparison[]; lag: { p50: number; p99: number } }> {
-  const config = stack.config;
-  const owner = connectPostgres({ config, user: config.postgres.owner, max: 2 });
-  const rw = connectPostgres({ config, user: 'app_rw', max: 4 });
-  const nc = await connectNats({ config, user: 'admin' });
+  const { access } = stack;
+  const config = access.config;
+  const owner = connectPostgres({ access, user: config.postgres.owner, max: 2 });
+  const rw = connectPostgres({ access, user: 'app_rw', max: 4 });
+  const nc = await connectNats({ access, user: 'admin' });
   const jsm = await jetstreamManager(nc);
   const relayRates: number[] = [];
   const directRates: number[] = [];

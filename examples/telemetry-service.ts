@@ -18,8 +18,9 @@ import {
   loadConfig,
   msgIdOf,
   processOnce,
+  resolveAccess,
   runConsumer,
-  type Config,
+  type Access,
 } from '../src/index.js';
 import { metricByName } from '../src/domain/keyspaces.js';
 
@@ -30,11 +31,12 @@ export const sourceRegistered = defineSubject({
   schema: z.object({ sourceId: z.number().int(), name: z.string() }),
 });
 
-export async function runExample(config: Config): Promise<{ sourceId: number; samples: number; eventsHandled: number }> {
-  const app = connectPostgres({ config, user: 'app_rw' });
-  const ingestDb = connectPostgres({ config, user: 'app_ingest' });
-  const redis = connectRedis({ config });
-  const nc = await connectNats({ config, user: 'admin' });
+export async function runExample(access: Access): Promise<{ sourceId: number; samples: number; eventsHandled: number }> {
+  const { config } = access;
+  const app = connectPostgres({ access, user: 'app_rw' });
+  const ingestDb = connectPostgres({ access, user: 'app_ingest' });
+  const redis = connectRedis({ access });
+  const nc = await connectNats({ access, user: 'admin' });
   try {
     // 1. A tenant and a source; the event is written in the same transaction as the row.
     const orgId = Number((await app.query<{ id: string }>("select iam.create_organization('example', 'Example Inc.') as id")).rows[0]!.id);
@@ -47,7 +49,7 @@ export async function runExample(config: Config): Promise<{ sourceId: number; sa
 
     // 2. Metric ids, cached: one database read however many callers ask at once.
     const metrics = metricByName.bind(redis, { namespace: config.redis.namespace });
-    const owner = connectPostgres({ config, user: config.postgres.owner, max: 1 });
+    const owner = connectPostgres({ access, user: config.postgres.owner, max: 1 });
     await owner.query("insert into registry.metrics (name, unit, kind) values ('boiler.temperature', 'Cel', 'gauge') on conflict do nothing");
     const metric = await metrics.getOrLoad({ name: 'boiler.temperature' }, async () => {
       const r = await owner.query<{ id: number; unit: string; kind: 'gauge' }>("select id, unit, kind from registry.metrics where name = 'boiler.temperature'");
@@ -85,6 +87,6 @@ export async function runExample(config: Config): Promise<{ sourceId: number; sa
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { config } = loadConfig();
-  runExample(config).then((r) => console.log(r));
+  // Config (file + environment) and secrets, resolved once at start-up.
+  runExample(resolveAccess(loadConfig())).then((r) => console.log(r));
 }

@@ -2,7 +2,8 @@
  * The public library surface. Internals stay reachable to tests by path but are
  * not advertised here.
  */
-export { loadConfig, parseConfig, type LoadOptions, type LoadedConfig } from './config/load.js';
+export { loadConfig, parseConfig, type LoadOptions, type LoadedConfig, type RuntimeEnvironment } from './config/load.js';
+export { resolveAccess, type Access, type ConnectionErrorHook, type ResolveOptions } from './connect/access.js';
 export type { Config, ConfigInput, ServiceName } from './config/schema.js';
 export { SERVICES } from './config/schema.js';
 export { statePaths, type StatePaths } from './config/paths.js';
@@ -18,13 +19,13 @@ export * from './errors/index.js';
 
 // Client library
 export { connectPostgres, Database, RetriesExhaustedError, type PostgresOptions, type Tx, type TransactionOptions } from './postgres/database.js';
-export { createIngestor, Ingestor, type IngestOptions, type IngestStats, type IngestValue } from './postgres/ingest.js';
+export { createIngestor, Ingestor, IngestError, type IngestOptions, type IngestStats, type IngestValue } from './postgres/ingest.js';
 export { connectRedis, type RedisConnectOptions } from './redis/connection.js';
 export { defineKeyspace, Keyspace, BoundKeyspace, type KeyspaceSpec, type TtlPolicy, type Parts, type AnyKeyspace } from './redis/keyspace.js';
 export { durationMs, type Duration } from './lib/durations.js';
 export { json, string, hash, counter, DecodeError, type Codec } from './redis/codecs.js';
 export { connectNats, inboxFor, type NatsConnectOptions } from './nats/connection.js';
-export { Publisher, PublishError, type PubAck, type PublishOptions, type PublisherOptions } from './nats/publisher.js';
+export { Publisher, PublishError, PublishFailuresError, type PubAck, type PublishOptions, type PublisherOptions } from './nats/publisher.js';
 export { defineSubject, Subject, PayloadError, type SubjectSpec, type SubjectParams } from './nats/subjects.js';
 export { defineStream, defineConsumer, type StreamSpec, type ConsumerSpec } from './nats/declarations.js';
 export { reconcile, type ReconcileReport, type Drift } from './nats/reconcile.js';

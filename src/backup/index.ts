@@ -7,7 +7,7 @@ import path from 'node:path';
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import { DataplaneError } from '../errors/index.js';
-import { readSecrets } from '../secrets/store.js';
+import type { Access } from '../connect/access.js';
 import { drivers } from '../servers/index.js';
 import { isRecordAlive, readPidFile } from '../lib/process.js';
 import { resolveServiceUser } from '../lib/service-user.js';
@@ -34,14 +34,14 @@ export interface CreateOptions {
 }
 
 /** PostgreSQL (base backup; WAL is archived continuously) and a Redis snapshot, under one label. */
-export async function createBackup(config: Config, opts: CreateOptions = {}): Promise<{ dir: string; manifest: BackupManifest }> {
+export async function createBackup(access: Access, opts: CreateOptions = {}): Promise<{ dir: string; manifest: BackupManifest }> {
+  const { config } = access;
   const paths = statePaths(config);
   const progress = opts.onProgress ?? (() => {});
   const label = opts.label ?? defaultLabel();
   if (!LABEL.test(label)) throw new BackupError(`backup label "${label}" must be letters, digits, ".", "_" or "-" (at most 81)`);
   if (existsSync(backupDir(paths, label))) throw new BackupError(`a backup labelled ${label} exists already`, { hint: 'choose another --label' });
   if (!config.postgres.enabled && !config.redis.enabled && !config.nats.enabled) throw new BackupError('no server is enabled: nothing to back up');
-  const secrets = readSecrets(config);
   const tmp = partialDir(paths, label);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true, mode: 0o700 });
@@ -50,7 +50,7 @@ export async function createBackup(config: Config, opts: CreateOptions = {}): Pr
     const manifest: BackupManifest = { format: 1, label, startedAt, finishedAt: '' };
     if (config.postgres.enabled) {
       progress('PostgreSQL: base backup');
-      manifest.postgres = await backupPostgres(config, secrets, paths.pg.data, {
+      manifest.postgres = await backupPostgres(access, paths.pg.data, {
         label,
         dest: path.join(tmp, 'postgres'),
         onProgress: progress,
@@ -59,11 +59,11 @@ export async function createBackup(config: Config, opts: CreateOptions = {}): Pr
     }
     if (config.redis.enabled) {
       progress('Redis: snapshot');
-      manifest.redis = await backupRedis(config, secrets, path.join(tmp, 'redis'));
+      manifest.redis = await backupRedis(access, path.join(tmp, 'redis'));
     }
     if (config.nats.enabled) {
       progress('JetStream: stream snapshots');
-      manifest.nats = await backupStreams(config, path.join(tmp, 'nats'), progress);
+      manifest.nats = await backupStreams(access, path.join(tmp, 'nats'), progress);
     }
     manifest.finishedAt = new Date().toISOString();
     const dir = commitBackup(paths, manifest);
@@ -101,7 +101,8 @@ export interface VerifyResult {
 }
 
 /** Every stored file against its checksum, and the WAL the backup needs in the archive. */
-export async function verifyBackup(config: Config, label: string, opts: { drill?: boolean; onProgress?: (m: string) => void } = {}): Promise<VerifyResult> {
+export async function verifyBackup(access: Access, label: string, opts: { drill?: boolean; onProgress?: (m: string) => void } = {}): Promise<VerifyResult> {
+  const { config } = access;
   const paths = statePaths(config);
   const { dir, manifest } = findBackup(config, label);
   const problems: string[] = [];
@@ -132,7 +133,7 @@ export async function verifyBackup(config: Config, label: string, opts: { drill?
   const result: VerifyResult = { label, ok: problems.length === 0, filesChecked: files.length, problems };
   if (opts.drill && result.ok && pgb) {
     try {
-      result.drill = await drill(config, dir, manifest, opts.onProgress ?? (() => {}));
+      result.drill = await drill(access, dir, manifest, opts.onProgress ?? (() => {}));
     } catch (e) {
       // A backup that does not come back is a failed verification, not a crash of the command.
       result.ok = false;
@@ -143,7 +144,8 @@ export async function verifyBackup(config: Config, label: string, opts: { drill?
 }
 
 /** Restore into a scratch folder, start PostgreSQL on it, run sanity queries, remove it. */
-async function drill(config: Config, dir: string, manifest: BackupManifest, progress: (m: string) => void): Promise<NonNullable<VerifyResult['drill']>> {
+async function drill(access: Access, dir: string, manifest: BackupManifest, progress: (m: string) => void): Promise<NonNullable<VerifyResult['drill']>> {
+  const { config } = access;
   const paths = statePaths(config);
   const t0 = performance.now();
   const user = await resolveServiceUser(config.runAs);
@@ -156,8 +158,7 @@ async function drill(config: Config, dir: string, manifest: BackupManifest, prog
     await layDown(dir, manifest, path.join(scratch, 'data'), user, progress);
     let sanity: { databases: string[]; tables: number } = { databases: [], tables: 0 };
     const r = await recover({
-      config,
-      secrets: readSecrets(config),
+      access,
       paths,
       server: binaries.server,
       user,
@@ -229,7 +230,8 @@ function chooseBackup(config: Config, opts: RestoreOptions): { dir: string; mani
  * archived WAL), and, into the stack's own folders, Redis's snapshot of that backup.
  * With `targetDir`, only PostgreSQL is restored, into that folder.
  */
-export async function restore(config: Config, opts: RestoreOptions): Promise<RestoreResult> {
+export async function restore(access: Access, opts: RestoreOptions): Promise<RestoreResult> {
+  const { config } = access;
   const paths = statePaths(config);
   const progress = opts.onProgress ?? (() => {});
   const { dir, manifest } = chooseBackup(config, opts);
@@ -267,8 +269,7 @@ export async function restore(config: Config, opts: RestoreOptions): Promise<Res
   try {
     await layDown(dir, manifest, dataDir, user, progress);
     r = await recover({
-      config,
-      secrets: readSecrets(config),
+      access,
       paths,
       server: binaries.server,
       user,

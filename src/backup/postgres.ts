@@ -7,14 +7,12 @@
  */
 import { lstatSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/schema.js';
-import { clientFor, withClient } from '../postgres/clients.js';
-import type { Secrets } from '../secrets/store.js';
+import type { Access } from '../connect/access.js';
+import { withPg } from '../connect/postgres.js';
+import { BACKUP_LOGIN } from '../secrets/postgres-roles.js';
 import type { PostgresBackup } from './catalog.js';
 import { BackupError } from './errors.js';
 import { eachLimited, storeCompressed, type StoredFile } from './files.js';
-
-export const BACKUP_LOGIN = 'app_backup';
 
 /**
  * Contents never copied (PostgreSQL's documentation on base backups): WAL comes
@@ -68,10 +66,10 @@ export interface PostgresBackupOptions {
   signal?: AbortSignal;
 }
 
-export async function backupPostgres(config: Config, secrets: Secrets, dataDir: string, opts: PostgresBackupOptions): Promise<PostgresBackup> {
+export async function backupPostgres(access: Access, dataDir: string, opts: PostgresBackupOptions): Promise<PostgresBackup> {
   const progress = opts.onProgress ?? (() => {});
   // One session from start to stop: a non-exclusive backup ends with the session.
-  return withClient(clientFor(config, secrets, BACKUP_LOGIN, { timeoutMs: 10_000 }), async (db) => {
+  return withPg(access, { user: BACKUP_LOGIN, timeoutMs: 10_000 }, async (db) => {
     const version = (await db.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v;
     // fast: an immediate checkpoint instead of waiting for the next one.
     const start = (await db.query<{ lsn: string }>('select pg_backup_start($1, true) as lsn', [opts.label])).rows[0]!.lsn;

@@ -8,15 +8,14 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import type { StatePaths } from '../config/paths.js';
 import { RestoreError } from './errors.js';
-import type { Config } from '../config/schema.js';
-import { secretFor, type Secrets } from '../secrets/store.js';
+import type { Access } from '../connect/access.js';
+import { pgClient, pgEndpoint } from '../connect/postgres.js';
 import { freePorts } from '../lib/ports.js';
 import { recordFor, serverEnv, terminate } from '../lib/process.js';
 import { chownToServiceUser, ensureTraversable, type ServiceUser } from '../lib/service-user.js';
-import { pgSsl } from '../connect/tls-options.js';
 import type { BackupManifest } from './catalog.js';
 import { eachLimited, extractCompressed } from './files.js';
 
@@ -74,8 +73,7 @@ function recoverySettings(paths: StatePaths, target: RecoveryTarget): string[] {
 }
 
 export interface RecoveryOptions {
-  config: Config;
-  secrets: Secrets;
+  access: Access;
   paths: StatePaths;
   /** the postgres binary */
   server: string;
@@ -102,7 +100,7 @@ export interface RecoveryResult {
  * accepts no connection until recovery has finished.
  */
 export async function recover(opts: RecoveryOptions): Promise<RecoveryResult> {
-  const { config, dataDir, user } = opts;
+  const { access, dataDir, user } = opts;
   const auto = path.join(dataDir, 'postgresql.auto.conf');
   const original = existsSync(auto) ? readFileSync(auto, 'utf8') : '';
   writeFileSync(auto, `${original}\n# dataplane restore (removed when recovery ends)\n${recoverySettings(opts.paths, opts.target).join('\n')}\n`, { mode: 0o600 });
@@ -134,19 +132,9 @@ export async function recover(opts: RecoveryOptions): Promise<RecoveryResult> {
   child.stderr!.on('data', collect);
   const rec = recordFor(child.pid!, opts.server);
   const opened: pg.Client[] = [];
-  const clientOn = (p: number, database: string) => {
-    const c = new pg.Client({
-      host: '127.0.0.1',
-      port: p,
-      user: config.postgres.superuser,
-      password: secretFor(opts.secrets, 'postgres', config.postgres.superuser),
-      database,
-      ssl: pgSsl(config), // the server certificate names 127.0.0.1
-      connectionTimeoutMillis: 2000,
-    });
-    c.on('error', () => {});
-    return c;
-  };
+  // The server certificate names 127.0.0.1, so TLS verification holds on the scratch port too.
+  const clientOn = (p: number, database: string) =>
+    pgClient(pgEndpoint(access, access.config.postgres.superuser, { host: '127.0.0.1', port: p, database }), { timeoutMs: 2000, client: 'dataplane-recovery', onConnectionError: access.onConnectionError });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let running = true;
   void exited.then(() => (running = false));

@@ -7,11 +7,11 @@ import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StatePaths } from '../config/paths.js';
-import type { Config } from '../config/schema.js';
-import type { Secrets } from '../secrets/store.js';
-import { Redis } from 'ioredis';
+import type { Access } from '../connect/access.js';
+import type { Redis } from 'ioredis';
+import { redisCommandClient } from '../connect/redis.js';
 import { recordFor, serverEnv, terminate } from '../lib/process.js';
-import { closeClient, redisAdminClient } from '../servers/redis.js';
+import { withRedis } from '../servers/redis.js';
 import { chownToServiceUser, type ServiceUser } from '../lib/service-user.js';
 import type { BackupManifest, RedisBackup } from './catalog.js';
 import { BackupError, RestoreError } from './errors.js';
@@ -19,11 +19,8 @@ import { extractCompressed, storeCompressed } from './files.js';
 
 const field = (info: string, name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
 
-export async function backupRedis(config: Config, secrets: Secrets, dest: string): Promise<RedisBackup> {
-  const client = redisAdminClient(config, secrets, 10_000);
-  client.on('error', () => {});
-  try {
-    await client.connect();
+export async function backupRedis(access: Access, dest: string): Promise<RedisBackup> {
+  return withRedis(access, 'admin', 10_000, async (client) => {
     const [dir, dbfilename] = [((await client.config('GET', 'dir')) as string[])[1]!, ((await client.config('GET', 'dbfilename')) as string[])[1]!];
     const before = Number(await client.lastsave());
     // One save at a time in Redis: wait for one that may be running, then start ours.
@@ -48,9 +45,7 @@ export async function backupRedis(config: Config, secrets: Secrets, dest: string
     const keys = Number(await client.dbsize());
     const stored = await storeCompressed(path.join(dir, dbfilename), path.join(dest, `${dbfilename}.gz`));
     return { file: { path: dbfilename, ...stored }, savedAt: new Date(savedAt * 1000).toISOString(), keys };
-  } finally {
-    await closeClient(client);
-  }
+  });
 }
 
 /**
@@ -106,8 +101,7 @@ async function rebuildAof(server: string, dir: string, dbfilename: string, user:
     for (let i = 0; ; i++) {
       if (child.exitCode !== null) throw new RestoreError(`redis-server could not load the snapshot:\n${log.trim().split('\n').slice(-8).join('\n')}`);
       try {
-        client = new Redis({ path: sock, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        client.on('error', () => {});
+        client = redisCommandClient({ path: sock }, { timeoutMs: 10_000, client: 'restore' });
         await client.connect();
         if (field(await client.info('persistence'), 'loading') === '0') break;
       } catch {

@@ -7,14 +7,19 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { StatePaths } from '../config/paths.js';
-import type { Config } from '../config/schema.js';
-import { connectNats } from '../nats/connection.js';
+import type { Access } from '../connect/access.js';
+import { natsConnect, natsEndpoint } from '../connect/nats.js';
 import type { BackupManifest } from './catalog.js';
 import { RestoreError } from './errors.js';
 import { restoreStream, snapshotStream, type StreamSnapshot } from './jetstream.js';
 
-export async function backupStreams(config: Config, dest: string, progress: (m: string) => void): Promise<{ streams: StreamSnapshot[] }> {
-  const nc = await connectNats({ config, user: 'admin', name: 'dataplane-backup', options: { maxReconnectAttempts: 0 } });
+/** A connection for one backup or restore job: no reconnects, a lost server fails the job. */
+function adminOnce(access: Access, name: string) {
+  return natsConnect(natsEndpoint(access, 'admin'), { name, reconnect: false, timeoutMs: 10_000, onConnectionError: access.onConnectionError });
+}
+
+export async function backupStreams(access: Access, dest: string, progress: (m: string) => void): Promise<{ streams: StreamSnapshot[] }> {
+  const nc = await adminOnce(access, 'dataplane-backup');
   try {
     const jsm = await jetstreamManager(nc);
     const names: string[] = [];
@@ -46,12 +51,12 @@ export function scheduleStreamRestore(paths: StatePaths, backupDir: string, mani
 }
 
 /** Restore the streams of a pending restore, if there is one; returns their names. */
-export async function applyPendingStreamRestore(config: Config, paths: StatePaths): Promise<{ label: string; streams: string[] } | undefined> {
+export async function applyPendingStreamRestore(access: Access, paths: StatePaths): Promise<{ label: string; streams: string[] } | undefined> {
   const note = path.join(paths.nats.dir, PENDING);
   if (!existsSync(note)) return undefined;
   const { backupDir, label } = JSON.parse(readFileSync(note, 'utf8')) as { backupDir: string; label: string };
   const manifest = JSON.parse(readFileSync(path.join(backupDir, 'manifest.json'), 'utf8')) as BackupManifest;
-  const nc = await connectNats({ config, user: 'admin', name: 'dataplane-restore', options: { maxReconnectAttempts: 0 } });
+  const nc = await adminOnce(access, 'dataplane-restore');
   try {
     const jsm = await jetstreamManager(nc);
     for (const s of manifest.nats?.streams ?? []) {

@@ -22,8 +22,20 @@ export interface LoadOptions {
   overrides?: Record<string, unknown>;
 }
 
+/**
+ * What the rest of the process needs from the environment besides configuration
+ * fields, read here once: nothing below the CLI and this loader reads process.env.
+ */
+export interface RuntimeEnvironment {
+  /** DATAPLANE_SECRET_<SERVICE>_<USER> values, by variable name (used instead of secrets.json; never stored). */
+  secrets: Record<string, string>;
+}
+
+export const SECRET_ENV_PREFIX = 'DATAPLANE_SECRET_';
+
 export interface LoadedConfig {
   config: Config;
+  environment: RuntimeEnvironment;
   /** Absolute path of the file that was read, if any. */
   file: string | undefined;
   /** For fields not at their default: where the value came from ("file", or the env var name). */
@@ -199,7 +211,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (!result.success) throw new ConfigError(toIssues(result.error, sources), file);
 
   const config = resolvePaths(result.data, file ? path.dirname(file) : cwd);
-  return { config, file, sources };
+  const secrets = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith(SECRET_ENV_PREFIX) && e[1] !== undefined));
+  return { config, environment: { secrets }, file, sources };
 }
 
 /** Paths in the config are relative to the config file's folder (or cwd without one). */

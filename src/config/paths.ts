@@ -19,7 +19,8 @@ export interface StatePaths {
   nats: { dir: string; conf: string; jetstream: string; tls: string };
   /** Prometheus, Alertmanager and exporters: one folder each (config, and data for the first two). */
   monitoring: { dir: string; of(name: string): string; prometheusData: string; alertmanagerData: string };
-  log(name: LogName): string;
+  /** A process instance's log (postgres, nats-2, supervisor ...). */
+  log(name: string): string;
   pidFile(name: string): string;
   /** Written by the supervisor: what it started and how to reach it. */
   supervisorState: string;

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import type { SecretService, Secrets } from '../secrets/store.js';
 import { serviceUsers } from '../secrets/identities.js';
 import { tlsFiles } from '../tls/certificates.js';
-import { redisEndpoint } from './tls-options.js';
+import { redisPort } from './tls.js';
 
 export interface Credential {
   service: SecretService;
@@ -46,7 +46,7 @@ export function credentialsFor(config: Config, secrets: Secrets, opts: { reveal:
       database = user === config.postgres.superuser ? 'postgres' : config.postgres.database;
       url = `postgresql://${auth}:${port}/${database}${caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}` : ''}`;
     } else if (service === 'redis') {
-      port = redisEndpoint(config).port;
+      port = redisPort(config).port;
       url = `${tls ? 'rediss' : 'redis'}://${auth}:${port}`;
     } else if (service === 'monitoring') {
       url = `http://${auth}:${port}`;

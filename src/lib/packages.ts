@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { BinaryNotFoundError, PackageInstallError } from '../errors/index.js';
-import { run } from './process.js';
+import { run, SEARCH_PATH } from './process.js';
 
 export interface Requirement {
   binary: string;
@@ -27,11 +27,8 @@ export const REQUIREMENTS = {
   ip: { binary: 'ip', package: 'iproute2', versionArgs: ['-V'] },
 } satisfies Record<string, Requirement>;
 
-const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-
 export function findBinary(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...SEARCH_PATH];
-  for (const dir of dirs) {
+  for (const dir of SEARCH_PATH) {
     const candidate = path.join(dir, name);
     try {
       accessSync(candidate, constants.X_OK);
@@ -76,7 +73,7 @@ export async function ensurePackages(reqs: Requirement[], onProgress: (msg: stri
     const first = missing[0]!;
     throw new BinaryNotFoundError(first.binary, `install the Debian packages: sudo apt-get install -y ${pkgs.join(' ')}`);
   }
-  const env = { DEBIAN_FRONTEND: 'noninteractive', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
+  const env = { DEBIAN_FRONTEND: 'noninteractive', PATH: SEARCH_PATH.join(path.delimiter) };
   const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { env });
   onProgress(`installing Debian packages: ${pkgs.join(', ')} (first run only)`);
   let r = await install();

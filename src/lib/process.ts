@@ -95,6 +95,13 @@ export async function terminate(rec: PidRecord, signal: NodeJS.Signals, timeoutM
   return 'killed';
 }
 
+/**
+ * Where binaries are looked for and the PATH servers run with: the system folders
+ * Debian installs into. Not the caller's PATH, so what `up` finds and runs does not
+ * depend on the shell it was started from.
+ */
+export const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
 export interface SpawnOptions {
   bin: string;
   args: string[];
@@ -111,7 +118,7 @@ export interface SpawnOptions {
  */
 export function serverEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    PATH: SEARCH_PATH.join(':'),
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
     TZ: 'UTC',

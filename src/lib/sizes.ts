@@ -60,7 +60,8 @@ export function formatSize(n: number): string {
  * after rounding down to whole kB (PostgreSQL's smallest unit for these settings).
  */
 export function formatPgSize(n: number): string {
-  const kb = Math.max(0, Math.floor(n / 1024));
+  // PostgreSQL counts in kB; a positive size under 1kB rounds up, since 0 often means "disabled".
+  const kb = n > 0 ? Math.max(1, Math.floor(n / 1024)) : 0;
   if (kb > 0 && kb % (1024 * 1024) === 0) return `${kb / (1024 * 1024)}GB`;
   if (kb > 0 && kb % 1024 === 0) return `${kb / 1024}MB`;
   return `${kb}kB`;

@@ -1,18 +1,21 @@
 /**
  * NATS connections for the client library: TLS verified against the stack CA,
  * a per-user inbox prefix (service users may only receive replies there), and
- * reconnects that never give up.
+ * reconnects that never give up. Built by the connection factory (connect/nats.ts).
+ *
+ *   const nc = await connectNats({ access, user: 'billing' });
  */
-import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import type { Config } from '../config/schema.js';
-import { inboxPrefix } from '../render/nats.js';
-import { readSecrets, secretFor } from '../secrets/store.js';
-import { natsTls } from '../connect/tls-options.js';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/transport-node';
+import type { Access, ConnectionErrorHook } from '../connect/access.js';
+import { natsConnect, natsEndpoint, type NatsEndpoint } from '../connect/nats.js';
 import { InvalidArgumentError } from '../errors/index.js';
 
+export { inboxFor } from '../connect/nats.js';
+
 export interface NatsConnectOptions {
-  config?: Config;
-  /** A user of the stack: admin, or a service user of nats.users. */
+  /** The stack (config and secrets, resolved once: resolveAccess). */
+  access?: Access;
+  /** A user of the stack: admin, or a service user of nats.users (default: the first of them). */
   user?: string;
   /** Or explicit servers and credentials. */
   servers?: string | string[];
@@ -21,37 +24,23 @@ export interface NatsConnectOptions {
   name?: string;
   /** Extra nats.js options. */
   options?: Partial<ConnectionOptions>;
-}
-
-/** The inbox prefix a user's replies must use (service users' permissions allow only theirs). */
-export function inboxFor(user: string): string {
-  return user === 'admin' || user === 'system' ? '_INBOX' : inboxPrefix(user);
+  /** Disconnects and server errors (besides dataplane_connection_errors_total); default: access.onConnectionError. */
+  onConnectionError?: ConnectionErrorHook;
 }
 
 export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnection> {
-  const base: Partial<ConnectionOptions> = {
-    name: opts.name ?? 'dataplane-client',
-    // Async stack traces cost an Error per request; half of a publisher's CPU (docs/benchmarks.md).
-    noAsyncTraces: true,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 500,
-    reconnectJitter: 250,
-    waitOnFirstConnect: false,
-    ...opts.options,
-  };
+  let endpoint: NatsEndpoint;
   if (opts.servers) {
-    return connect({ ...base, servers: opts.servers, ...(opts.user ? { user: opts.user, pass: opts.pass ?? '', inboxPrefix: inboxFor(opts.user) } : {}), ...(opts.ca ? { tls: { ca: opts.ca } } : {}) });
+    endpoint = { servers: opts.servers, ...(opts.user ? { user: opts.user, pass: opts.pass ?? '' } : {}), ...(opts.ca ? { tls: { ca: opts.ca } } : {}) };
+  } else if (opts.access) {
+    endpoint = natsEndpoint(opts.access, opts.user ?? Object.keys(opts.access.config.nats.users)[0] ?? 'app');
+  } else {
+    throw new InvalidArgumentError('connectNats needs { access, user } or { servers }');
   }
-  const config = opts.config;
-  if (!config) throw new InvalidArgumentError('connectNats needs { config, user } or { servers }');
-  const user = opts.user ?? Object.keys(config.nats.users)[0] ?? 'app';
-  const tls = natsTls(config);
-  return connect({
-    ...base,
-    servers: `${config.nats.host}:${config.nats.port}`,
-    user,
-    pass: secretFor(readSecrets(config), 'nats', user),
-    inboxPrefix: inboxFor(user),
-    ...(tls ? { tls } : {}),
+  return natsConnect(endpoint, {
+    name: opts.name ?? 'dataplane-client',
+    reconnect: true,
+    ...(opts.options ? { options: opts.options } : {}),
+    onConnectionError: opts.onConnectionError ?? opts.access?.onConnectionError,
   });
 }

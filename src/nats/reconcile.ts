@@ -30,7 +30,8 @@ export interface ReconcileReport {
 /** The server leaves out empty values: '' and missing are the same. */
 const same = (a: unknown, b: unknown) => JSON.stringify(a === '' ? null : (a ?? null)) === JSON.stringify(b === '' ? null : (b ?? null));
 
-function isNotFound(e: unknown): boolean {
+/** The JetStream API's answer for a stream or consumer that does not exist (and only that). */
+export function isNotFound(e: unknown): boolean {
   return /not found/i.test((e as Error).message) || (e as { code?: number | string }).code === 404;
 }
 

@@ -42,7 +42,7 @@ function table(metrics: MetricInfo[]): string[] {
 export function metricsMarkdown(): string {
   // Every optional source on, so every metric is listed once.
   const config = parseConfig({ stateDir: '/var/lib/dataplane', tls: { enabled: true } }, '/');
-  const server = createServerMetrics({ config, paths: statePaths(config), secrets: () => ({}), services: () => [] });
+  const server = createServerMetrics({ config, paths: statePaths(config), access: () => ({ config, secrets: {} }), services: () => [] });
   return [
     '# Metrics',
     '',

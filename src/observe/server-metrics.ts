@@ -10,18 +10,19 @@ import path from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import type { StatePaths } from '../config/paths.js';
 import { SERVICES, type Config } from '../config/schema.js';
-import { clientFor, withClient } from '../postgres/clients.js';
-import type { Secrets } from '../secrets/store.js';
+import type { Access } from '../connect/access.js';
+import { withPg } from '../connect/postgres.js';
+import { MONITOR_LOGIN } from '../secrets/postgres-roles.js';
 import { readCertificate, tlsFiles } from '../tls/certificates.js';
 import { scrapeTimeoutSec } from '../render/monitoring.js';
 import { listBackups } from '../backup/catalog.js';
-import { MONITOR_LOGIN } from './figures.js';
-import { fetchNatsStats, natsMonitorUrl, type NatsStats } from './nats-monitor.js';
+import { fetchNatsStats, natsMonitorUrl, type NatsStats } from '../servers/nats-monitor.js';
 
 export interface ServerMetricsSources {
   config: Config;
   paths: StatePaths;
-  secrets: () => Secrets;
+  /** The current access (secrets change with rotation). */
+  access: () => Access;
   /** per managed server: 1 running, 0 otherwise, and its restart count */
   services: () => { name: string; up: boolean; restarts: number }[];
 }
@@ -138,7 +139,7 @@ export function createServerMetrics(src: ServerMetricsSources): Registry {
 
   if (config.postgres.enabled) {
     const backlog = memo(1000, () =>
-      withClient(clientFor(config, src.secrets(), MONITOR_LOGIN, { timeoutMs }), async (db) => {
+      withPg(src.access(), { user: MONITOR_LOGIN, timeoutMs }, async (db) => {
         await db.query(`set statement_timeout = ${timeoutMs}`);
         const { rows } = await db.query<{ unpublished: string; oldest_age_seconds: number }>('SELECT * FROM messaging.outbox_backlog()');
         return rows[0]!;

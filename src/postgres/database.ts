@@ -2,18 +2,17 @@
  * The PostgreSQL client library: a pool, transactions that retry only when that is
  * safe, and the tenant context row-level security reads.
  *
- *   const db = connectPostgres({ config, user: 'app_rw' });
+ *   const db = connectPostgres({ access, user: 'app_rw' });
  *   const id = await db.withTenant(orgId, (tx) =>
  *     tx.query('insert into registry.sources (org_id, name, kind) values ($1, $2, $3) returning id', [orgId, 'edge-1', 'device']));
  *   await db.close();
  */
 import pg from 'pg';
-import type { Config } from '../config/schema.js';
+import { postgresClient } from '../config/schema.js';
+import type { Access, ConnectionErrorHook } from '../connect/access.js';
+import { pgEndpoint, pgPool, type PgEndpoint } from '../connect/postgres.js';
 import { DataplaneError, InvalidArgumentError } from '../errors/index.js';
 import { counter, gauge, histogram } from '../lib/metrics.js';
-import { readSecrets } from '../secrets/store.js';
-import { credentialsFor } from '../connect/credentials.js';
-import { pgSsl } from '../connect/tls-options.js';
 import { backoffMs, isConnectionLost, isRetryableInTransaction, RETRYABLE_IN_TRANSACTION } from './errors.js';
 
 const queries = counter('dataplane_pg_queries_total', 'Statements sent by the PostgreSQL client library', ['pool', 'outcome']);
@@ -34,9 +33,12 @@ gauge('dataplane_pg_pool_connections', 'Pooled connections by state (total, idle
   }
 });
 
+/** Pool settings when neither the options nor a config give them: the schema's defaults. */
+const CLIENT_DEFAULTS = postgresClient.parse({});
+
 export interface PostgresOptions {
-  /** Connect as this login of the stack (credentials from secrets.json or DATAPLANE_SECRET_*). */
-  config?: Config;
+  /** The stack (config and secrets, resolved once: resolveAccess); connect as `user`, one of its logins. */
+  access?: Access;
   user?: string;
   /** Or an explicit connection string (with sslmode/sslrootcert as `dataplane credentials` prints). */
   url?: string;
@@ -51,6 +53,8 @@ export interface PostgresOptions {
   retries?: number;
   /** Label in metrics; default the user. */
   name?: string;
+  /** Connections dropped while idle (besides dataplane_connection_errors_total); default: access.onConnectionError. */
+  onConnectionError?: ConnectionErrorHook;
 }
 
 /** What a transaction body gets: one connection, inside BEGIN ... COMMIT. */
@@ -74,22 +78,13 @@ export class RetriesExhaustedError extends DataplaneError {
   }
 }
 
-function poolConfig(opts: PostgresOptions): pg.PoolConfig {
-  const c = opts.config;
-  const base: pg.PoolConfig = {
-    max: opts.max ?? c?.postgres.client.poolSize ?? 10,
-    connectionTimeoutMillis: c?.postgres.client.connectTimeoutMs ?? 5000,
-    idleTimeoutMillis: c?.postgres.client.idleTimeoutMs ?? 30_000,
-    application_name: opts.applicationName ?? 'dataplane-client',
-    ...(opts.statementTimeoutMs !== undefined ? { statement_timeout: opts.statementTimeoutMs } : {}),
-  };
-  if (opts.url) {
-    return { ...base, connectionString: opts.url, ...(opts.ca ? { ssl: { ca: opts.ca, rejectUnauthorized: true } } : {}) };
+function endpointOf(opts: PostgresOptions): PgEndpoint {
+  if (opts.url) return { connectionString: opts.url, ...(opts.ca ? { ssl: { ca: opts.ca, rejectUnauthorized: true } } : {}) };
+  if (!opts.access || !opts.user) throw new InvalidArgumentError('connectPostgres needs { access, user } or { url }');
+  if (!opts.access.secrets.postgres?.[opts.user]) {
+    throw new InvalidArgumentError(`the stack has no PostgreSQL login ${opts.user}`, { hint: '`dataplane credentials postgres` lists them' });
   }
-  if (!c || !opts.user) throw new InvalidArgumentError('connectPostgres needs { config, user } or { url }');
-  const cred = credentialsFor(c, readSecrets(c), { reveal: true }).find((x) => x.service === 'postgres' && x.user === opts.user);
-  if (!cred) throw new InvalidArgumentError(`the stack has no PostgreSQL login ${opts.user}`);
-  return { ...base, host: cred.host, port: cred.port, user: cred.user, password: cred.password, database: cred.database, ssl: pgSsl(c) };
+  return pgEndpoint(opts.access, opts.user);
 }
 
 export class Database {
@@ -98,13 +93,19 @@ export class Database {
   private readonly retryLimit: number;
 
   constructor(opts: PostgresOptions) {
-    this.pool = new pg.Pool(poolConfig(opts));
+    const client = opts.access?.config.postgres.client ?? CLIENT_DEFAULTS;
     this.name = opts.name ?? opts.user ?? 'default';
-    this.retryLimit = opts.retries ?? opts.config?.postgres.client.retries ?? 5;
     // A connection that dies (server restart, terminated backend) must not crash the
-    // process: the pending query rejects and the pool drops the client.
-    this.pool.on('error', () => {});
-    this.pool.on('connect', (client) => client.on('error', () => {}));
+    // process: the pending query rejects, the pool drops the client, the factory counts it.
+    this.pool = pgPool(endpointOf(opts), {
+      client: opts.applicationName ?? 'dataplane-client',
+      max: opts.max ?? client.poolSize,
+      connectTimeoutMs: client.connectTimeoutMs,
+      idleTimeoutMs: client.idleTimeoutMs,
+      statementTimeoutMs: opts.statementTimeoutMs,
+      onConnectionError: opts.onConnectionError ?? opts.access?.onConnectionError,
+    });
+    this.retryLimit = opts.retries ?? client.retries;
     openPools.add(this);
   }
 

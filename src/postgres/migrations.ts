@@ -13,6 +13,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { PACKAGE_ROOT } from '../lib/package-root.js';
 import { DataplaneError, type ErrorCode, type ErrorOptions } from '../errors/index.js';
 
 export const MIGRATION_FILE = /^(\d{4,})_([a-z0-9][a-z0-9_]*)\.sql$/;
@@ -41,6 +43,13 @@ export interface MigrationStatus {
 /** The query surface the runner needs: a single session (the lock and transactions live on it). */
 export interface MigrationClient {
   query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
+}
+
+/** The migrations shipped with dataplane (postgres.migrationsDir "builtin"). */
+export const BUILTIN_MIGRATIONS = path.join(PACKAGE_ROOT, 'migrations');
+
+export function migrationsDir(config: Pick<Config, 'postgres'>): string {
+  return config.postgres.migrationsDir === 'builtin' ? BUILTIN_MIGRATIONS : config.postgres.migrationsDir;
 }
 
 export type MigrationErrorCode = Extract<ErrorCode, `MIGRATION${string}`>;

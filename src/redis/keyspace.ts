@@ -65,14 +65,26 @@ export class Keyspace<K extends Record<string, PartType>, V> {
     return [namespace, this.spec.name, ...Object.keys(this.spec.key).map((p) => `{${p}}`)].join(':');
   }
 
-  bind(redis: Redis, opts: { namespace?: string; onInvalid?: (e: DecodeError) => void } = {}): BoundKeyspace<K, V> {
-    return new BoundKeyspace(this, redis, opts.namespace ?? 'app', opts.onInvalid);
+  bind(redis: Redis, opts: BindOptions = {}): BoundKeyspace<K, V> {
+    return new BoundKeyspace(this, redis, opts.namespace ?? 'app', opts);
   }
 }
 
 /** A keyspace, checked; an application lists its keyspaces in its declarations (defineDeclarations). */
 export function defineKeyspace<K extends Record<string, PartType>, V>(spec: KeyspaceSpec<K, V>): Keyspace<K, V> {
   return new Keyspace(spec);
+}
+
+export interface BindOptions {
+  /** First segment of every key (default "app"; the stack's is redis.namespace). */
+  namespace?: string;
+  /** A cached value failed its schema: it was treated as a miss. */
+  onInvalid?: (e: DecodeError) => void;
+  /**
+   * A background reload (stale-while-revalidate) failed: the stale value keeps being
+   * served until its window ends. Counted as getOrLoad/reload_failed either way.
+   */
+  onError?: (e: Error) => void;
 }
 
 export class BoundKeyspace<K extends Record<string, PartType>, V> {
@@ -90,7 +102,7 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     readonly keyspace: Keyspace<K, V>,
     readonly redis: Redis,
     readonly namespace: string,
-    private readonly onInvalid?: (e: DecodeError) => void,
+    private readonly hooks: Pick<BindOptions, 'onInvalid' | 'onError'> = {},
   ) {
     const ttl = keyspace.spec.ttl;
     this.ttlMs = 'ttl' in ttl ? durationMs(ttl.ttl) : undefined;
@@ -152,7 +164,7 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
       if (!(e instanceof DecodeError)) throw e;
       // Never returned, always reported; the caller sees a miss and may reload.
       this.count('get', 'invalid');
-      this.onInvalid?.(e);
+      this.hooks.onInvalid?.(e);
       return undefined;
     }
   }
@@ -293,7 +305,13 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     if (cached !== undefined) {
       if (this.swrMs && pttl >= 0 && pttl < this.swrMs) {
         this.count('getOrLoad', 'stale');
-        if (!this.inflight.has(key)) void this.loadOnce(key, parts, load).catch(() => {});
+        if (!this.inflight.has(key)) {
+          void this.loadOnce(key, parts, load).catch((e: Error) => {
+            // Nobody awaits a background reload: its failure is counted and reported here.
+            this.count('getOrLoad', 'reload_failed');
+            this.hooks.onError?.(e);
+          });
+        }
       } else this.count('getOrLoad', 'hit');
       return cached;
     }

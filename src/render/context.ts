@@ -11,10 +11,13 @@ export interface RenderContext {
   paths: StatePaths;
 }
 
+/** The folder a rendered file belongs in: a server's, or a production host's firewall and pgBackRest. */
+export type RenderFolder = ProcessName | 'nftables' | 'pgbackrest';
+
 /** A native config file. Rendered files are written with mode 0600: they hold password hashes. */
 export interface RenderedFile {
-  service: ProcessName;
-  /** File name inside the service's folder, e.g. postgresql.conf */
+  service: RenderFolder;
+  /** File name inside the folder, e.g. postgresql.conf */
   name: string;
   content: string;
 }

@@ -1,22 +1,33 @@
-import type { ServiceName } from '../config/schema.js';
+/**
+ * Rendering beyond the servers' own files (each server driver renders those): what a
+ * production host needs besides, and writing a set of rendered files to a folder.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { RenderContext, RenderedFile } from './context.js';
-import { renderMonitoring } from './monitoring.js';
-import { renderNats } from './nats.js';
-import { renderPostgres } from './postgres.js';
-import { renderRedis } from './redis.js';
+import { renderNftables } from './nftables.js';
+import { renderPgbackrest } from './pgbackrest.js';
 
-export type { RenderContext, RenderedFile } from './context.js';
+export type { RenderContext, RenderedFile, RenderFolder } from './context.js';
 
-export const renderers: Record<ServiceName, (ctx: RenderContext) => RenderedFile[]> = {
-  postgres: renderPostgres,
-  redis: renderRedis,
-  nats: renderNats,
-};
+/** The host's firewall ruleset and a pgBackRest configuration (for hosts with pgBackRest 2.47+). */
+export function renderHostFiles(ctx: RenderContext): RenderedFile[] {
+  const nft = renderNftables(ctx.config);
+  const pgbr = renderPgbackrest(ctx.config, ctx.paths, ctx.tuning);
+  return [
+    { service: 'nftables', name: nft.name, content: nft.content },
+    { service: 'pgbackrest', name: pgbr.name, content: pgbr.content },
+  ];
+}
 
-/** Native config files for every enabled server. */
-export function renderAll(ctx: RenderContext): RenderedFile[] {
-  return (Object.keys(renderers) as ServiceName[])
-    .filter((s) => ctx.config[s].enabled)
-    .flatMap((s) => renderers[s](ctx))
-    .concat(renderMonitoring(ctx));
+/** Write each file into <outDir>/<folder>/<name>, 0600 (they hold password hashes); returns the paths. */
+export function writeRendered(outDir: string, files: RenderedFile[]): string[] {
+  return files.map((f) => {
+    const dir = path.resolve(outDir, f.service);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, f.name);
+    writeFileSync(file, f.content, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    return file;
+  });
 }

@@ -13,6 +13,7 @@ import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import type { Config } from '../config/schema.js';
 import { PACKAGE_ROOT } from '../lib/package-root.js';
+import { MONITOR_LOGIN } from '../secrets/postgres-roles.js';
 import { secretFor } from '../secrets/store.js';
 import { HEADER, type RenderContext, type RenderedFile } from './context.js';
 
@@ -45,10 +46,15 @@ export function scrapeTimeoutSec(config: Config): number {
   return Math.max(1, Math.min(10, config.monitoring.scrapeIntervalSec - 1));
 }
 
+/** The last hash, by password: each of the five processes' web.yml needs it, and bcrypt is slow on purpose. */
+let lastHash: { password: string; hash: string } | undefined;
+
 /** exporter-toolkit web config: basic auth for the monitoring admin. */
 function webConfig(ctx: RenderContext): string {
+  const password = secretFor(ctx.secrets, 'monitoring', MONITORING_USER);
   // Cost 10: the toolkit caches a successful check, so the cost is paid once per connection.
-  const hash = bcrypt.hashSync(secretFor(ctx.secrets, 'monitoring', MONITORING_USER), 10);
+  if (lastHash?.password !== password) lastHash = { password, hash: bcrypt.hashSync(password, 10) };
+  const hash = lastHash.hash;
   return [`# ${HEADER('the dataplane config')}`, 'basic_auth_users:', `  ${MONITORING_USER}: ${q(hash)}`, ''].join('\n');
 }
 
@@ -181,22 +187,22 @@ dataplane_timeseries:
         description: Bytes of the table's chunks or partitions, indexes and TOAST included
 `;
 
-export function renderExporters(ctx: RenderContext): RenderedFile[] {
-  const { config } = ctx;
-  const files: RenderedFile[] = [{ service: 'node-exporter', name: 'web.yml', content: webConfig(ctx) }];
-  if (config.postgres.enabled) {
-    files.push(
-      { service: 'postgres-exporter', name: 'web.yml', content: webConfig(ctx) },
-      { service: 'postgres-exporter', name: 'password', content: secretFor(ctx.secrets, 'postgres', 'app_monitor') },
-      { service: 'postgres-exporter', name: 'queries.yml', content: POSTGRES_EXPORTER_QUERIES },
-    );
-  }
-  // The Redis exporter takes its password from the environment (REDIS_PASSWORD): its
-  // password file (1.45) is a JSON map keyed by URI, which would just add a format.
-  return files;
+export function renderNodeExporter(ctx: RenderContext): RenderedFile[] {
+  return [{ service: 'node-exporter', name: 'web.yml', content: webConfig(ctx) }];
 }
 
-export function renderMonitoring(ctx: RenderContext): RenderedFile[] {
-  if (!ctx.config.monitoring.enabled) return [];
-  return [...renderExporters(ctx), ...renderAlertmanager(ctx), ...renderPrometheus(ctx)];
+export function renderPostgresExporter(ctx: RenderContext): RenderedFile[] {
+  return [
+    { service: 'postgres-exporter', name: 'web.yml', content: webConfig(ctx) },
+    { service: 'postgres-exporter', name: 'password', content: secretFor(ctx.secrets, 'postgres', MONITOR_LOGIN) },
+    { service: 'postgres-exporter', name: 'queries.yml', content: POSTGRES_EXPORTER_QUERIES },
+  ];
+}
+
+/**
+ * The Redis exporter takes its password from the environment (REDIS_PASSWORD): its
+ * password file (1.45) is a JSON map keyed by URI, which would just add a format.
+ */
+export function renderRedisExporter(): RenderedFile[] {
+  return [];
 }

@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
+import { inboxPrefix } from '../connect/nats.js';
 import { natsBcrypt } from '../secrets/hashes.js';
 import { secretFor } from '../secrets/store.js';
 import { plaintextAllowed } from '../tls/policy.js';
@@ -14,11 +15,6 @@ import { HEADER, type RenderContext, type RenderedFile } from './context.js';
 
 const q = (s: string) => JSON.stringify(s);
 const list = (xs: string[]) => `[${xs.map(q).join(', ')}]`;
-
-/** Replies to a service's requests (and JetStream acks) go to its own inbox prefix. */
-export function inboxPrefix(user: string): string {
-  return `_INBOX_${user}`;
-}
 
 /** Subjects a service needs to publish to and subscribe on, JetStream included. */
 export function servicePermissions(user: string, u: Config['nats']['users'][string]): { publish: string[]; subscribe: string[] } {

@@ -41,6 +41,12 @@ export const GROUP_ROLES: GroupRole[] = [
   { name: 'dp_backup', purpose: 'base backups and WAL (pg_backup_start/stop)' },
 ];
 
+/** The login the exporter, /readyz figures and `status` read server statistics as (pg_monitor, no data). */
+export const MONITOR_LOGIN = 'app_monitor';
+
+/** The login base backups run as (pg_backup_start/stop, REPLICATION). */
+export const BACKUP_LOGIN = 'app_backup';
+
 export const BACKUP_FUNCTIONS = ['pg_backup_start(text, boolean)', 'pg_backup_stop(boolean)', 'pg_switch_wal()'];
 
 /**

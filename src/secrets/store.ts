@@ -58,7 +58,10 @@ function writeFileAtomic(file: string, data: Secrets): void {
   renameSync(tmp, file);
 }
 
-function resolve(config: Config, env: NodeJS.ProcessEnv, create: boolean): Secrets {
+/** DATAPLANE_SECRET_* values by variable name, as the config loader read them from the environment. */
+export type SecretOverrides = Readonly<Record<string, string | undefined>>;
+
+function resolve(config: Config, env: SecretOverrides, create: boolean): Secrets {
   const file = secretsFile(config);
   const exists = existsSync(file);
   if (!exists && !create) {
@@ -91,12 +94,12 @@ function resolve(config: Config, env: NodeJS.ProcessEnv, create: boolean): Secre
 }
 
 /** Read secrets, generating any that are missing (first start). */
-export function ensureSecrets(config: Config, env: NodeJS.ProcessEnv = process.env): Secrets {
+export function ensureSecrets(config: Config, env: SecretOverrides = {}): Secrets {
   return resolve(config, env, true);
 }
 
 /** Read secrets that must already exist (status, credentials, probes). */
-export function readSecrets(config: Config, env: NodeJS.ProcessEnv = process.env): Secrets {
+export function readSecrets(config: Config, env: SecretOverrides = {}): Secrets {
   return resolve(config, env, false);
 }
 

@@ -1,9 +1,12 @@
-import type { ProcessName, ServiceName } from '../config/schema.js';
-import { monitorDrivers } from './monitoring.js';
+import type { Config, ProcessName, ServiceName } from '../config/schema.js';
+import type { Access } from '../connect/access.js';
+import type { RenderContext, RenderedFile } from '../render/context.js';
+import type { SecretService } from '../secrets/identities.js';
+import { monitorDrivers, wantedMonitors } from './monitoring.js';
 import { natsDriver } from './nats.js';
 import { postgresDriver } from './postgres.js';
 import { redisDriver } from './redis.js';
-import type { ServerDriver } from './types.js';
+import type { CredentialsOwner, ServerDriver, ServerFigures } from './types.js';
 
 /** Start order; shutdown runs in reverse. */
 export const drivers: Record<ServiceName, ServerDriver> = {
@@ -14,3 +17,29 @@ export const drivers: Record<ServiceName, ServerDriver> = {
 
 /** Data servers and monitoring processes alike, by process name. */
 export const allDrivers: Record<ProcessName, ServerDriver> = { ...drivers, ...monitorDrivers };
+
+/** The drivers of every process this config runs, in start order (monitoring last). */
+export function enabledDrivers(config: Config): ServerDriver[] {
+  return [...(Object.keys(drivers) as ServiceName[]).filter((s) => config[s].enabled).map((s) => drivers[s]), ...wantedMonitors(config).map((m) => monitorDrivers[m])];
+}
+
+/** Every enabled process's native configuration files. */
+export function renderServers(ctx: RenderContext): RenderedFile[] {
+  return enabledDrivers(ctx.config).flatMap((d) => d.render(ctx));
+}
+
+/** The driver whose server checks the passwords of `service`, with its process name. */
+export function credentialsOwner(service: SecretService): { process: ProcessName; owner: CredentialsOwner } {
+  const d = Object.values(allDrivers).find((x) => x.credentials?.service === service)!;
+  return { process: d.name, owner: d.credentials! };
+}
+
+/** A server's key figures; a failure becomes the reason instead of an exception (status and /readyz show either). */
+export async function figuresOf(driver: ServerDriver, access: Access, timeoutMs = 2000): Promise<{ figures?: ServerFigures; error?: string }> {
+  if (!driver.figures) return {};
+  try {
+    return { figures: await driver.figures(access, timeoutMs) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}

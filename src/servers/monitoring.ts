@@ -7,15 +7,18 @@
  */
 import path from 'node:path';
 import type { Config, MonitorName } from '../config/schema.js';
+import type { Access } from '../connect/access.js';
+import { redisPort } from '../connect/tls.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
-import { MONITORING_USER, scrapeTimeoutSec } from '../render/monitoring.js';
-import { secretFor, type Secrets } from '../secrets/store.js';
+import type { RenderContext, RenderedFile } from '../render/context.js';
+import { MONITORING_USER, renderAlertmanager, renderNodeExporter, renderPostgresExporter, renderPrometheus, renderRedisExporter, scrapeTimeoutSec } from '../render/monitoring.js';
+import { MONITOR_LOGIN } from '../secrets/postgres-roles.js';
+import { secretFor } from '../secrets/store.js';
 import { tlsFiles } from '../tls/certificates.js';
-import { redisEndpoint } from '../connect/tls-options.js';
 import { privateDir, writeServerFiles } from './files.js';
 import { requireBinary, type Requirement } from '../lib/packages.js';
 import { run, terminate } from '../lib/process.js';
-import type { ServerContext, ServerDriver } from './types.js';
+import type { CredentialsOwner, ServerContext, ServerDriver } from './types.js';
 
 export const MONITOR_REQUIREMENTS: Record<MonitorName, Requirement> = {
   prometheus: { binary: 'prometheus', package: 'prometheus' },
@@ -51,8 +54,8 @@ export function monitorUrl(config: Config, name: MonitorName): string {
 }
 
 /** GET with the monitoring login; throws with the status when not 2xx. */
-export async function monitoringGet(config: Config, secrets: Secrets, url: string, timeoutMs = 2000): Promise<Response> {
-  const auth = Buffer.from(`${MONITORING_USER}:${secretFor(secrets, 'monitoring', MONITORING_USER)}`).toString('base64');
+export async function monitoringGet(access: Access, url: string, timeoutMs = 2000): Promise<Response> {
+  const auth = Buffer.from(`${MONITORING_USER}:${secretFor(access.secrets, 'monitoring', MONITORING_USER)}`).toString('base64');
   const res = await fetch(url, { headers: { authorization: `Basic ${auth}` }, signal: AbortSignal.timeout(timeoutMs) });
   if (!res.ok) throw new ProbeError(`${url.replace(/\?.*/, '')} answered ${res.status} ${res.statusText}`);
   return res;
@@ -62,10 +65,12 @@ interface MonitorSpec {
   name: MonitorName;
   /** Path that answers 200 once the process serves. */
   readyPath: string;
+  render(ctx: RenderContext): RenderedFile[];
   args(ctx: ServerContext, dir: string, listen: string): string[];
   env?(ctx: ServerContext, dir: string): Record<string, string>;
   /** Folders the process writes to (created private to the service user). */
   dataDirs?(ctx: ServerContext): string[];
+  credentials?: CredentialsOwner;
 }
 
 function driverFor(spec: MonitorSpec): ServerDriver {
@@ -81,6 +86,7 @@ function driverFor(spec: MonitorSpec): ServerDriver {
     },
     ports: (config) => [{ host: config.monitoring.host, ...portOf(config, spec.name) }],
     address: (config) => hostPort(config.monitoring.host, portOf(config, spec.name).port),
+    render: spec.render,
     async prepare(ctx) {
       const dir = ctx.paths.monitoring.of(spec.name);
       privateDir(ctx.paths.monitoring.dir, ctx.user);
@@ -97,9 +103,9 @@ function driverFor(spec: MonitorSpec): ServerDriver {
       const listen = hostPort(ctx.config.monitoring.host, portOf(ctx.config, spec.name).port);
       return { bin: ctx.binaries.server, args: spec.args(ctx, dir, listen), cwd: dir, ...(spec.env ? { env: spec.env(ctx, dir) } : {}) };
     },
-    async probe(config, secrets, timeoutMs = 2000) {
+    async probe(access, timeoutMs = 2000) {
       const started = performance.now();
-      const res = await monitoringGet(config, secrets, `${monitorUrl(config, spec.name)}${spec.readyPath}`, timeoutMs);
+      const res = await monitoringGet(access, `${monitorUrl(access.config, spec.name)}${spec.readyPath}`, timeoutMs);
       await res.arrayBuffer();
       return { version: '', latencyMs: performance.now() - started };
     },
@@ -108,11 +114,24 @@ function driverFor(spec: MonitorSpec): ServerDriver {
       // exporters' configs only change with passwords, which need a restart.
       if (spec.name === 'prometheus' || spec.name === 'alertmanager') process.kill(rec.pid, 'SIGHUP');
     },
-    async stop(_ctx, rec, timeoutMs) {
+    async stop(_access, rec, timeoutMs) {
       await terminate(rec, 'SIGTERM', timeoutMs);
     },
+    ...(spec.credentials ? { credentials: spec.credentials } : {}),
   };
 }
+
+/**
+ * The monitoring login guards Prometheus, Alertmanager and the exporters; Prometheus
+ * owns it: the new hash reaches every web.yml with the reload, and Prometheus re-reads
+ * its password file (what it scrapes with) on SIGHUP.
+ */
+const monitoringLogin: CredentialsOwner = {
+  service: 'monitoring',
+  async verifyLogin(access) {
+    await (await monitoringGet(access, `${monitorUrl(access.config, 'prometheus')}/-/ready`)).arrayBuffer();
+  },
+};
 
 const webConfig = (dir: string) => `--web.config.file=${path.join(dir, 'web.yml')}`;
 
@@ -120,19 +139,21 @@ export const monitorDrivers: Record<MonitorName, ServerDriver> = {
   'node-exporter': driverFor({
     name: 'node-exporter',
     readyPath: '/metrics',
+    render: renderNodeExporter,
     // The textfile collector reads a system folder that is not ours.
     args: (_ctx, dir, listen) => [`--web.listen-address=${listen}`, webConfig(dir), '--no-collector.textfile'],
   }),
   'postgres-exporter': driverFor({
     name: 'postgres-exporter',
     readyPath: '/metrics',
+    render: renderPostgresExporter,
     args: (_ctx, dir, listen) => [`--web.listen-address=${listen}`, webConfig(dir), `--extend.query-path=${path.join(dir, 'queries.yml')}`],
     env(ctx, dir) {
       const { config } = ctx;
       const ssl = config.tls.enabled ? `sslmode=verify-full&sslrootcert=${encodeURIComponent(tlsFiles(config).caFile)}` : 'sslmode=disable';
       return {
         DATA_SOURCE_URI: `${hostPort(config.postgres.host, config.postgres.port)}/${config.postgres.database}?${ssl}`,
-        DATA_SOURCE_USER: 'app_monitor',
+        DATA_SOURCE_USER: MONITOR_LOGIN,
         DATA_SOURCE_PASS_FILE: path.join(dir, 'password'),
       };
     },
@@ -140,6 +161,7 @@ export const monitorDrivers: Record<MonitorName, ServerDriver> = {
   'redis-exporter': driverFor({
     name: 'redis-exporter',
     readyPath: '/metrics',
+    render: renderRedisExporter,
     args: (ctx, _dir, listen) => [
       `-web.listen-address=${listen}`,
       // Shorter than the scrape: a hung Redis must read as redis_up 0, not as a failed scrape.
@@ -148,7 +170,7 @@ export const monitorDrivers: Record<MonitorName, ServerDriver> = {
     ],
     env(ctx) {
       const { config } = ctx;
-      const ep = redisEndpoint(config);
+      const ep = redisPort(config);
       return {
         REDIS_ADDR: `${ep.tls ? 'rediss' : 'redis'}://${hostPort(config.redis.host, ep.port)}`,
         REDIS_USER: 'monitor',
@@ -159,6 +181,7 @@ export const monitorDrivers: Record<MonitorName, ServerDriver> = {
   alertmanager: driverFor({
     name: 'alertmanager',
     readyPath: '/-/ready',
+    render: renderAlertmanager,
     dataDirs: (ctx) => [ctx.paths.monitoring.alertmanagerData],
     args: (ctx, dir, listen) => [
       `--config.file=${path.join(dir, 'alertmanager.yml')}`,
@@ -172,6 +195,8 @@ export const monitorDrivers: Record<MonitorName, ServerDriver> = {
   prometheus: driverFor({
     name: 'prometheus',
     readyPath: '/-/ready',
+    render: renderPrometheus,
+    credentials: monitoringLogin,
     dataDirs: (ctx) => [ctx.paths.monitoring.prometheusData],
     args: (ctx, dir, listen) => [
       `--config.file=${path.join(dir, 'prometheus.yml')}`,

@@ -3,14 +3,39 @@
  * in the foreground; SIGTERM shuts it down after flushing JetStream.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import { BinaryNotFoundError } from '../errors/index.js';
-import { secretFor } from '../secrets/store.js';
-import { natsTls } from '../connect/tls-options.js';
-import { installServerCert, privateDir, writeServerFiles } from './files.js';
+import type { Access } from '../connect/access.js';
+import { natsConnect, natsEndpoint } from '../connect/nats.js';
+import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
 import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
 import { run, terminate } from '../lib/process.js';
-import type { ServerDriver } from './types.js';
+import { renderNats } from '../render/nats.js';
+import { installServerCert, privateDir, writeServerFiles } from './files.js';
+import { fetchNatsStats, natsMonitorUrl } from './nats-monitor.js';
+import type { NatsFigures, ServerDriver } from './types.js';
+
+/** Connections, JetStream storage and consumer lag, from the monitoring endpoint. */
+export async function natsFigures(access: Access, timeoutMs = 2000): Promise<NatsFigures> {
+  const url = natsMonitorUrl(access.config);
+  if (!url) throw new ProbeError('nats.monitorPort is 0: no monitoring endpoint to read');
+  const s = await fetchNatsStats(url, timeoutMs);
+  return {
+    connections: { used: s.connections, max: s.maxConnections },
+    jetstream: {
+      storageUsed: s.jetstream.storageUsed,
+      storageLimit: s.jetstream.storageLimit,
+      memoryUsed: s.jetstream.memoryUsed,
+      memoryLimit: s.jetstream.memoryLimit,
+    },
+    consumerLag: s.consumers
+      .filter((c) => c.pending > 0 || c.ackPending > 0)
+      .map((c) => ({ stream: c.stream, consumer: c.consumer, pending: c.pending, ackPending: c.ackPending })),
+  };
+}
+
+/** Connect once as `user`, without reconnecting: a check, not a client. */
+async function loginOnce(access: Access, user: string, timeoutMs: number, name: string) {
+  return natsConnect(natsEndpoint(access, user), { name, reconnect: false, timeoutMs, onConnectionError: access.onConnectionError });
+}
 
 export const natsDriver: ServerDriver = {
   name: 'nats',
@@ -32,6 +57,8 @@ export const natsDriver: ServerDriver = {
 
   address: (config) => `${config.nats.host}:${config.nats.port}`,
 
+  render: renderNats,
+
   async prepare(ctx) {
     privateDir(ctx.paths.nats.dir, ctx.user);
     privateDir(ctx.paths.nats.jetstream, ctx.user);
@@ -45,17 +72,9 @@ export const natsDriver: ServerDriver = {
 
   command: (ctx) => ({ bin: ctx.binaries.server, args: ['-c', ctx.paths.nats.conf], cwd: ctx.paths.nats.dir }),
 
-  async probe(config, secrets, timeoutMs = 2000) {
+  async probe(access, timeoutMs = 2000) {
     const started = performance.now();
-    const nc = await connect({
-      servers: `${config.nats.host}:${config.nats.port}`,
-      user: 'admin',
-      pass: secretFor(secrets, 'nats', 'admin'),
-      ...(natsTls(config) ? { tls: natsTls(config)! } : {}),
-      reconnect: false,
-      timeout: timeoutMs,
-      name: 'dataplane-probe',
-    });
+    const nc = await loginOnce(access, 'admin', timeoutMs, 'dataplane-probe');
     try {
       const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
       await jsm.getAccountInfo();
@@ -70,7 +89,18 @@ export const natsDriver: ServerDriver = {
     process.kill(rec.pid, 'SIGHUP');
   },
 
-  async stop(_ctx, rec, timeoutMs) {
+  async stop(_access, rec, timeoutMs) {
     await terminate(rec, 'SIGTERM', timeoutMs);
+  },
+
+  figures: natsFigures,
+
+  credentials: {
+    service: 'nats',
+    // No setPassword: nats-server takes the new bcrypt hash from its reloaded nats.conf.
+    async verifyLogin(access, user) {
+      const nc = await loginOnce(access, user, 2000, 'dataplane-rotation-check');
+      await nc.close();
+    },
   },
 };

@@ -4,17 +4,19 @@
  */
 import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
-import type { Config } from '../config/schema.js';
+import type pg from 'pg';
+import type { Access } from '../connect/access.js';
+import { pgClient, pgEndpoint, withPg } from '../connect/postgres.js';
 import { BinaryNotFoundError, ServerStartError } from '../errors/index.js';
-import { ensureDatabase, ensureRoles, prepareDatabase } from './postgres-bootstrap.js';
-import { scramSha256Verifier } from '../secrets/hashes.js';
-import { secretFor, type Secrets } from '../secrets/store.js';
-import { pgSsl } from '../connect/tls-options.js';
-import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { run, terminate } from '../lib/process.js';
 import { chownToServiceUser } from '../lib/service-user.js';
-import type { Binaries, ServerContext, ServerDriver } from './types.js';
+import { renderPostgres } from '../render/postgres.js';
+import { scramSha256Verifier } from '../secrets/hashes.js';
+import { MONITOR_LOGIN } from '../secrets/postgres-roles.js';
+import { secretFor } from '../secrets/store.js';
+import { installServerCert, privateDir, writeServerFiles } from './files.js';
+import { ensureDatabase, ensureRoles, prepareDatabase } from './postgres-bootstrap.js';
+import type { Binaries, PostgresFigures, ServerContext, ServerDriver } from './types.js';
 
 const REQUIRED_MAJOR = 16;
 
@@ -73,18 +75,19 @@ export function timescaledbInstalled(binaries: Binaries): boolean {
   return existsSync(path.join(binaries.shareDir!, 'extension', 'timescaledb.control'));
 }
 
-function superuserClient(config: Config, secrets: Secrets, timeoutMs: number, database = 'postgres'): pg.Client {
-  return new pg.Client({
-    host: config.postgres.host,
-    port: config.postgres.port,
-    user: config.postgres.superuser,
-    password: secretFor(secrets, 'postgres', config.postgres.superuser),
-    database,
-    ssl: pgSsl(config),
-    connectionTimeoutMillis: timeoutMs,
-    query_timeout: timeoutMs,
-    application_name: 'dataplane',
-  });
+/** The superuser, for dataplane's own work: every statement bounded by the timeout too. */
+function superuser(access: Access, timeoutMs: number, database = 'postgres'): pg.Client {
+  return pgClient(pgEndpoint(access, access.config.postgres.superuser, { database }), { timeoutMs, queryTimeoutMs: timeoutMs, onConnectionError: access.onConnectionError });
+}
+
+async function asSuperuser<T>(access: Access, timeoutMs: number, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  const client = superuser(access, timeoutMs, database);
+  try {
+    await client.connect();
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 async function initdb(ctx: ServerContext): Promise<void> {
@@ -119,6 +122,26 @@ async function initdb(ctx: ServerContext): Promise<void> {
   }
 }
 
+/** Connections, replicas and their lag, database size: read as the pg_monitor login. */
+export async function postgresFigures(access: Access, timeoutMs = 2000): Promise<PostgresFigures> {
+  return withPg(access, { user: MONITOR_LOGIN, timeoutMs }, async (db) => {
+    const { rows } = await db.query<{ used: number; max: number; replicas: number; lag: number | null; dbsize: string }>(
+      `SELECT (SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'client backend') AS used,
+              current_setting('max_connections')::int AS max,
+              (SELECT count(*)::int FROM pg_stat_replication) AS replicas,
+              (SELECT extract(epoch FROM max(replay_lag))::float8 FROM pg_stat_replication) AS lag,
+              pg_database_size(current_database())::text AS dbsize`,
+    );
+    const r = rows[0]!;
+    return {
+      connections: { used: r.used, max: r.max },
+      replicas: r.replicas,
+      replicationLagSeconds: r.replicas ? (r.lag ?? 0) : null,
+      databaseBytes: Number(r.dbsize),
+    };
+  });
+}
+
 export const postgresDriver: ServerDriver = {
   name: 'postgres',
 
@@ -144,6 +167,8 @@ export const postgresDriver: ServerDriver = {
 
   address: (config) => `${config.postgres.host}:${config.postgres.port}`,
 
+  render: renderPostgres,
+
   async prepare(ctx) {
     const { paths, user } = ctx;
     privateDir(paths.pg.dir, user);
@@ -159,54 +184,41 @@ export const postgresDriver: ServerDriver = {
 
   command: (ctx) => ({ bin: ctx.binaries.server, args: ['-D', ctx.paths.pg.data], cwd: ctx.paths.pg.dir }),
 
-  async probe(config, secrets, timeoutMs = 2000) {
+  async probe(access, timeoutMs = 2000) {
     const started = performance.now();
-    const client = superuserClient(config, secrets, timeoutMs);
-    client.on('error', () => {}); // a server going away mid-probe must not crash the supervisor
-    try {
-      await client.connect();
-      const r = await client.query<{ v: string }>("select current_setting('server_version') as v");
-      return { version: r.rows[0]!.v, latencyMs: performance.now() - started };
-    } finally {
-      await client.end().catch(() => {});
-    }
+    const r = await asSuperuser(access, timeoutMs, (c) => c.query<{ v: string }>("select current_setting('server_version') as v"));
+    return { version: r.rows[0]!.v, latencyMs: performance.now() - started };
   },
 
   async afterStart(ctx) {
     const { config } = ctx;
-    const admin = superuserClient(config, ctx.secrets, 10_000);
-    admin.on('error', () => {});
-    await admin.connect();
-    try {
+    await asSuperuser(ctx, 10_000, async (admin) => {
       await ensureRoles(admin, config, ctx.secrets, { maxConnections: Number(ctx.tuning.postgres.max_connections?.value ?? 100) });
       if (await ensureDatabase(admin, config)) ctx.progress(`created database ${config.postgres.database} owned by ${config.postgres.owner}`);
-    } finally {
-      await admin.end().catch(() => {});
-    }
-    const inApp = superuserClient(config, ctx.secrets, 10_000, config.postgres.database);
-    inApp.on('error', () => {});
-    await inApp.connect();
-    try {
-      await prepareDatabase(inApp, { timescaledb: ctx.timescaledb });
-    } finally {
-      await inApp.end().catch(() => {});
-    }
+    });
+    await asSuperuser(ctx, 10_000, (inApp) => prepareDatabase(inApp, { timescaledb: ctx.timescaledb }), config.postgres.database);
   },
 
   async reload(ctx) {
     // New certificate files and pg_hba.conf take effect for new connections.
-    const client = superuserClient(ctx.config, ctx.secrets, 10_000);
-    client.on('error', () => {});
-    await client.connect();
-    try {
-      await client.query('select pg_reload_conf()');
-    } finally {
-      await client.end().catch(() => {});
-    }
+    await asSuperuser(ctx, 10_000, (c) => c.query('select pg_reload_conf()'));
   },
 
-  async stop(_ctx, rec, timeoutMs) {
+  async stop(_access, rec, timeoutMs) {
     // SIGINT = fast shutdown: sessions end, a checkpoint writes everything committed.
     await terminate(rec, 'SIGINT', timeoutMs);
+  },
+
+  figures: postgresFigures,
+
+  credentials: {
+    service: 'postgres',
+    async setPassword(access, user, password) {
+      // The verifier, never the password: nothing plaintext reaches the server's statement log.
+      await asSuperuser(access, 10_000, (c) => c.query(`alter role "${user}" password ${c.escapeLiteral(scramSha256Verifier(password))}`));
+    },
+    async verifyLogin(access, user) {
+      await withPg(access, { user }, (c) => c.query('select 1'));
+    },
   },
 };

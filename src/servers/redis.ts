@@ -3,54 +3,54 @@
  * foreground; stops with SHUTDOWN SAVE so the dataset is on disk first.
  */
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import type { Config } from '../config/schema.js';
+import type { Redis } from 'ioredis';
+import type { Access } from '../connect/access.js';
+import { closeRedis, redisCommandClient, redisEndpoint } from '../connect/redis.js';
+import { redisPort } from '../connect/tls.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
-import { secretFor, type Secrets } from '../secrets/store.js';
-import { redisEndpoint } from '../connect/tls-options.js';
-import { plaintextAllowed } from '../tls/policy.js';
-import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
 import { run, terminate, waitForExit } from '../lib/process.js';
-import type { ServerDriver } from './types.js';
+import { renderRedis } from '../render/redis.js';
+import { redisAclHash } from '../secrets/hashes.js';
+import { plaintextAllowed } from '../tls/policy.js';
+import { installServerCert, privateDir, writeServerFiles } from './files.js';
+import type { RedisFigures, ServerDriver } from './types.js';
 
 const REQUIRED_MAJOR = 7;
 
-export function redisAdminClient(config: Config, secrets: Secrets, timeoutMs: number): Redis {
-  return redisClientAs(config, secrets, 'admin', timeoutMs);
+/** A short-lived, non-retrying connection as a user of the stack (admin, monitor, or an application user). */
+export function redisClientAs(access: Access, user: string, timeoutMs: number): Redis {
+  return redisCommandClient(redisEndpoint(access, user), { timeoutMs, onConnectionError: access.onConnectionError });
 }
 
-/** A short-lived, non-retrying connection as one of the built-in users (admin, monitor). */
-export function redisClientAs(config: Config, secrets: Secrets, user: 'admin' | 'monitor', timeoutMs: number): Redis {
-  return new Redis({
-    host: config.redis.host,
-    ...redisEndpoint(config),
-    username: user,
-    password: secretFor(secrets, 'redis', user),
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-}
-
-/**
- * Close without leaving ioredis's 2 s disconnect timer behind: QUIT lets the server
- * close the socket; a connection that is already gone needs nothing.
- */
-export async function closeClient(client: Redis): Promise<void> {
-  if (client.status === 'end') return;
-  if (client.status === 'ready') {
-    try {
-      await client.quit();
-      return;
-    } catch {
-      /* fall through */
-    }
+/** Connect as `user`, run `fn`, close. */
+export async function withRedis<T>(access: Access, user: string, timeoutMs: number, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const client = redisClientAs(access, user, timeoutMs);
+  try {
+    await client.connect();
+    return await fn(client);
+  } finally {
+    await closeRedis(client);
   }
-  client.disconnect();
+}
+
+function infoField(info: string, field: string): string | undefined {
+  return new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+}
+
+/** Role, memory, clients and evictions: read as the `monitor` ACL user (INFO, no keys). */
+export async function redisFigures(access: Access, timeoutMs = 2000): Promise<RedisFigures> {
+  return withRedis(access, 'monitor', timeoutMs, async (client) => {
+    const info = await client.info();
+    const maxclients = (await client.config('GET', 'maxclients')) as string[];
+    const num = (f: string) => Number(infoField(info, f) ?? 0);
+    return {
+      role: infoField(info, 'role') ?? 'unknown',
+      memory: { used: num('used_memory'), max: num('maxmemory') },
+      clients: { connected: num('connected_clients'), max: Number(maxclients[1] ?? 0) },
+      evictedKeys: num('evicted_keys'),
+    };
+  });
 }
 
 export const redisDriver: ServerDriver = {
@@ -71,7 +71,9 @@ export const redisDriver: ServerDriver = {
     ...(config.tls.enabled ? [{ host: config.redis.host, port: config.redis.tlsPort, configPath: 'redis.tlsPort' }] : []),
   ],
 
-  address: (config) => `${config.redis.host}:${redisEndpoint(config).port}`,
+  address: (config) => `${config.redis.host}:${redisPort(config).port}`,
+
+  render: renderRedis,
 
   async prepare(ctx) {
     privateDir(ctx.paths.redis.dir, ctx.user);
@@ -85,38 +87,27 @@ export const redisDriver: ServerDriver = {
 
   command: (ctx) => ({ bin: ctx.binaries.server, args: [ctx.paths.redis.conf], cwd: ctx.paths.redis.dir }),
 
-  async probe(config, secrets, timeoutMs = 2000) {
+  async probe(access, timeoutMs = 2000) {
     const started = performance.now();
-    const client = redisAdminClient(config, secrets, timeoutMs);
-    client.on('error', () => {});
-    try {
-      await client.connect();
+    return withRedis(access, 'admin', timeoutMs, async (client) => {
       const pong = await client.ping();
       if (pong !== 'PONG') throw new ProbeError(`unexpected PING reply ${pong}`);
       const info = await client.info('server');
       const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
       return { version, latencyMs: performance.now() - started };
-    } finally {
-      await closeClient(client);
-    }
+    });
   },
 
   async reload(ctx) {
     if (!ctx.config.tls.enabled) return;
     // Setting the TLS files makes Redis load them again (same paths, new contents).
-    const client = redisAdminClient(ctx.config, ctx.secrets, 5000);
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      await client.config('SET', 'tls-cert-file', path.join(ctx.paths.redis.tls, 'server.crt'), 'tls-key-file', path.join(ctx.paths.redis.tls, 'server.key'));
-    } finally {
-      await closeClient(client);
-    }
+    await withRedis(ctx, 'admin', 5000, (client) =>
+      client.config('SET', 'tls-cert-file', path.join(ctx.paths.redis.tls, 'server.crt'), 'tls-key-file', path.join(ctx.paths.redis.tls, 'server.key')),
+    );
   },
 
-  async stop(ctx, rec, timeoutMs) {
-    const client = redisAdminClient(ctx.config, ctx.secrets, 2000);
-    client.on('error', () => {});
+  async stop(access, rec, timeoutMs) {
+    const client = redisClientAs(access, 'admin', 2000);
     try {
       await client.connect();
       // The server closes the connection as it exits, so the reply is an error.
@@ -126,8 +117,20 @@ export const redisDriver: ServerDriver = {
       await terminate(rec, 'SIGTERM', timeoutMs);
       return;
     } finally {
-      await closeClient(client);
+      await closeRedis(client);
     }
     if (!(await waitForExit(rec, timeoutMs))) await terminate(rec, 'SIGTERM', 5000);
+  },
+
+  figures: redisFigures,
+
+  credentials: {
+    service: 'redis',
+    async setPassword(access, user, password) {
+      await withRedis(access, 'admin', 5000, (admin) => admin.call('ACL', 'SETUSER', user, 'resetpass', redisAclHash(password)));
+    },
+    async verifyLogin(access, user) {
+      await withRedis(access, user, 5000, (r) => r.ping());
+    },
   },
 };

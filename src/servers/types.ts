@@ -1,20 +1,22 @@
 /**
- * The shape every server module has (postgres.ts, redis.ts, nats.ts export one
- * `ServerDriver` each), so the supervisor treats them alike.
+ * The shape every server module has (postgres.ts, redis.ts, nats.ts and the
+ * monitoring processes export one `ServerDriver` each). A driver owns everything
+ * about its server, so the supervisor, status, rotation and figures loop over
+ * drivers instead of asking `if (service === ...)`.
  */
 import type { StatePaths } from '../config/paths.js';
 import type { Config, ProcessName } from '../config/schema.js';
 import type { Tuning } from '../config/tuning.js';
-import type { RenderedFile } from '../render/context.js';
-import type { Secrets } from '../secrets/store.js';
+import type { Access } from '../connect/access.js';
+import type { RenderContext, RenderedFile } from '../render/context.js';
+import type { SecretService } from '../secrets/identities.js';
 import type { TlsFiles } from '../tls/certificates.js';
 import type { PidRecord } from '../lib/process.js';
 import type { ServiceUser } from '../lib/service-user.js';
 
-export interface ServerContext {
-  config: Config;
+/** What a driver needs to prepare, start and reload its server: the access plus the plan. */
+export interface ServerContext extends Access {
   paths: StatePaths;
-  secrets: Secrets;
   tuning: Tuning;
   files: RenderedFile[];
   user: ServiceUser;
@@ -47,23 +49,66 @@ export interface PortClaim {
   configPath: string;
 }
 
+export interface PostgresFigures {
+  connections: { used: number; max: number };
+  /** largest replay lag of the streaming replicas, in seconds; null without replicas */
+  replicationLagSeconds: number | null;
+  replicas: number;
+  databaseBytes: number;
+}
+
+export interface RedisFigures {
+  role: string;
+  memory: { used: number; max: number };
+  clients: { connected: number; max: number };
+  evictedKeys: number;
+}
+
+export interface NatsFigures {
+  connections: { used: number; max: number };
+  jetstream: { storageUsed: number; storageLimit: number; memoryUsed: number; memoryLimit: number };
+  /** consumers with undelivered or unacknowledged messages */
+  consumerLag: { stream: string; consumer: string; pending: number; ackPending: number }[];
+}
+
+/** The key figures an operator checks first: connections, memory, storage, lag. */
+export type ServerFigures = PostgresFigures | RedisFigures | NatsFigures;
+
+/** The logins a server checks, and how a new password becomes live on it. */
+export interface CredentialsOwner {
+  service: SecretService;
+  /**
+   * Make `password` the login's only password on the running server, logged in with
+   * the current secrets. Absent: the server takes it from its reloaded configuration.
+   */
+  setPassword?(access: Access, user: string, password: string): Promise<void>;
+  /** Log in as `user` with its secret in `access`; throws when that fails. */
+  verifyLogin(access: Access, user: string): Promise<void>;
+}
+
 export interface ServerDriver {
   name: ProcessName;
   /** Find the binaries and check their versions. Throws BinaryNotFoundError with the package to install. */
   locate(config: Config): Promise<Binaries>;
   ports(config: Config): PortClaim[];
+  /** Address clients use, for tables. */
+  address(config: Config): string;
+  /** The server's native configuration files. */
+  render(ctx: RenderContext): RenderedFile[];
   /** First-run initialisation and writing of the rendered files; idempotent. */
   prepare(ctx: ServerContext): Promise<void>;
   /** The foreground command line (no secrets: they live in 0600 files). */
   command(ctx: ServerContext): { bin: string; args: string[]; cwd: string; env?: Record<string, string> };
   /** A real protocol round trip with authentication. Throws with a reason when not ready. */
-  probe(config: Config, secrets: Secrets, timeoutMs?: number): Promise<ProbeResult>;
+  probe(access: Access, timeoutMs?: number): Promise<ProbeResult>;
   /** Runs after each successful start (roles, databases); idempotent. */
   afterStart?(ctx: ServerContext): Promise<void>;
   /** Re-read configuration and certificates in place, without a restart. */
   reload(ctx: ServerContext, rec: PidRecord): Promise<void>;
   /** Clean shutdown that keeps every acknowledged write. */
-  stop(ctx: Pick<ServerContext, 'config' | 'secrets'>, rec: PidRecord, timeoutMs: number): Promise<void>;
-  /** Address clients use, for tables. */
-  address(config: Config): string;
+  stop(access: Access, rec: PidRecord, timeoutMs: number): Promise<void>;
+  /** Key figures, read as the server's monitoring login. */
+  figures?(access: Access, timeoutMs: number): Promise<ServerFigures>;
+  /** Present when the server checks passwords of one of the stack's services. */
+  credentials?: CredentialsOwner;
 }

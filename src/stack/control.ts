@@ -1,7 +1,8 @@
 /** Stopping a stack from another process: through its supervisor, or directly after a crash. */
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
-import { readSecrets } from '../secrets/store.js';
+import type { RuntimeEnvironment } from '../config/load.js';
+import { resolveAccess } from '../connect/access.js';
 import { allDrivers } from '../servers/index.js';
 import { terminate, waitForExit } from '../lib/process.js';
 import { cleanStale, liveSupervisor } from './state.js';
@@ -11,7 +12,8 @@ export type StopOutcome =
   | { kind: 'orphans'; stopped: { service: string; pid: number }[] }
   | { kind: 'nothing' };
 
-export async function stopStack(config: Config, progress: (msg: string) => void = () => {}, env: NodeJS.ProcessEnv = process.env): Promise<StopOutcome> {
+/** `environment`: what the config loader read (DATAPLANE_SECRET_* values, to log in to servers left behind). */
+export async function stopStack(config: Config, progress: (msg: string) => void = () => {}, environment?: RuntimeEnvironment): Promise<StopOutcome> {
   const paths = statePaths(config);
   const sup = liveSupervisor(paths);
   const { stopTimeoutMs } = config.supervisor;
@@ -25,7 +27,7 @@ export async function stopStack(config: Config, progress: (msg: string) => void 
   // Whatever a crashed supervisor left behind (or the one we just had to kill).
   const stale = await cleanStale(paths, async (service, rec) => {
     progress(`stopping ${service} (pid ${rec.pid}) left without a supervisor`);
-    await allDrivers[service].stop({ config, secrets: readSecrets(config, env) }, rec, stopTimeoutMs);
+    await allDrivers[service].stop(resolveAccess({ config, environment }), rec, stopTimeoutMs);
   });
   if (sup) return { kind: 'supervisor', pid: sup.pid };
   if (stale.stoppedOrphans.length) return { kind: 'orphans', stopped: stale.stoppedOrphans };

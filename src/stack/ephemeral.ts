@@ -13,6 +13,7 @@ import { mergeDeep, parseConfig } from '../config/load.js';
 import { SERVICES, type Config, type ConfigInput, type ServiceName } from '../config/schema.js';
 import { PortInUseError } from '../errors/index.js';
 import { freePorts } from '../lib/ports.js';
+import type { Access } from '../connect/access.js';
 import { credentialsFor, type Credential } from '../connect/credentials.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { Supervisor } from './supervisor.js';
@@ -32,6 +33,8 @@ export interface EphemeralStackOptions {
 export interface EphemeralStack extends AsyncDisposable {
   stateDir: string;
   config: Config;
+  /** Config and secrets, for the client library: connectPostgres({ access: stack.access, user: 'app_rw' }). */
+  access: Access;
   supervisor: Supervisor;
   /** Database owner role on the application database. */
   postgres?: Credential & { superuser: Credential };
@@ -109,6 +112,10 @@ export async function startEphemeralStack(opts: EphemeralStackOptions = {}): Pro
   return {
     stateDir,
     config,
+    // The supervisor's current one: rotation replaces it.
+    get access() {
+      return sup.access;
+    },
     supervisor: sup,
     ...(config.postgres.enabled
       ? { postgres: { ...find('postgres', config.postgres.owner), superuser: find('postgres', config.postgres.superuser) } }

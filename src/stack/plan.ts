@@ -8,9 +8,9 @@ import { resolveResources, type Machine } from '../config/resources.js';
 import type { Config, ServiceName } from '../config/schema.js';
 import { computeTuning, type Tuning } from '../config/tuning.js';
 import { ConfigError } from '../errors/index.js';
-import { renderAll } from '../render/index.js';
 import type { RenderedFile } from '../render/context.js';
-import type { Secrets } from '../secrets/store.js';
+import type { Access } from '../connect/access.js';
+import { renderServers } from '../servers/index.js';
 import { timescaledbInstalled } from '../servers/postgres.js';
 import type { Binaries } from '../servers/types.js';
 
@@ -54,10 +54,8 @@ export function planTuning(config: Config, opts: { binaries: Partial<Record<Serv
   return { config, paths, tuning, timescaledb };
 }
 
-export function planStack(
-  config: Config,
-  opts: { secrets: Secrets; binaries: Partial<Record<ServiceName, Binaries>>; machine?: Machine },
-): Plan {
-  const plan = planTuning(config, opts);
-  return { ...plan, files: renderAll({ config, tuning: plan.tuning, secrets: opts.secrets, paths: plan.paths }) };
+/** Tuning and every enabled server's native files. */
+export function planStack(access: Pick<Access, 'config' | 'secrets'>, opts: { binaries: Partial<Record<ServiceName, Binaries>>; machine?: Machine }): Plan {
+  const plan = planTuning(access.config, opts);
+  return { ...plan, files: renderServers({ config: access.config, tuning: plan.tuning, secrets: access.secrets, paths: plan.paths }) };
 }

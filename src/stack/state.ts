@@ -13,7 +13,8 @@ export interface SupervisorState {
   stateDir: string;
   health: { url: string } | null;
   timescaledb: { installed: boolean; enabled: boolean };
-  services: Partial<Record<ProcessName, { pid: number; address: string; version: string; restarts: number }>>;
+  /** By process instance (postgres, nats-2, prometheus ...). */
+  services: Record<string, { pid: number; address: string; version: string; restarts: number }>;
   /** The last configuration reload (SIGHUP): after rotating secrets or certificates. */
   lastReload: { at: string; ok: boolean; error?: string } | null;
 }

@@ -1,16 +1,18 @@
 /**
  * The state of a stack as seen from outside its supervisor (the `status` command,
- * scripts): pid files, then a real authenticated probe of each live server.
+ * scripts): pid files, then a real authenticated probe of each live server, with
+ * its key figures.
  */
 import { statePaths } from '../config/paths.js';
 import { MONITORS, SERVICES, type Config, type ProcessName } from '../config/schema.js';
-import { readSecrets, type Secrets } from '../secrets/store.js';
-import { allDrivers } from '../servers/index.js';
-import { monitorUrl, wantedMonitors } from '../servers/monitoring.js';
+import type { RuntimeEnvironment } from '../config/load.js';
+import { resolveAccess, type Access } from '../connect/access.js';
+import { withPg } from '../connect/postgres.js';
 import { isRecordAlive, readPidFile } from '../lib/process.js';
-import { clientFor, withClient } from '../postgres/clients.js';
 import { listTimeseries, type TimeseriesTable } from '../postgres/timeseries.js';
-import { figuresFor, type NatsFigures, type PostgresFigures, type RedisFigures } from '../observe/figures.js';
+import { allDrivers, figuresOf } from '../servers/index.js';
+import { monitorUrl, wantedMonitors } from '../servers/monitoring.js';
+import type { ServerFigures } from '../servers/types.js';
 import { liveSupervisor, readSupervisorState } from './state.js';
 
 export interface ServiceStatus {
@@ -23,7 +25,7 @@ export interface ServiceStatus {
   restarts: number | null;
   reason: string | null;
   /** connections, memory, storage and lag, as /readyz reports them; null when not running */
-  figures: PostgresFigures | RedisFigures | NatsFigures | null;
+  figures: ServerFigures | null;
   figuresError?: string;
 }
 
@@ -41,14 +43,15 @@ export interface StackStatus {
   timeseries: TimeseriesTable[] | null;
 }
 
-export async function stackStatus(config: Config, env: NodeJS.ProcessEnv = process.env): Promise<StackStatus> {
+/** `environment`: what the config loader read (DATAPLANE_SECRET_* values). */
+export async function stackStatus(config: Config, environment?: RuntimeEnvironment): Promise<StackStatus> {
   const paths = statePaths(config);
   const sup = liveSupervisor(paths);
   const state = sup ? readSupervisorState(paths) : undefined;
-  let secrets: Secrets | undefined;
+  let access: Access | undefined;
   let secretsProblem: string | undefined;
   try {
-    secrets = readSecrets(config, env);
+    access = resolveAccess({ config, environment });
   } catch (e) {
     secretsProblem = (e as Error).message;
   }
@@ -57,7 +60,7 @@ export async function stackStatus(config: Config, env: NodeJS.ProcessEnv = proce
   const services = await Promise.all(
     [...SERVICES, ...MONITORS.filter((m) => monitors.has(m))].map(async (name): Promise<ServiceStatus> => {
       const driver = allDrivers[name];
-      const server = name === 'postgres' || name === 'redis' || name === 'nats' ? name : undefined;
+      const server = (SERVICES as readonly string[]).includes(name) ? (name as (typeof SERVICES)[number]) : undefined;
       const base: ServiceStatus = {
         name,
         status: 'stopped',
@@ -74,13 +77,13 @@ export async function stackStatus(config: Config, env: NodeJS.ProcessEnv = proce
       if (!rec || !isRecordAlive(rec)) {
         return { ...base, reason: rec ? 'pid file is stale (process gone)' : sup ? 'restarting or not started' : 'not running' };
       }
-      if (!secrets) return { ...base, status: 'unhealthy', pid: rec.pid, reason: secretsProblem ?? 'no credentials' };
+      if (!access) return { ...base, status: 'unhealthy', pid: rec.pid, reason: secretsProblem ?? 'no credentials' };
       try {
-        const [p, f] = await Promise.all([driver.probe(config, secrets, 2000), server ? figuresFor(server, config, secrets, 2000) : undefined]);
+        const [p, f] = await Promise.all([driver.probe(access, 2000), figuresOf(driver, access, 2000)]);
         return {
           ...base,
-          figures: f?.figures ?? null,
-          ...(f?.error ? { figuresError: f.error } : {}),
+          figures: f.figures ?? null,
+          ...(f.error ? { figuresError: f.error } : {}),
           status: 'running',
           pid: rec.pid,
           version: p.version || state?.services[name]?.version || null,
@@ -94,8 +97,8 @@ export async function stackStatus(config: Config, env: NodeJS.ProcessEnv = proce
     }),
   );
   let timeseries: TimeseriesTable[] | null = null;
-  if (secrets && services.find((x) => x.name === 'postgres')?.status === 'running') {
-    timeseries = await withClient(clientFor(config, secrets, config.postgres.owner, { timeoutMs: 2000 }), listTimeseries).catch(() => null);
+  if (access && services.find((x) => x.name === 'postgres')?.status === 'running') {
+    timeseries = await withPg(access, { user: config.postgres.owner, timeoutMs: 2000 }, listTimeseries).catch(() => null);
   }
   return {
     stateDir: paths.root,

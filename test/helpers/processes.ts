@@ -22,3 +22,13 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
+
+/** The error `fn` throws; fails the test when it throws nothing (an assertion in a catch block would pass). */
+export function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  expect.fail('expected an error, and nothing was thrown');
+}

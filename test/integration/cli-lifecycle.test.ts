@@ -1,12 +1,14 @@
 /**
  * The CLI end to end, as a user runs it: first `up` on an empty state dir, status,
  * credentials that work with the Debian clients, data that survives down + up.
+ * The first `up` runs once for the file; every test can also run alone (`-t`): a
+ * test that needs the stack and finds it down (after `down`) brings it up again.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { StackStatus } from '../../src/stack/status.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { credentials, find, pidOf } from '../helpers/clients.js';
@@ -14,14 +16,29 @@ import { natsConnect, pgClient, redisClient } from '../helpers/connect.js';
 import { expectAllGone, waitFor } from '../helpers/processes.js';
 
 let project: Project;
+/** The first `up --detach` of the file, and whether the state directory existed before it. */
+let first: { code: number | null; stdout: string; stderr: string; stateDirExisted: boolean };
+/** Whether the stack should be running now (`down` tests change it). */
+let running = false;
 
 beforeAll(async () => {
   project = await tempProject();
-});
+  const stateDirExisted = existsSync(project.stateDir);
+  first = { ...(await project.run(['up', '--detach'])), stateDirExisted };
+  running = first.code === 0;
+}, 120_000);
 
 afterAll(async () => {
   await project.cleanup();
 });
+
+/** The stack is up: after a `down` test, `up` again. */
+async function ensureUp(): Promise<void> {
+  if (running) return;
+  const r = await project.run(['up', '--detach']);
+  expect(r.code, r.stderr).toBe(0);
+  running = true;
+}
 
 async function status(): Promise<{ code: number | null; json: StackStatus }> {
   const r = await project.run(['status', '--json']);
@@ -29,11 +46,11 @@ async function status(): Promise<{ code: number | null; json: StackStatus }> {
 }
 
 describe('dataplane CLI lifecycle', () => {
-  let firstPids: number[] = [];
+  beforeEach(ensureUp);
 
-  it('first `up --detach` initialises an empty state dir and prints the table', async () => {
-    expect(existsSync(project.stateDir)).toBe(false);
-    const r = await project.run(['up', '--detach']);
+  it('first `up --detach` initialises an empty state dir and prints the table', () => {
+    expect(first.stateDirExisted).toBe(false);
+    const r = first;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('initializing the PostgreSQL data directory');
     for (const service of ['postgres', 'redis', 'nats']) expect(r.stdout).toMatch(new RegExp(`^${service}\\s+\\S+\\s+127\\.0\\.0\\.1:\\d+\\s+running\\s+\\d+`, 'm'));
@@ -62,7 +79,6 @@ describe('dataplane CLI lifecycle', () => {
       expect(s.latencyMs).toBeGreaterThan(0);
       expect(s.reason).toBeNull();
     }
-    firstPids = [json.supervisor!.pid, ...json.services.map((s) => s.pid!)];
     // `up` migrated the database; status names each time-series table and its engine.
     expect(json.timeseries?.map((t) => [t.table, t.engine])).toEqual([
       ['audit.audit_log', 'native'],
@@ -178,6 +194,8 @@ describe('dataplane CLI lifecycle', () => {
   });
 
   it('keeps a row, a key and a JetStream message across down and up', async () => {
+    const { json } = await status();
+    const pidsBefore = [json.supervisor!.pid, ...json.services.map((s) => s.pid!)];
     const creds = await credentials(project);
     const db = await pgClient(find(creds, 'postgres', 'app_owner'));
     await db.query('create table kept (id int primary key, v text)');
@@ -197,9 +215,10 @@ describe('dataplane CLI lifecycle', () => {
     await nc.close();
 
     const down = await project.run(['down']);
+    running = false;
     expect(down.code, down.stderr).toBe(0);
     expect(down.stdout).toContain('stopped the stack');
-    await expectAllGone(firstPids);
+    await expectAllGone(pidsBefore);
     expect(readdirSync(path.join(project.stateDir, 'run'))).toEqual([]);
 
     const stopped = await status();
@@ -208,6 +227,7 @@ describe('dataplane CLI lifecycle', () => {
 
     const up = await project.run(['up', '--detach']);
     expect(up.code, up.stderr).toBe(0);
+    running = true;
     expect(up.stderr).not.toContain('initializing the PostgreSQL data directory');
 
     const db2 = await pgClient(find(creds, 'postgres', 'app_owner'));
@@ -297,6 +317,7 @@ describe('dataplane CLI lifecycle', () => {
     const { json } = await status();
     const pids = [json.supervisor!.pid, ...json.services.map((s) => s.pid!)];
     const r = await project.run(['down']);
+    running = false;
     expect(r.code).toBe(0);
     await expectAllGone(pids);
     expect((await project.run(['down'])).stdout).toContain('nothing is running');

@@ -31,14 +31,14 @@ describe('against a running stack', () => {
 
   async function query(expr: string): Promise<{ status: string; data?: { result: unknown[] }; error?: string }> {
     const url = `${monitorUrl(stack.config, 'prometheus')}/api/v1/query?query=${encodeURIComponent(expr)}`;
-    return (await (await monitoringGet(stack.config, stack.supervisor.secrets, url, 5000)).json()) as { status: string; data?: { result: unknown[] } };
+    return (await (await monitoringGet(stack.access, url, 5000)).json()) as { status: string; data?: { result: unknown[] } };
   }
 
   beforeAll(async () => {
     // This test process plays an application service: it serves the library's metrics for Prometheus.
     app = await startHealthServer({ host: '127.0.0.1', port: 0, check: async () => [], registries: [registry] });
     stack = await startEphemeralStack({ config: { monitoring: { enabled: true, scrapeTargets: [app.url.replace('http://', '')] } } });
-    const nc = await connectNats({ config: stack.config, user: 'admin' });
+    const nc = await connectNats({ access: stack.access, user: 'admin' });
     await reconcile(await jetstreamManager(nc), { streams: [], consumers: [{ stream: 'EVENTS', name: 'example-service', filterSubject: 'app.events.registry.source_registered.*' }] });
     await nc.close();
   }, 120_000);
@@ -51,7 +51,7 @@ describe('against a running stack', () => {
   it('every panel query returns series after a short load', { timeout: 120_000 }, async () => {
     // The load: PostgreSQL transactions with an outbox event, COPY ingest, cache reads
     // and writes, JetStream publish and consume, the relay and cache invalidation.
-    const r = await runExample(stack.config);
+    const r = await runExample(stack.access);
     expect(r.samples).toBeGreaterThan(0);
     // Counters need two scrapes after their first sample for rate() over them.
     await waitFor(

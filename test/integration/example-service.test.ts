@@ -11,7 +11,7 @@ let stack: EphemeralStack;
 beforeAll(async () => {
   stack = await startEphemeralStack();
   // The example's durable consumer, declared as a service would declare it.
-  const nc = await connectNats({ config: stack.config, user: 'admin' });
+  const nc = await connectNats({ access: stack.access, user: 'admin' });
   await reconcile(await jetstreamManager(nc), { streams: [], consumers: [{ stream: 'EVENTS', name: 'example-service', filterSubject: 'app.events.registry.source_registered.*' }] });
   await nc.close();
 });
@@ -21,6 +21,6 @@ afterAll(async () => {
 });
 
 it('examples/telemetry-service.ts runs end to end', async () => {
-  const r = await runExample(stack.config);
+  const r = await runExample(stack.access);
   expect(r).toMatchObject({ samples: 1200, eventsHandled: 1 });
 });

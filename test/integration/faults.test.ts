@@ -11,6 +11,7 @@ import { BinaryNotFoundError } from '../../src/errors/index.js';
 import { requireBinary } from '../../src/lib/packages.js';
 import { processStartTime } from '../../src/lib/process.js';
 import { tempProject, type Project } from '../helpers/cli.js';
+import { thrown } from '../helpers/processes.js';
 
 const projects: Project[] = [];
 afterEach(async () => {
@@ -95,12 +96,9 @@ describe('missing binaries', () => {
   });
 
   it('names the Debian package of a missing server binary', () => {
-    expect(() => requireBinary({ binary: 'no-such-server-xyz', package: 'no-such-package' })).toThrow(BinaryNotFoundError);
-    try {
-      requireBinary({ binary: 'no-such-server-xyz', package: 'no-such-package' });
-    } catch (e) {
-      expect((e as BinaryNotFoundError).hint).toBe('install the Debian package: apt-get install -y no-such-package');
-    }
+    const e = thrown(() => requireBinary({ binary: 'no-such-server-xyz', package: 'no-such-package' }));
+    expect(e).toBeInstanceOf(BinaryNotFoundError);
+    expect(e).toMatchObject({ code: 'BINARY_NOT_FOUND', exitCode: 4, hint: 'install the Debian package: apt-get install -y no-such-package' });
   });
 });
 

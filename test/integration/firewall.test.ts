@@ -73,7 +73,7 @@ beforeAll(async () => {
     redis: { host: '0.0.0.0', port: PORT, users: { app: { keys: ['app:*'] } } },
   });
   const secrets = { redis: { admin: generateSecret(), monitor: generateSecret(), app: appPassword } };
-  const plan = planStack(config, { secrets, binaries: {}, machine: { cpus: 2, memory: 1 * GiB, disk: 10 * GiB } });
+  const plan = planStack({ config, secrets }, { binaries: {}, machine: { cpus: 2, memory: 1 * GiB, disk: 10 * GiB } });
   mkdirSync(path.join(dir, 'redis'), { recursive: true });
   writeFileSync(path.join(dir, 'redis', 'redis.conf'), plan.files.find((f) => f.name === 'redis.conf')!.content, { mode: 0o600 });
   writeFileSync(path.join(dir, 'dataplane.nft'), renderNftables(config).content);

@@ -30,7 +30,7 @@ const order = defineSubject({ name: 'app.orders.{orgId}', description: 'test', s
 
 beforeAll(async () => {
   stack = await startEphemeralStack({ services: ['redis', 'nats'] });
-  admin = await connectNats({ config: stack.config, user: 'admin' });
+  admin = await connectNats({ access: stack.access, user: 'admin' });
   jsm = await jetstreamManager(admin);
   await reconcile(jsm, {
     streams: [{ name: 'TEST', subjects: ['app.test.>'] }, { name: 'ORDERS', subjects: ['app.orders.*'] }, { name: 'DLQ', subjects: ['dlq.>'] }],
@@ -121,7 +121,7 @@ describe('reconciling declarations', () => {
 
 describe('consumer runner', () => {
   it('acks successes, retries failures with backoff, and dead-letters after maxDeliver with the reason', async () => {
-    const app = await connectNats({ config: stack.config, user: 'app' }); // least privilege
+    const app = await connectNats({ access: stack.access, user: 'app' }); // least privilege
     const attempts = new Map<number, number>();
     const runner = await runConsumer({
       nc: app,
@@ -179,7 +179,7 @@ describe('KV', () => {
 
 describe('resilience', () => {
   it('a client reconnects after nats-server is killed and keeps publishing', async () => {
-    const nc = await connectNats({ config: stack.config, user: 'admin' });
+    const nc = await connectNats({ access: stack.access, user: 'admin' });
     const p = new Publisher(nc, { timeoutMs: 2000 });
     try {
       await p.publish('app.test.reconnect', 'before');
@@ -195,7 +195,7 @@ describe('resilience', () => {
 describe('cache invalidation worker', () => {
   let redis: Redis;
   beforeAll(() => {
-    redis = connectRedis({ config: stack.config });
+    redis = connectRedis({ access: stack.access });
   });
   afterAll(() => redis.disconnect());
 

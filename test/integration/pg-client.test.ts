@@ -19,7 +19,7 @@ let metric: number;
 
 beforeAll(async () => {
   stack = await startEphemeralStack({ services: ['postgres'] });
-  owner = connectPostgres({ config: stack.config, user: 'app_owner' });
+  owner = connectPostgres({ access: stack.access, user: 'app_owner' });
   superuser = new pg.Client(pgConfig(stack.postgres!.superuser, stack.config.postgres.database));
   await superuser.connect();
   org = Number((await owner.query<{ id: string }>("select iam.create_organization('ingest', 'Ingest') as id")).rows[0]!.id);
@@ -83,7 +83,7 @@ describe('transactions', () => {
   });
 
   it('withTenant sets the tenant for row-level security, for that transaction only', async () => {
-    const rw = connectPostgres({ config: stack.config, user: 'app_rw' });
+    const rw = connectPostgres({ access: stack.access, user: 'app_rw' });
     try {
       const mine = await rw.withTenant(org, (tx) => tx.query('select id from registry.sources'));
       expect(mine.rowCount).toBe(5);
@@ -101,7 +101,7 @@ describe('COPY ingest', () => {
   const count = async () => Number((await owner.query<{ n: string }>('select count(*) as n from telemetry.measurements')).rows[0]!.n);
 
   it('writes every row in batches over parallel connections, as the ingest role', async () => {
-    const ingest = connectPostgres({ config: stack.config, user: 'app_ingest' });
+    const ingest = connectPostgres({ access: stack.access, user: 'app_ingest' });
     const before = await count();
     const ing = createIngestor(ingest, { table: 'telemetry.measurements', columns, batchRows: 10_000, connections: 2 });
     const t0 = Date.now() - 3_600_000;

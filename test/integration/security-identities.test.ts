@@ -107,7 +107,7 @@ describe('NATS', () => {
       })();
       await app.flush();
       expect((await app.request('app.echo', 'hi', { timeout: 2000 })).string()).toBe('hi');
-      await expect(other.request('app.echo', 'hi', { timeout: 1000 })).rejects.toThrow();
+      await expect(other.request('app.echo', 'hi', { timeout: 1000 })).rejects.toThrow(/Permissions Violation for Subscription to "_INBOX\./);
     } finally {
       await Promise.all([app.close(), other.close()]);
     }
@@ -124,9 +124,9 @@ describe('NATS', () => {
       expect(ack.stream).toBe('BILLING');
       const bjsm = await jetstreamManager(billing, { timeout: 1500 });
       expect((await bjsm.streams.info('BILLING')).state.messages).toBe(1);
-      await expect(bjsm.streams.info('SECRETS')).rejects.toThrow();
-      await expect(bjsm.streams.add({ name: 'ROGUE', subjects: ['billing.rogue.>'] })).rejects.toThrow();
-      await expect(bjsm.streams.delete('BILLING')).rejects.toThrow();
+      await expect(bjsm.streams.info('SECRETS')).rejects.toThrow('Permissions Violation for Publish to "$JS.API.STREAM.INFO.SECRETS"');
+      await expect(bjsm.streams.add({ name: 'ROGUE', subjects: ['billing.rogue.>'] })).rejects.toThrow('Permissions Violation for Publish to "$JS.API.STREAM.CREATE.ROGUE"');
+      await expect(bjsm.streams.delete('BILLING')).rejects.toThrow('Permissions Violation for Publish to "$JS.API.STREAM.DELETE.BILLING"');
       expect((await jsm.streams.names().next()).sort()).toEqual(['BILLING', 'DLQ', 'EVENTS', 'SECRETS']);
     } finally {
       await Promise.all([admin.close(), billing.close()]);

@@ -103,7 +103,7 @@ describe('clients verify the servers', () => {
     // No `ca`: only the system's trusted roots, which never signed the stack's certificates.
     const pgClient = new pg.Client({ ...pgConfig(stack.postgres!), ssl: { rejectUnauthorized: true } });
     await expect(pgClient.connect()).rejects.toThrow(/self[- ]signed|unable to verify|unable to get local issuer/);
-    await expect(redisClient({ ...stack.redis!, caFile: undefined }, { tls: {} })).rejects.toThrow();
+    await expect(redisClient({ ...stack.redis!, caFile: undefined }, { tls: {} })).rejects.toMatchObject({ code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
     await expect(natsConnect({ ...stack.nats!, caFile: undefined }, { tls: {} })).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
   });
 

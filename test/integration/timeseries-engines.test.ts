@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { ensureRoles } from '../../src/servers/postgres-bootstrap.js';
-import { BUILTIN_MIGRATIONS } from '../../src/postgres/clients.js';
+import { BUILTIN_MIGRATIONS } from '../../src/postgres/migrations.js';
 import { loadMigrations, migrate } from '../../src/postgres/migrations.js';
 import { pgConfig } from '../helpers/connect.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';

@@ -20,7 +20,7 @@ const PASSWORD_FILES = ['prometheus/web.password', 'postgres-exporter/password']
 
 function render(input: Record<string, unknown> = {}) {
   const config = parseConfig({ stateDir: '/var/lib/dataplane', ...input });
-  const plan = planStack(config, { secrets, binaries: {}, machine: { cpus: 2, memory: 4 * GiB, disk: 100 * GiB } });
+  const plan = planStack({ config, secrets }, { binaries: {}, machine: { cpus: 2, memory: 4 * GiB, disk: 100 * GiB } });
   return Object.fromEntries(plan.files.map((f) => [`${f.service}/${f.name}`, f.content]));
 }
 
@@ -116,7 +116,7 @@ describe('rendered files', () => {
 
   it('pgBackRest (production hosts with 2.47+): the stack\'s data directory, port and retention', () => {
     const config = parseConfig({ stateDir: '/var/lib/dataplane', backup: { keep: 5 }, postgres: { port: 5544 } });
-    const plan = planStack(config, { secrets, binaries: {}, machine: { cpus: 8, memory: 16 * GiB, disk: 100 * GiB } });
+    const plan = planStack({ config, secrets }, { binaries: {}, machine: { cpus: 8, memory: 16 * GiB, disk: 100 * GiB } });
     const conf = renderPgbackrest(config, statePaths(config), plan.tuning).content;
     expect(conf).toContain('[dataplane]');
     expect(conf).toContain('pg1-path=/var/lib/dataplane/pg/data');

@@ -25,7 +25,9 @@ describe('formatting', () => {
     expect(formatPgSize(256 * 1024 ** 2)).toBe('256MB');
     expect(formatPgSize(3 * 1024 ** 3)).toBe('3GB');
     expect(formatPgSize(5368709)).toBe('5242kB');
-    expect(formatPgSize(100)).toBe('0kB');
+    // Below 1kB is still something: 0 would mean "off" for several settings.
+    expect(formatPgSize(100)).toBe('1kB');
+    expect(formatPgSize(0)).toBe('0kB');
   });
   it('gives humans one decimal', () => {
     expect(formatSize(1536)).toBe('1.5kB');

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { thrown } from '../helpers/processes.js';
 import { parseConfig } from '../../src/config/load.js';
 import { GiB } from '../../src/lib/sizes.js';
 import { ConfigError } from '../../src/errors/index.js';
@@ -46,11 +47,8 @@ describe('TimescaleDB detection', () => {
   });
 
   it('"required" without the extension is a configuration error naming the field', () => {
-    expect(() => resolveTimescale(parseConfig({ postgres: { timescaledb: 'required' } }), fakeInstall(false))).toThrow(ConfigError);
-    try {
-      resolveTimescale(parseConfig({ postgres: { timescaledb: 'required' } }), fakeInstall(false));
-    } catch (e) {
-      expect((e as ConfigError).issues[0]!.path).toBe('postgres.timescaledb');
-    }
+    const e = thrown(() => resolveTimescale(parseConfig({ postgres: { timescaledb: 'required' } }), fakeInstall(false)));
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as ConfigError).issues.map((i) => i.path)).toEqual(['postgres.timescaledb']);
   });
 });

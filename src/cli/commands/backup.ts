@@ -8,7 +8,7 @@ import { formatSize } from '../../lib/sizes.js';
 import { UsageError } from '../../errors/index.js';
 import { isoTime, wholeNumber } from '../arguments.js';
 import { stopStack } from '../../stack/control.js';
-import { loadFor } from '../context.js';
+import { accessFor, loadFor } from '../context.js';
 import { printJson, progress, status, table } from '../output.js';
 
 export function register(program: Command): void {
@@ -20,8 +20,8 @@ export function register(program: Command): void {
     .option('--label <label>', 'name of the backup (default dp-<UTC time>)')
     .option('--json', 'print machine-readable JSON')
     .action(async (opts: { label?: string; json?: boolean }, c: Command) => {
-      const { config } = loadFor(c);
-      const { dir, manifest } = await createBackup(config, { ...(opts.label ? { label: opts.label } : {}), onProgress: opts.json ? () => {} : progress });
+      const { access } = accessFor(c);
+      const { dir, manifest } = await createBackup(access, { ...(opts.label ? { label: opts.label } : {}), onProgress: opts.json ? () => {} : progress });
       if (opts.json) return printJson({ dir, ...manifest, postgres: manifest.postgres ? { ...manifest.postgres, files: manifest.postgres.files.length } : undefined });
       const bytes = (manifest.postgres?.files ?? []).reduce((s, f) => s + f.size, 0) + (manifest.redis?.file.size ?? 0);
       process.stdout.write(`backup ${manifest.label}: ${formatSize(bytes)} of data in ${dir}\n`);
@@ -55,11 +55,11 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .addHelpText('after', '\nExit code 1 when a backup is damaged or incomplete; each problem names the file.')
     .action(async (label: string | undefined, opts: { drill?: boolean; json?: boolean }, c: Command) => {
-      const { config } = loadFor(c);
-      const labels = label ? [label] : listBackups(statePaths(config)).map((b) => b.manifest.label);
+      const { access } = accessFor(c);
+      const labels = label ? [label] : listBackups(statePaths(access.config)).map((b) => b.manifest.label);
       if (!labels.length) throw new BackupError('there is no backup to verify', { hint: '`dataplane backup create` takes one' });
       const results = [];
-      for (const l of labels) results.push(await verifyBackup(config, l, { drill: Boolean(opts.drill), onProgress: opts.json ? () => {} : progress }));
+      for (const l of labels) results.push(await verifyBackup(access, l, { drill: Boolean(opts.drill), onProgress: opts.json ? () => {} : progress }));
       if (opts.json) printJson(results);
       else {
         for (const r of results) {
@@ -100,14 +100,15 @@ export function register(program: Command): void {
       '\nThe previous data directory (and Redis files) are kept under a ".before-restore-<time>" name, never deleted.\nAfter restoring the stack itself, `dataplane up` starts it on the restored data.',
     )
     .action(async (opts: { toTime?: Date; toLatest?: boolean; label?: string; target?: string; force?: boolean; json?: boolean }, c: Command) => {
-      const { config } = loadFor(c);
+      const { loaded, access } = accessFor(c);
+      const { config } = access;
       if (!opts.toTime && !opts.toLatest) throw new UsageError('say where to recover to: --to-time <time> or --to-latest');
       const target: { time: Date } | { latest: true } = opts.toTime ? { time: opts.toTime } : { latest: true };
-      const r = await restore(config, {
+      const r = await restore(access, {
         target,
         ...(opts.label ? { label: opts.label } : {}),
         ...(opts.target ? { targetDir: opts.target } : {}),
-        ...(opts.force ? { stopRunningStack: () => stopStack(config, progress) } : {}),
+        ...(opts.force ? { stopRunningStack: () => stopStack(config, progress, loaded.environment) } : {}),
         onProgress: opts.json ? () => {} : progress,
       });
       if (opts.json) return printJson(r);

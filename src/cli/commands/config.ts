@@ -1,20 +1,15 @@
 /** `dataplane config print | render | docs`. */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { configurationMarkdown } from '../../config/docs.js';
-import { statePaths } from '../../config/paths.js';
 import { SERVICES, type Config, type ServiceName } from '../../config/schema.js';
 import { formatSize } from '../../lib/sizes.js';
-import { ensureSecrets } from '../../secrets/store.js';
 import { ensureCertificates } from '../../tls/certificates.js';
 import { drivers } from '../../servers/index.js';
 import type { Binaries } from '../../servers/types.js';
-import { renderNftables } from '../../render/nftables.js';
-import { renderPgbackrest } from '../../render/pgbackrest.js';
+import { renderHostFiles, writeRendered } from '../../render/index.js';
 import { planStack, planTuning, type TuningPlan } from '../../stack/plan.js';
-import { loadFor } from '../context.js';
+import { accessFor, loadFor } from '../context.js';
 import { printJson, progress } from '../output.js';
 
 /** Binaries are only needed to see whether TimescaleDB is installed; rendering works without them. */
@@ -81,30 +76,13 @@ export function register(program: Command): void {
       '\nFiles are mode 0600: they carry password hashes from <stateDir>/secrets.json (generated if missing).\nFor a production host, set stateDir and resources in its config file before rendering.',
     )
     .action(async (opts: { out: string }, cmd: Command) => {
-      const { config: cfg } = loadFor(cmd);
-      if (cfg.tls.enabled) await ensureCertificates(cfg, { onProgress: progress });
-      const plan = planStack(cfg, { secrets: ensureSecrets(cfg), binaries: await bestEffortBinaries(cfg) });
-      const written: string[] = [];
-      for (const f of plan.files) {
-        const dir = path.resolve(opts.out, f.service);
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const file = path.join(dir, f.name);
-        writeFileSync(file, f.content, { mode: 0o600 });
-        chmodSync(file, 0o600);
-        written.push(file);
-      }
-      // For production hosts with pgBackRest 2.47+ (docs/backup-restore.md); the local stack does not use it.
-      const pgbr = renderPgbackrest(cfg, statePaths(cfg), plan.tuning);
-      const pgbrDir = path.resolve(opts.out, 'pgbackrest');
-      mkdirSync(pgbrDir, { recursive: true, mode: 0o700 });
-      writeFileSync(path.join(pgbrDir, pgbr.name), pgbr.content, { mode: 0o600 });
-      written.push(path.join(pgbrDir, pgbr.name));
-      const nft = renderNftables(cfg);
-      const nftDir = path.resolve(opts.out, 'nftables');
-      mkdirSync(nftDir, { recursive: true, mode: 0o700 });
-      writeFileSync(path.join(nftDir, nft.name), nft.content, { mode: 0o600 });
-      written.push(path.join(nftDir, nft.name));
-      for (const w of written) progress(`wrote ${w}`);
+      const { access } = accessFor(cmd, { create: true });
+      if (access.config.tls.enabled) await ensureCertificates(access.config, { onProgress: progress });
+      const plan = planStack(access, { binaries: await bestEffortBinaries(access.config) });
+      // The servers' files, and what a production host needs besides: the firewall ruleset and
+      // a pgBackRest configuration for hosts with 2.47+ (docs/backup-restore.md).
+      const host = renderHostFiles({ config: access.config, tuning: plan.tuning, secrets: access.secrets, paths: plan.paths });
+      for (const w of writeRendered(opts.out, [...plan.files, ...host])) progress(`wrote ${w}`);
     });
 
   config

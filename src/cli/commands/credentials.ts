@@ -2,7 +2,7 @@
 import { Argument, type Command } from 'commander';
 import { SERVICES, type Config, type ServiceName } from '../../config/schema.js';
 import { UsageError } from '../../errors/index.js';
-import { readSecrets } from '../../secrets/store.js';
+import { resolveAccess } from '../../connect/access.js';
 import { credentialsFor } from '../../connect/credentials.js';
 import { rotateCredential } from '../../stack/rotate.js';
 import { loadFor } from '../context.js';
@@ -33,9 +33,9 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .addHelpText('after', '\nExamples:\n  psql "$(dataplane credentials postgres --url --reveal)"\n  redis-cli -u "$(dataplane credentials redis --url --reveal)" ping')
     .action((service: string | undefined, opts: CredentialsOptions, cmd: Command) => {
-      const { config } = loadFor(cmd);
+      const { config, environment } = loadFor(cmd);
       const user = opts.user ?? (opts.url && service ? applicationUser(config, service as ServiceName | 'monitoring') : undefined);
-      const creds = credentialsFor(config, readSecrets(config), { reveal: Boolean(opts.reveal) }).filter(
+      const creds = credentialsFor(config, resolveAccess({ config, environment }).secrets, { reveal: Boolean(opts.reveal) }).filter(
         (c) => (!service || c.service === service) && (!user || c.user === user),
       );
       if (!creds.length) {
@@ -58,8 +58,8 @@ export function register(program: Command): void {
       '\nThe switch is immediate: from now on only the new password logs in; open sessions stay open.\nRead the new one with `dataplane credentials <service> --user <user> --reveal`.',
     )
     .action(async (service: string, user: string, opts: { json?: boolean }, c: Command) => {
-      const { config } = loadFor(c);
-      const result = await rotateCredential(config, service as ServiceName | 'monitoring', user);
+      const { config, environment } = loadFor(c);
+      const result = await rotateCredential(config, service as ServiceName | 'monitoring', user, environment);
       if (opts.json) return printJson(result);
       progress(result.live ? `rotated ${service} ${user}: the running server accepts only the new password` : `stored a new ${service} password for ${user}; the stack is not running, \`dataplane up\` applies it`);
     });

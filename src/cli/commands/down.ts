@@ -9,8 +9,8 @@ export function register(program: Command): void {
     .command('down')
     .description('stop the stack cleanly: PostgreSQL fast shutdown, Redis SHUTDOWN SAVE, NATS SIGTERM')
     .action(async (_opts: unknown, cmd: Command) => {
-      const { config } = loadFor(cmd);
-      const outcome = await stopStack(config, progress);
+      const { config, environment } = loadFor(cmd);
+      const outcome = await stopStack(config, progress, environment);
       if (outcome.kind === 'supervisor') process.stdout.write(`stopped the stack in ${config.stateDir}\n`);
       else if (outcome.kind === 'orphans') {
         process.stdout.write(`stopped ${outcome.stopped.map((o) => `${o.service} (pid ${o.pid})`).join(', ')}, left running by a crashed supervisor\n`);

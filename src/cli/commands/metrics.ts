@@ -12,8 +12,8 @@ export function register(program: Command): void {
     .option('--markdown', 'print docs/metrics.md: every metric dataplane exposes, its labels and meaning')
     .action(async (opts: { markdown?: boolean }, cmd: Command) => {
       if (opts.markdown) return void process.stdout.write(metricsMarkdown());
-      const { config } = loadFor(cmd);
-      const st = await stackStatus(config);
+      const { config, environment } = loadFor(cmd);
+      const st = await stackStatus(config, environment);
       if (!st.health) throw new NotRunningError('no running supervisor with a health server', { hint: '`dataplane up` starts one (health.enabled must be true)' });
       const res = await fetch(`${st.health.url}/metrics`);
       process.stdout.write(await res.text());

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { connectNats } from '../../nats/connection.js';
 import { OutboxRelay } from '../../outbox/relay.js';
 import { connectPostgres } from '../../postgres/database.js';
-import { loadFor } from '../context.js';
+import { accessFor } from '../context.js';
 import { printJson, progress, table } from '../output.js';
 
 export function register(program: Command): void {
@@ -14,9 +14,10 @@ export function register(program: Command): void {
     .description('run an outbox relay in the foreground (the supervisor runs one unless workers.outboxRelay is false)')
     .option('--user <role>', 'PostgreSQL role that reads and marks the outbox', 'app_rw')
     .action(async (opts: { user: string }, c: Command) => {
-      const { config } = loadFor(c);
-      const db = connectPostgres({ config, user: opts.user, name: 'outbox-relay', max: 3 });
-      const nc = await connectNats({ config, user: 'admin', name: 'dataplane-outbox-relay' });
+      const { access } = accessFor(c);
+      const { config } = access;
+      const db = connectPostgres({ access, user: opts.user, name: 'outbox-relay', max: 3 });
+      const nc = await connectNats({ access, user: 'admin', name: 'dataplane-outbox-relay' });
       const relay = new OutboxRelay({
         db,
         nc,
@@ -41,8 +42,8 @@ export function register(program: Command): void {
     .description('unpublished rows, the oldest one, and rows that failed to publish')
     .option('--json', 'print machine-readable JSON')
     .action(async (opts: { json?: boolean }, c: Command) => {
-      const { config } = loadFor(c);
-      const db = connectPostgres({ config, user: config.postgres.owner, max: 1 });
+      const { access } = accessFor(c);
+      const db = connectPostgres({ access, user: access.config.postgres.owner, max: 1 });
       try {
         const r = await db.query<{ pending: string; oldest_s: number | null; failing: string; published: string }>(`
           select count(*) filter (where published_at is null) as pending,

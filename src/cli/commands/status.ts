@@ -1,6 +1,6 @@
 /** `dataplane status`: per-service health from a real authenticated probe. */
 import type { Command } from 'commander';
-import type { NatsFigures, PostgresFigures, RedisFigures } from '../../observe/figures.js';
+import type { NatsFigures, PostgresFigures, RedisFigures } from '../../servers/types.js';
 import { stackStatus, type ServiceStatus } from '../../stack/status.js';
 import { loadFor } from '../context.js';
 import { printJson, status, table } from '../output.js';
@@ -35,8 +35,8 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .addHelpText('after', `\nExit code 0 when the supervisor and every enabled server are up, ${NOT_HEALTHY_EXIT} otherwise.`)
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { config } = loadFor(cmd);
-      const st = await stackStatus(config);
+      const { config, environment } = loadFor(cmd);
+      const st = await stackStatus(config, environment);
       if (opts.json) printJson(st);
       else {
         const rows = st.services.map((s) => [

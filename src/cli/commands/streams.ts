@@ -1,11 +1,18 @@
 /** `dataplane streams [reconcile]`: declared JetStream streams and consumers against the server. */
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Command } from 'commander';
-import { connectNats } from '../../nats/connection.js';
+import { natsConnect, natsEndpoint } from '../../connect/nats.js';
+import { isNotFound } from '../../nats/reconcile.js';
 import { loadDeclarations } from '../../stack/declarations.js';
-import { reconcileStreams } from '../../stack/workers.js';
-import { loadFor } from '../context.js';
+import { reconcileStreams } from '../../stack/jobs/workers.js';
+import { accessFor } from '../context.js';
 import { printJson, progress, table } from '../output.js';
+
+/** Not found means missing; any other failure (permissions, a timeout) is an error to show, not a missing stream. */
+function missing(e: unknown): undefined {
+  if (isNotFound(e)) return undefined;
+  throw e;
+}
 
 export function register(program: Command): void {
   const cmd = program.command('streams').description('JetStream streams and consumers of the declarations (config `declarations`)');
@@ -15,18 +22,18 @@ export function register(program: Command): void {
     .description('declared streams and consumers with their state on the server')
     .option('--json', 'print machine-readable JSON')
     .action(async (opts: { json?: boolean }, c: Command) => {
-      const { config } = loadFor(c);
-      const declarations = await loadDeclarations(config);
-      const nc = await connectNats({ config, user: 'admin', options: { maxReconnectAttempts: 0 } });
+      const { access } = accessFor(c);
+      const declarations = await loadDeclarations(access.config);
+      const nc = await natsConnect(natsEndpoint(access, 'admin'), { name: 'dataplane-cli', reconnect: false, timeoutMs: 10_000 });
       try {
         const jsm = await jetstreamManager(nc);
         const rows = [];
         for (const s of declarations.streams) {
-          const info = await jsm.streams.info(s.name).catch(() => undefined);
+          const info = await jsm.streams.info(s.name).catch(missing);
           rows.push({ kind: 'stream', name: s.name, subjects: s.subjects.join(' '), messages: info?.state.messages ?? null, exists: Boolean(info) });
         }
         for (const k of declarations.consumers) {
-          const info = await jsm.consumers.info(k.stream, k.name).catch(() => undefined);
+          const info = await jsm.consumers.info(k.stream, k.name).catch(missing);
           rows.push({ kind: 'consumer', name: `${k.stream}/${k.name}`, subjects: k.filterSubject ?? '', messages: info ? info.num_pending : null, exists: Boolean(info) });
         }
         if (opts.json) return printJson(rows);
@@ -42,8 +49,8 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .addHelpText('after', '\nExit code 1 when the server differs in a way that cannot be changed in place (drift).')
     .action(async (opts: { json?: boolean }, c: Command) => {
-      const { config } = loadFor(c);
-      const report = await reconcileStreams(config, await loadDeclarations(config));
+      const { access } = accessFor(c);
+      const report = await reconcileStreams(access, await loadDeclarations(access.config));
       if (opts.json) printJson(report);
       else {
         progress(`created: ${report.created.join(', ') || 'nothing'}`);

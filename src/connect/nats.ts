@@ -1,0 +1,69 @@
+/**
+ * The one place NATS connections are made: probes, rotation checks, backups, the
+ * supervisor's workers and the client library. TLS (verified against the stack CA),
+ * the per-user inbox prefix, reconnects and error reporting are decided here.
+ */
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { secretFor } from '../secrets/store.js';
+import type { Access, ConnectionErrorHook } from './access.js';
+import { connectionErrorListener } from './errors.js';
+import { natsTls } from './tls.js';
+
+/** Replies to a service's requests (and JetStream acks) go to its own inbox prefix. */
+export function inboxPrefix(user: string): string {
+  return `_INBOX_${user}`;
+}
+
+/** The inbox prefix a user's replies must use (service users' permissions allow only theirs; admin and system use the default). */
+export function inboxFor(user: string): string {
+  return user === 'admin' || user === 'system' ? '_INBOX' : inboxPrefix(user);
+}
+
+export interface NatsEndpoint {
+  servers: string | string[];
+  user?: string;
+  pass?: string;
+  tls?: { ca: string };
+}
+
+/** A user of the stack's application account (admin, a service user) or `system`. */
+export function natsEndpoint(access: Access, user: string): NatsEndpoint {
+  const { config } = access;
+  const tls = natsTls(config);
+  return { servers: `${config.nats.host}:${config.nats.port}`, user, pass: secretFor(access.secrets, 'nats', user), ...(tls ? { tls } : {}) };
+}
+
+export interface NatsConnectOptions {
+  /** Connection name shown by the server (and the metrics label). */
+  name: string;
+  /** Reconnect forever (the library's long-lived connections) or never (one job, a probe). */
+  reconnect: boolean;
+  timeoutMs?: number;
+  options?: Partial<ConnectionOptions>;
+  onConnectionError?: ConnectionErrorHook | undefined;
+}
+
+export async function natsConnect(endpoint: NatsEndpoint, opts: NatsConnectOptions): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: endpoint.servers,
+    name: opts.name,
+    // Async stack traces cost an Error per request; half of a publisher's CPU (docs/benchmarks.md).
+    noAsyncTraces: true,
+    ...(endpoint.user ? { user: endpoint.user, pass: endpoint.pass ?? '', inboxPrefix: inboxFor(endpoint.user) } : {}),
+    ...(endpoint.tls ? { tls: endpoint.tls } : {}),
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+    ...(opts.reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 500, reconnectJitter: 250, waitOnFirstConnect: false } : { reconnect: false }),
+    ...opts.options,
+  });
+  if (opts.reconnect) void reportStatus(nc, opts.name, opts.onConnectionError);
+  return nc;
+}
+
+/** Disconnects and server errors of a long-lived connection, counted and reported (nats.js has no 'error' event). */
+async function reportStatus(nc: NatsConnection, name: string, hook: ConnectionErrorHook | undefined): Promise<void> {
+  const report = connectionErrorListener('nats', name, hook);
+  for await (const s of nc.status()) {
+    if (s.type === 'disconnect') report(new Error(`disconnected from ${s.server}`));
+    else if (s.type === 'error') report(s.error);
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The one place PostgreSQL connections are made: the supervisor's probes and
+ * bootstrap, migrations, figures, rotation, backups and restores, and the client
+ * library's pools. TLS (verify-full against the stack CA), timeouts, the
+ * application name and error reporting are decided here.
+ */
+import pg from 'pg';
+import type { ConnectionOptions } from 'node:tls';
+import { secretFor } from '../secrets/store.js';
+import type { Access, ConnectionErrorHook } from './access.js';
+import { connectionErrorListener } from './errors.js';
+import { pgSsl } from './tls.js';
+
+/** Where and as whom: the stack's own address and a login, or an explicit URL. */
+export type PgEndpoint =
+  | { host: string; port: number; user: string; password: string; database: string; ssl: ConnectionOptions | false }
+  | { connectionString: string; ssl?: ConnectionOptions };
+
+/**
+ * A login of the stack. The superuser works in the `postgres` database, every other
+ * login in the application database, unless `database` says otherwise. `host` and
+ * `port` point at another server of the same cluster (a restore's scratch server).
+ */
+export function pgEndpoint(access: Access, user: string, opts: { database?: string; host?: string; port?: number } = {}): PgEndpoint {
+  const { config } = access;
+  return {
+    host: opts.host ?? config.postgres.host,
+    port: opts.port ?? config.postgres.port,
+    user,
+    password: secretFor(access.secrets, 'postgres', user),
+    database: opts.database ?? (user === config.postgres.superuser ? 'postgres' : config.postgres.database),
+    ssl: pgSsl(config),
+  };
+}
+
+export interface PgClientOptions {
+  /** Label in metrics and pg_stat_activity's application_name (default "dataplane"). */
+  client?: string;
+  /** Connect timeout, and the statement timeout of this client's queries when `queryTimeoutMs` is not given. */
+  timeoutMs?: number;
+  queryTimeoutMs?: number;
+  onConnectionError?: ConnectionErrorHook | undefined;
+}
+
+/** A single connection for dataplane's own short work (probes, migrations, backups). */
+export function pgClient(endpoint: PgEndpoint, opts: PgClientOptions = {}): pg.Client {
+  const timeout = opts.timeoutMs ?? 10_000;
+  const name = opts.client ?? 'dataplane';
+  const client = new pg.Client({
+    ...endpoint,
+    connectionTimeoutMillis: timeout,
+    ...(opts.queryTimeoutMs !== undefined ? { query_timeout: opts.queryTimeoutMs } : {}),
+    application_name: name,
+  });
+  // A server going away mid-operation rejects the pending query; the event is counted, not fatal.
+  client.on('error', connectionErrorListener('postgres', name, opts.onConnectionError));
+  return client;
+}
+
+/** Connect, run `fn`, always close. */
+export async function withPg<T>(access: Access, target: { user: string; database?: string } & PgClientOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = pgClient(pgEndpoint(access, target.user, target.database ? { database: target.database } : {}), { onConnectionError: access.onConnectionError, ...target });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export interface PgPoolOptions {
+  /** Label in metrics and application_name. */
+  client: string;
+  max: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  statementTimeoutMs?: number | undefined;
+  onConnectionError?: ConnectionErrorHook | undefined;
+}
+
+/** The client library's pool. A pooled connection that dies is dropped by the pool; the error is counted and reported. */
+export function pgPool(endpoint: PgEndpoint, opts: PgPoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    ...endpoint,
+    max: opts.max,
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    idleTimeoutMillis: opts.idleTimeoutMs,
+    application_name: opts.client,
+    ...(opts.statementTimeoutMs !== undefined ? { statement_timeout: opts.statementTimeoutMs } : {}),
+  });
+  const report = connectionErrorListener('postgres', opts.client, opts.onConnectionError);
+  // Idle clients' errors reach the pool; checked-out clients' errors reach the client.
+  pool.on('error', report);
+  pool.on('connect', (c) => c.on('error', report));
+  return pool;
+}

@@ -1,0 +1,95 @@
+/**
+ * The one place Redis connections are made: probes and shutdown, figures, rotation,
+ * backups, the cache-invalidation worker and the client library. TLS (verified
+ * against the stack CA), timeouts, retries and error reporting are decided here.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
+import { secretFor } from '../secrets/store.js';
+import type { Access, ConnectionErrorHook } from './access.js';
+import { connectionErrorListener } from './errors.js';
+import { redisPort } from './tls.js';
+
+export type RedisEndpoint =
+  | { host: string; port: number; tls?: ConnectionOptions; username: string; password: string }
+  | { url: string; tls?: ConnectionOptions }
+  /** A private Unix socket (a throw-away server of dataplane's own, without users). */
+  | { path: string }
+  | { sentinels: { host: string; port: number }[]; name: string; username: string; password: string; tls?: ConnectionOptions };
+
+/** A user of the stack, directly or, with `sentinel`, through Redis Sentinel (TLS to both when TLS is on). */
+export function redisEndpoint(access: Access, user: string, sentinel?: { masterName: string; hosts: string[] }): RedisEndpoint {
+  const { config } = access;
+  const { port, tls } = redisPort(config);
+  const password = secretFor(access.secrets, 'redis', user);
+  if (sentinel) {
+    const sentinels = sentinel.hosts.map((h) => ({ host: h.slice(0, h.lastIndexOf(':')), port: Number(h.slice(h.lastIndexOf(':') + 1)) }));
+    return { sentinels, name: sentinel.masterName, username: user, password, ...(tls ? { tls } : {}) };
+  }
+  return { host: config.redis.host, port, username: user, password, ...(tls ? { tls } : {}) };
+}
+
+function base(endpoint: RedisEndpoint): RedisOptions {
+  if ('sentinels' in endpoint) {
+    // TLS towards the sentinels and, through them, towards the master.
+    return { ...endpoint, ...(endpoint.tls ? { sentinelTLS: endpoint.tls, enableTLSForSentinelMode: true } : {}) };
+  }
+  if ('url' in endpoint) return endpoint.tls ? { tls: endpoint.tls } : {};
+  if ('path' in endpoint) return { path: endpoint.path };
+  return endpoint;
+}
+
+function create(endpoint: RedisEndpoint, options: RedisOptions, client: string, hook: ConnectionErrorHook | undefined): Redis {
+  const r = 'url' in endpoint ? new Redis(endpoint.url, { ...base(endpoint), ...options }) : new Redis({ ...base(endpoint), ...options });
+  // ioredis emits every failed (re)connect; the caller of a pending command gets its own error.
+  r.on('error', connectionErrorListener('redis', client, hook));
+  return r;
+}
+
+/**
+ * A short-lived connection for one job (a probe, a backup, SHUTDOWN): connects when
+ * asked (`await r.connect()`), never retries, fails commands at once when disconnected.
+ */
+export function redisCommandClient(endpoint: RedisEndpoint, opts: { timeoutMs: number; client?: string; onConnectionError?: ConnectionErrorHook | undefined }): Redis {
+  return create(
+    endpoint,
+    {
+      lazyConnect: true,
+      connectTimeout: opts.timeoutMs,
+      commandTimeout: opts.timeoutMs,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      enableReadyCheck: false,
+      retryStrategy: () => null,
+    },
+    opts.client ?? 'dataplane',
+    opts.onConnectionError,
+  );
+}
+
+/**
+ * The client library's shared connection: reconnects by itself, queues commands while
+ * it does, and writes the commands concurrent callers issue in one tick as one socket
+ * write (auto-pipelining: many callers, less client CPU; docs/benchmarks.md).
+ */
+export function redisSharedClient(endpoint: RedisEndpoint, opts: { client?: string; options?: RedisOptions; onConnectionError?: ConnectionErrorHook | undefined } = {}): Redis {
+  // Application users may not run INFO, which ioredis's ready check uses.
+  return create(endpoint, { enableReadyCheck: false, maxRetriesPerRequest: 3, enableAutoPipelining: true, ...opts.options }, opts.client ?? 'library', opts.onConnectionError);
+}
+
+/**
+ * Close without leaving ioredis's 2 s disconnect timer behind: QUIT lets the server
+ * close the socket; a connection that is already gone needs nothing.
+ */
+export async function closeRedis(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status === 'ready') {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      /* fall through */
+    }
+  }
+  client.disconnect();
+}

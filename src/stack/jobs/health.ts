@@ -1,0 +1,45 @@
+/** The supervisor's health server: /livez, /readyz with each server's figures, /metrics (library and server metrics). */
+import type { Config } from '../../config/schema.js';
+import type { StatePaths } from '../../config/paths.js';
+import type { Access } from '../../connect/access.js';
+import { collectProcessMetrics, registry as libraryMetrics } from '../../lib/metrics.js';
+import { startHealthServer, type ComponentHealth, type HealthServer } from '../../observe/health.js';
+import { createServerMetrics } from '../../observe/server-metrics.js';
+import type { Job } from './job.js';
+
+export interface HealthJobSources {
+  config: Config;
+  paths: StatePaths;
+  access: () => Access;
+  readiness: () => Promise<ComponentHealth[]>;
+  services: () => { name: string; up: boolean; restarts: number }[];
+}
+
+export class HealthJob implements Job {
+  readonly name = 'health server';
+  private server: HealthServer | undefined;
+
+  constructor(private readonly src: HealthJobSources) {}
+
+  get url(): string | undefined {
+    return this.server?.url;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.src;
+    if (!config.health.enabled) return;
+    collectProcessMetrics();
+    const serverMetrics = createServerMetrics({ config, paths: this.src.paths, access: this.src.access, services: this.src.services });
+    this.server = await startHealthServer({
+      host: config.health.host,
+      port: config.health.port,
+      check: this.src.readiness,
+      registries: [libraryMetrics, serverMetrics],
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.close();
+    this.server = undefined;
+  }
+}

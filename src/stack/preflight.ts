@@ -1,0 +1,128 @@
+/**
+ * Everything `up` checks and prepares before it starts a single server, so that a
+ * problem (bad declarations, another supervisor, a missing binary, a taken port, no
+ * service user) is reported while nothing runs: one supervisor per state directory
+ * (the lock), leftovers of a crash, Debian packages, binaries, ports, the service
+ * user and its permissions, secrets, certificates, and the plan (tuning and files).
+ */
+import { chmodSync, mkdirSync } from 'node:fs';
+import { statePaths, type StatePaths } from '../config/paths.js';
+import { SERVICES, type Config, type ProcessName, type ServiceName } from '../config/schema.js';
+import type { RuntimeEnvironment } from '../config/load.js';
+import { resolveAccess, type Access, type ConnectionErrorHook } from '../connect/access.js';
+import { AlreadyRunningError, PortInUseError } from '../errors/index.js';
+import type { Logger } from '../lib/logger.js';
+import { ensurePackages, REQUIREMENTS, type Requirement } from '../lib/packages.js';
+import { isPortFree } from '../lib/ports.js';
+import { recordFor, removeFile, writePidFile } from '../lib/process.js';
+import { ensureTraversable, resolveServiceUser, type ServiceUser } from '../lib/service-user.js';
+import { allDrivers, drivers } from '../servers/index.js';
+import { MONITOR_REQUIREMENTS, monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
+import type { Binaries } from '../servers/types.js';
+import { ensureCertificates } from '../tls/certificates.js';
+import { loadDeclarations, type Declarations } from './declarations.js';
+import { planStack, type Plan } from './plan.js';
+import type { Releasers } from './releasers.js';
+import { cleanStale, liveSupervisor, SUPERVISOR } from './state.js';
+
+export interface SupervisorOptions {
+  config: Config;
+  logger: Logger;
+  /** Progress of long steps (package install, first initdb), for humans. */
+  progress?: (msg: string) => void;
+  /** Install missing Debian packages when running as root (default true). */
+  installPackages?: boolean;
+  /** initdb without fsync: for throw-away test stacks only. */
+  fastInit?: boolean;
+  /** What the config loader read from the environment (DATAPLANE_SECRET_* values). */
+  environment?: RuntimeEnvironment;
+  /** Streams, consumers and keyspaces to reconcile and run; default: the module config `declarations` names. */
+  declarations?: Declarations;
+  /** Hears of connection errors of the supervisor's own clients (default: logged as warnings). */
+  onConnectionError?: ConnectionErrorHook;
+}
+
+export interface Prepared {
+  paths: StatePaths;
+  access: Access;
+  plan: Plan;
+  user: ServiceUser;
+  binaries: Partial<Record<ProcessName, Binaries>>;
+  declarations: Declarations;
+}
+
+function requirements(config: Config): Requirement[] {
+  const reqs: Requirement[] = [];
+  if (config.redis.enabled) reqs.push(REQUIREMENTS.redisServer, REQUIREMENTS.redisCli);
+  if (config.nats.enabled) reqs.push(REQUIREMENTS.natsServer);
+  if (config.postgres.enabled) reqs.push(REQUIREMENTS.psql);
+  if (config.tls.enabled && config.tls.source === 'generate') reqs.push(REQUIREMENTS.openssl);
+  reqs.push(...wantedMonitors(config).map((m) => MONITOR_REQUIREMENTS[m]));
+  return reqs;
+}
+
+/** Take the state directory's supervisor lock (its pid file); cleans what a crashed supervisor left first. */
+async function lock(opts: SupervisorOptions, paths: StatePaths, releasers: Releasers): Promise<void> {
+  const { config, logger } = opts;
+  const live = liveSupervisor(paths);
+  if (live && live.pid !== process.pid) throw new AlreadyRunningError(live.pid, paths.root);
+  const stale = await cleanStale(paths, (service, rec) =>
+    allDrivers[service].stop(resolveAccess({ config, environment: opts.environment }, { create: true }), rec, config.supervisor.stopTimeoutMs),
+  );
+  for (const o of stale.stoppedOrphans) logger.warn(`stopped ${o.service} (pid ${o.pid}) left running by a supervisor that crashed`);
+  if (stale.removedFiles.length) logger.info(`removed stale pid files: ${stale.removedFiles.map((f) => f.slice(paths.root.length + 1)).join(', ')}`);
+  try {
+    writePidFile(paths.pidFile(SUPERVISOR), recordFor(process.pid, 'dataplane'), true);
+  } catch {
+    throw new AlreadyRunningError(liveSupervisor(paths)?.pid ?? 0, paths.root);
+  }
+  releasers.push('supervisor lock', () => removeFile(paths.pidFile(SUPERVISOR)));
+}
+
+async function checkPorts(config: Config): Promise<void> {
+  const claims = [...SERVICES.filter((s) => config[s].enabled).map((s) => drivers[s]), ...wantedMonitors(config).map((m) => monitorDrivers[m])].flatMap((d) =>
+    d.ports(config).map((c) => ({ ...c, service: d.name as string })),
+  );
+  if (config.health.enabled) claims.push({ host: config.health.host, port: config.health.port, configPath: 'health.port', service: 'health server' });
+  for (const c of claims) {
+    if (!(await isPortFree(c.host, c.port))) throw new PortInUseError(c.service, c.host, c.port, c.configPath);
+  }
+}
+
+export async function preflight(opts: SupervisorOptions, releasers: Releasers): Promise<Prepared> {
+  const { config, logger } = opts;
+  const progress = opts.progress ?? (() => {});
+  // A declarations module that does not load is a configuration error: nothing starts.
+  const declarations = opts.declarations ?? (await loadDeclarations(config));
+  const paths = statePaths(config);
+  mkdirSync(paths.root, { recursive: true });
+  mkdirSync(paths.run, { recursive: true });
+  mkdirSync(paths.logs, { recursive: true, mode: 0o750 });
+  await lock(opts, paths, releasers);
+
+  if (opts.installPackages !== false) {
+    progress('checking binaries');
+    await ensurePackages(requirements(config), progress);
+  }
+  const binaries: Partial<Record<ProcessName, Binaries>> = {};
+  for (const s of SERVICES.filter((x) => config[x].enabled)) binaries[s] = await drivers[s].locate(config);
+  for (const m of wantedMonitors(config)) binaries[m] = await monitorDrivers[m].locate(config);
+
+  // Every port before anything starts, so a conflict starts nothing.
+  await checkPorts(config);
+
+  const user = await resolveServiceUser(config.runAs, progress);
+  chmodSync(paths.root, 0o711); // servers traverse it; only root reads it
+  const opened = [paths.root, ...Object.values(binaries).map((b) => b!.server)].flatMap((p) => ensureTraversable(p, user));
+  for (const d of new Set(opened)) logger.warn(`granted search permission (o+x) on ${d} so ${user.name} can reach its files`);
+
+  const { secrets } = resolveAccess({ config, environment: opts.environment }, { create: true });
+  if (config.tls.enabled) {
+    const certs = await ensureCertificates(config, { onProgress: progress });
+    for (const i of certs.issued) logger.info(`issued the ${i.service} server certificate (${i.reason})`);
+  }
+  const onConnectionError: ConnectionErrorHook = opts.onConnectionError ?? ((e, s) => logger.warn(`${s.server} connection (${s.client}): ${e.message}`));
+  const access: Access = { config, secrets, onConnectionError };
+  const plan = planStack(access, { binaries: binaries as Partial<Record<ServiceName, Binaries>> });
+  return { paths, access, plan, user, binaries, declarations };
+}
