@@ -6,3 +6,4 @@
  */
 export { startEphemeralStack, type EphemeralStack, type EphemeralStackOptions } from './stack/ephemeral.js';
 export type { Credential } from './connect/credentials.js';
+export type { Access } from './connect/access.js';

@@ -21,6 +21,7 @@ import { register as registerSchema } from './commands/schema.js';
 import { register as registerStatus } from './commands/status.js';
 import { register as registerUp } from './commands/up.js';
 import { exitWith, serializeError } from './errors.js';
+import { allowColor } from './output.js';
 import { DataplaneCommand, usageLine } from './program.js';
 import { UsageError } from '../errors/index.js';
 import { VERSION } from '../lib/version.js';
@@ -40,6 +41,8 @@ export function buildProgram(): Command {
 async function main(): Promise<void> {
   // Files the supervisor and servers create are private unless made otherwise.
   process.umask(0o077);
+  // The only environment the CLI reads besides the config loader's (https://no-color.org).
+  allowColor(!process.env.NO_COLOR && process.env.TERM !== 'dumb');
   const program = buildProgram();
   // The command that runs, for the usage line of a UsageError its action throws.
   let active: Command = program;

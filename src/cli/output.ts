@@ -3,8 +3,15 @@ import { styleText } from 'node:util';
 
 type Style = Parameters<typeof styleText>[0];
 
+/** Whether the environment allows colour at all (NO_COLOR, TERM=dumb): set once by the CLI entry. */
+let colorAllowed = true;
+
+export function allowColor(allowed: boolean): void {
+  colorAllowed = allowed;
+}
+
 function colorOn(stream: NodeJS.WriteStream): boolean {
-  return Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
+  return colorAllowed && Boolean(stream.isTTY);
 }
 
 export function paint(text: string, style: Style, stream: NodeJS.WriteStream = process.stdout): string {

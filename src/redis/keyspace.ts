@@ -20,6 +20,7 @@ import { InvalidArgumentError } from '../errors/index.js';
 import { durationMs, type Duration } from '../lib/durations.js';
 import { counter as metricCounter, histogram } from '../lib/metrics.js';
 import { DecodeError, type Codec, type CounterStored, type HashStored, type StringStored } from './codecs.js';
+import { msetPx } from './scripts.js';
 
 const requests = metricCounter('dataplane_cache_requests_total', 'Keyspace operations by outcome', ['keyspace', 'op', 'result']);
 const opDuration = histogram('dataplane_cache_op_duration_seconds', 'Round trip of keyspace reads and writes, as the caller waits for them', ['keyspace', 'op']);
@@ -336,20 +337,6 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     this.inflight.set(key, p);
     return p;
   }
-}
-
-type WithMsetPx = Redis & { dataplaneMsetPx?: (n: number, ...keysAndArgs: (string | number)[]) => Promise<unknown> };
-
-/** SET key value PX ttl for every key given; KEYS are the keys, ARGV the values then the TTLs. */
-const MSET_PX = `local n = #KEYS
-for i = 1, n do redis.call('SET', KEYS[i], ARGV[i], 'PX', ARGV[n + i]) end
-return n`;
-
-function msetPx(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
-  const r = redis as WithMsetPx;
-  // ioredis sends EVALSHA and falls back to EVAL once per connection.
-  if (!r.dataplaneMsetPx) redis.defineCommand('dataplaneMsetPx', { lua: MSET_PX });
-  return r.dataplaneMsetPx!(keys.length, ...keys, ...args);
 }
 
 export type { Codec, CounterStored };

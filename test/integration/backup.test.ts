@@ -205,8 +205,6 @@ describe('restore into the stack', () => {
 describe('schedule', () => {
   it('takes a backup when none is recent, prunes to backup.keep, and not again before the interval', { timeout: 120_000 }, async () => {
     const config = { ...stack.config, backup: { ...stack.config.backup, intervalHours: 24, keep: 2 } };
-    // At least one backup before: the scheduled one then makes two, what keep allows.
-    await createBackup(stack.access, { label: 'before-schedule' });
     const logged: string[] = [];
     const logger = { info: (m: string) => logged.push(m), warn: (m: string) => logged.push(m), error: (m: string) => logged.push(`error: ${m}`) };
     const paths = statePaths(config);
@@ -217,7 +215,8 @@ describe('schedule', () => {
     await waitFor('a scheduled backup', () => logged.find((l) => /scheduled backup .* done/.test(l)), 90_000, 200);
     await s.stop();
     const after = listBackups(paths).map((b) => b.manifest.label);
-    expect(after.length).toBe(2);
+    // One more backup (earlier tests may have left some), pruned to what keep allows.
+    expect(after.length).toBe(Math.min(config.backup.keep, before.length + 1));
     expect(after.filter((l) => !before.includes(l)).length).toBeGreaterThanOrEqual(1);
     expect(logged.filter((l) => l.startsWith('error'))).toEqual([]);
     expect(new BackupScheduler(() => ({ ...stack.access, config }), logger).due()).toBe(false);

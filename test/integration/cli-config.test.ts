@@ -1,8 +1,8 @@
 /** `config print`, `config render` and `doctor`: no servers needed. */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempProject, type Project } from '../helpers/cli.js';
+import { ROOT, tempProject, type Project } from '../helpers/cli.js';
 
 let project: Project;
 beforeAll(async () => {
@@ -76,6 +76,45 @@ describe('migrate', () => {
     expect(r.code).toBe(11);
     expect(r.stderr).toMatch(new RegExp(`PostgreSQL at 127\\.0\\.0\\.1:${project.ports.postgres} is not reachable`));
     expect(r.stderr).toMatch(/dataplane up/);
+  });
+});
+
+describe('declarations', () => {
+  it('an application\'s own module replaces the reference model: `cache keyspaces` lists exactly what it declares', async () => {
+    const p = await tempProject({ declarations: 'app/declarations.mjs' });
+    try {
+      mkdirSync(path.join(p.dir, 'app'));
+      // As an application writes it, importing the package (here: the built one).
+      writeFileSync(
+        path.join(p.dir, 'app', 'declarations.mjs'),
+        [
+          `import { defineDeclarations, defineKeyspace, defineStream, string } from ${JSON.stringify(path.join(ROOT, 'dist', 'index.js'))};`,
+          "const sessions = defineKeyspace({ name: 'session', description: 'sign-in sessions', key: { id: 'string' }, codec: string(), ttl: { ttl: '30m' } });",
+          "export default defineDeclarations({ streams: [defineStream({ name: 'ORDERS', subjects: ['app.orders.>'] })], keyspaces: [sessions] });",
+        ].join('\n'),
+      );
+      const r = await p.run(['cache', 'keyspaces', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as { name: string; pattern: string }[]).map((k) => [k.name, k.pattern])).toEqual([['session', 'app:session:{id}']]);
+    } finally {
+      await p.cleanup();
+    }
+  });
+
+  it('a module that does not load, or exports no declarations, is a configuration error: `up` starts nothing', async () => {
+    const p = await tempProject({ declarations: 'missing.mjs' });
+    try {
+      const r = await p.run(['up', '--detach']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/declarations: cannot load .*missing\.mjs/);
+      expect(existsSync(p.stateDir)).toBe(false);
+      writeFileSync(path.join(p.dir, 'missing.mjs'), 'export const streams = [];\n');
+      const wrong = await p.run(['cache', 'keyspaces']);
+      expect(wrong.code).toBe(2);
+      expect(wrong.stderr).toMatch(/must export its declarations as default: export default defineDeclarations/);
+    } finally {
+      await p.cleanup();
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 /** docs/architecture.md shows the layers the dependency rules enforce, in their order. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { expect, it } from 'vitest';
 
@@ -29,4 +30,26 @@ it('docs/architecture.md lists the layers of .dependency-cruiser.cjs', () => {
   const doc = readFileSync(new URL('../../docs/architecture.md', import.meta.url), 'utf8');
   const block = /<!-- layers:begin[^>]*-->\n([\s\S]*?)\n<!-- layers:end -->/.exec(doc)?.[1];
   expect(block, 'replace the block between the layers markers of docs/architecture.md with this table').toBe(table);
+});
+
+function sources(dir = new URL('../../src/', import.meta.url).pathname): { file: string; text: string }[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) return sources(p);
+    return p.endsWith('.ts') ? [{ file: path.relative(new URL('../../src/', import.meta.url).pathname, p), text: readFileSync(p, 'utf8') }] : [];
+  });
+}
+
+it('only the CLI entry and the config loader read the environment; only access resolution reads secrets', () => {
+  const env = sources().filter((s) => /process\.env\b(?!\s*\*)/.test(s.text.replace(/^\s*(\*|\/\/).*$/gm, '')));
+  expect(env.map((s) => s.file).sort()).toEqual(['cli/main.ts', 'config/load.ts']);
+  const secrets = sources().filter((s) => /\b(readSecrets|ensureSecrets)\(/.test(s.text));
+  expect(secrets.map((s) => s.file).sort()).toEqual(['connect/access.ts', 'secrets/store.ts']);
+});
+
+it('no file under src/ is over 350 lines without saying at its top why', () => {
+  const long = sources()
+    .filter((s) => s.text.split('\n').length > 350)
+    .filter((s) => !/^\/\*\*[\s\S]*?Long because[\s\S]*?\*\//.test(s.text));
+  expect(long.map((s) => `${s.file}: ${s.text.split('\n').length} lines`)).toEqual([]);
 });

@@ -10,6 +10,7 @@ import { statePaths } from '../../config/paths.js';
 import type { Config } from '../../config/schema.js';
 import { DataplaneError } from '../../errors/index.js';
 import { createLogger } from '../../lib/logger.js';
+import { loadDeclarations } from '../../stack/declarations.js';
 import { Supervisor, type ServiceSnapshot } from '../../stack/supervisor.js';
 import { monitorUrl } from '../../servers/monitoring.js';
 import { loadFor } from '../context.js';
@@ -91,7 +92,9 @@ async function runSupervisor(cmd: Command, opts: UpOptions): Promise<void> {
 
 /** Start a detached supervisor process and relay its progress until it is ready. */
 async function detach(cmd: Command): Promise<void> {
-  const { config, file } = loadFor(cmd); // validate here, so bad config fails in the foreground
+  // Validate here, declarations included, so bad config fails in the foreground and creates nothing.
+  const { config, file } = loadFor(cmd);
+  await loadDeclarations(config);
   const paths = statePaths(config);
   mkdirSync(paths.logs, { recursive: true, mode: 0o750 });
   const out = openSync(paths.log('supervisor'), 'a', 0o640);
