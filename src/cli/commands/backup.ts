@@ -1,15 +1,17 @@
 /** `dataplane backup create | list | verify | prune` and `dataplane restore`. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { createBackup, restore, verifyBackup, BackupError } from '../../backup/index.js';
+import { BackupError } from '../../backup/errors.js';
 import { listBackups, prune, restorable } from '../../backup/catalog.js';
 import { statePaths } from '../../config/paths.js';
 import { formatSize } from '../../lib/sizes.js';
 import { UsageError } from '../../errors/index.js';
 import { isoTime, wholeNumber } from '../arguments.js';
-import { stopStack } from '../../stack/control.js';
 import { accessFor, loadFor } from '../context.js';
 import { printJson, progress, status, table } from '../output.js';
+
+/** Backups and restores reach every server: their modules load when such a command runs, not for --help. */
+const backups = () => import('../../backup/index.js');
 
 export function register(program: Command): void {
   const cmd = program.command('backup').description('back up PostgreSQL (base backup + archived WAL), Redis and JetStream under one label; list, verify, prune');
@@ -21,6 +23,7 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .action(async (opts: { label?: string; json?: boolean }, c: Command) => {
       const { access } = accessFor(c);
+      const { createBackup } = await backups();
       const { dir, manifest } = await createBackup(access, { ...(opts.label ? { label: opts.label } : {}), onProgress: opts.json ? () => {} : progress });
       if (opts.json) return printJson({ dir, ...manifest, postgres: manifest.postgres ? { ...manifest.postgres, files: manifest.postgres.files.length } : undefined });
       const bytes = (manifest.postgres?.files ?? []).reduce((s, f) => s + f.size, 0) + (manifest.redis?.file.size ?? 0);
@@ -59,6 +62,7 @@ export function register(program: Command): void {
       const labels = label ? [label] : listBackups(statePaths(access.config)).map((b) => b.manifest.label);
       if (!labels.length) throw new BackupError('there is no backup to verify', { hint: '`dataplane backup create` takes one' });
       const results = [];
+      const { verifyBackup } = await backups();
       for (const l of labels) results.push(await verifyBackup(access, l, { drill: Boolean(opts.drill), onProgress: opts.json ? () => {} : progress }));
       if (opts.json) printJson(results);
       else {
@@ -104,6 +108,8 @@ export function register(program: Command): void {
       const { config } = access;
       if (!opts.toTime && !opts.toLatest) throw new UsageError('say where to recover to: --to-time <time> or --to-latest');
       const target: { time: Date } | { latest: true } = opts.toTime ? { time: opts.toTime } : { latest: true };
+      const { restore } = await backups();
+      const { stopStack } = await import('../../stack/control.js');
       const r = await restore(access, {
         target,
         ...(opts.label ? { label: opts.label } : {}),

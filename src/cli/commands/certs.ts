@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SERVICES } from '../../config/schema.js';
 import { readCertificate, tlsFiles } from '../../tls/certificates.js';
-import { rotateCertificates } from '../../stack/rotate.js';
 import { loadFor } from '../context.js';
 import { printJson, progress, status, table } from '../output.js';
 
@@ -45,6 +44,7 @@ export function register(program: Command): void {
       if (config.tls.source === 'files') {
         progress('tls.source is "files": replace those files, then `dataplane certs rotate` reloads the servers');
       }
+      const { rotateCertificates } = await import('../../stack/rotate.js');
       const r = await rotateCertificates(config, { newCa: Boolean(opts.ca), onProgress: progress });
       progress(r.reloaded ? 'the running servers now use the new certificates' : 'the stack is not running; `dataplane up` uses the new certificates');
     });

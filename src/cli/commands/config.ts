@@ -5,15 +5,14 @@ import { configurationMarkdown } from '../../config/docs.js';
 import { SERVICES, type Config, type ServiceName } from '../../config/schema.js';
 import { formatSize } from '../../lib/sizes.js';
 import { ensureCertificates } from '../../tls/certificates.js';
-import { drivers } from '../../servers/index.js';
-import type { Binaries } from '../../servers/types.js';
+import type { Binaries, ServerDriver } from '../../servers/types.js';
 import { renderHostFiles, writeRendered } from '../../render/index.js';
-import { planStack, planTuning, type TuningPlan } from '../../stack/plan.js';
+import type { TuningPlan } from '../../stack/plan.js';
 import { accessFor, loadFor } from '../context.js';
 import { printJson, progress } from '../output.js';
 
 /** Binaries are only needed to see whether TimescaleDB is installed; rendering works without them. */
-async function bestEffortBinaries(config: Config): Promise<Partial<Record<ServiceName, Binaries>>> {
+async function bestEffortBinaries(config: Config, drivers: Record<ServiceName, ServerDriver>): Promise<Partial<Record<ServiceName, Binaries>>> {
   const out: Partial<Record<ServiceName, Binaries>> = {};
   for (const s of SERVICES.filter((x) => config[x].enabled)) {
     try {
@@ -46,6 +45,12 @@ function tuningReport(plan: TuningPlan) {
   };
 }
 
+/** The drivers and the planner load when print or render runs: they pull in every server's client. */
+async function planning() {
+  const [{ drivers }, { planStack, planTuning }] = await Promise.all([import('../../servers/index.js'), import('../../stack/plan.js')]);
+  return { drivers, planStack, planTuning };
+}
+
 export function register(program: Command): void {
   const config = program.command('config').description('show, render and document the configuration');
 
@@ -55,7 +60,8 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const loaded = loadFor(cmd);
-      const plan = planTuning(loaded.config, { binaries: await bestEffortBinaries(loaded.config) });
+      const { drivers, planTuning } = await planning();
+      const plan = planTuning(loaded.config, { binaries: await bestEffortBinaries(loaded.config, drivers) });
       const sources = Object.fromEntries(loaded.sources);
       const doc = { file: loaded.file ?? null, config: loaded.config, sources, tuning: tuningReport(plan), secrets: `${plan.paths.secrets} (not shown; \`dataplane credentials --reveal\`)` };
       if (opts.json) return printJson(doc);
@@ -78,7 +84,8 @@ export function register(program: Command): void {
     .action(async (opts: { out: string }, cmd: Command) => {
       const { access } = accessFor(cmd, { create: true });
       if (access.config.tls.enabled) await ensureCertificates(access.config, { onProgress: progress });
-      const plan = planStack(access, { binaries: await bestEffortBinaries(access.config) });
+      const { drivers, planStack } = await planning();
+      const plan = planStack(access, { binaries: await bestEffortBinaries(access.config, drivers) });
       // The servers' files, and what a production host needs besides: the firewall ruleset and
       // a pgBackRest configuration for hosts with 2.47+ (docs/backup-restore.md).
       const host = renderHostFiles({ config: access.config, tuning: plan.tuning, secrets: access.secrets, paths: plan.paths });

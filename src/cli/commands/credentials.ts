@@ -4,7 +4,6 @@ import { SERVICES, type Config, type ServiceName } from '../../config/schema.js'
 import { UsageError } from '../../errors/index.js';
 import { resolveAccess } from '../../connect/access.js';
 import { credentialsFor } from '../../connect/credentials.js';
-import { rotateCredential } from '../../stack/rotate.js';
 import { loadFor } from '../context.js';
 import { printJson, progress, table } from '../output.js';
 
@@ -59,6 +58,7 @@ export function register(program: Command): void {
     )
     .action(async (service: string, user: string, opts: { json?: boolean }, c: Command) => {
       const { config, environment } = loadFor(c);
+      const { rotateCredential } = await import('../../stack/rotate.js');
       const result = await rotateCredential(config, service as ServiceName | 'monitoring', user, environment);
       if (opts.json) return printJson(result);
       progress(result.live ? `rotated ${service} ${user}: the running server accepts only the new password` : `stored a new ${service} password for ${user}; the stack is not running, \`dataplane up\` applies it`);

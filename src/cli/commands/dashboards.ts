@@ -2,7 +2,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { allBoards, dashboardFiles } from '../../observe/dashboards/index.js';
 import { printJson, progress, table } from '../output.js';
 
 export function register(program: Command): void {
@@ -12,7 +11,9 @@ export function register(program: Command): void {
     .option('-o, --out <dir>', 'write dashboards/*.json and provisioning/ there (this repository keeps them in deploy/grafana)')
     .option('--json', 'print machine-readable JSON')
     .addHelpText('after', '\nGrafana reads the folder through its provisioning; see docs/observability.md.')
-    .action((opts: { out?: string; json?: boolean }) => {
+    .action(async (opts: { out?: string; json?: boolean }) => {
+      // The Grafana SDK is only needed here.
+      const { allBoards, dashboardFiles } = await import('../../observe/dashboards/index.js');
       if (opts.out) {
         for (const f of dashboardFiles()) {
           const file = path.resolve(opts.out, f.path);

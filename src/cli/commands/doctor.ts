@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { ConfigError } from '../../errors/index.js';
-import { runDoctor, type Check } from '../../stack/doctor.js';
+import type { Check } from '../../stack/doctor.js';
 import type { GlobalOptions } from '../context.js';
 import { printJson, status, table } from '../output.js';
 
@@ -16,6 +16,7 @@ export function register(program: Command): void {
       let checks: Check[];
       try {
         const g = cmd.optsWithGlobals<GlobalOptions>();
+        const { runDoctor } = await import('../../stack/doctor.js');
         checks = await runDoctor(loadConfig(g.config ? { file: g.config } : {}).config);
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;

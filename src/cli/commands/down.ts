@@ -1,6 +1,5 @@
 /** `dataplane down`: clean shutdown; nothing acknowledged is lost. */
 import type { Command } from 'commander';
-import { stopStack } from '../../stack/control.js';
 import { loadFor } from '../context.js';
 import { progress } from '../output.js';
 
@@ -10,6 +9,7 @@ export function register(program: Command): void {
     .description('stop the stack cleanly: PostgreSQL fast shutdown, Redis SHUTDOWN SAVE, NATS SIGTERM')
     .action(async (_opts: unknown, cmd: Command) => {
       const { config, environment } = loadFor(cmd);
+      const { stopStack } = await import('../../stack/control.js');
       const outcome = await stopStack(config, progress, environment);
       if (outcome.kind === 'supervisor') process.stdout.write(`stopped the stack in ${config.stateDir}\n`);
       else if (outcome.kind === 'orphans') {

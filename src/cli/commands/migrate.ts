@@ -1,7 +1,6 @@
 /** `dataplane migrate [status | create NAME]`: numbered SQL migrations, applied as the owner role. */
 import type { Command } from 'commander';
 import type { Access } from '../../connect/access.js';
-import { pgClient, pgEndpoint } from '../../connect/postgres.js';
 import { ServiceUnreachableError } from '../../errors/index.js';
 import { createMigration, loadMigrations, migrate, migrationsDir, migrationStatus, type MigrationClient } from '../../postgres/migrations.js';
 import { accessFor, loadFor } from '../context.js';
@@ -10,6 +9,7 @@ import { printJson, progress, status, table } from '../output.js';
 /** Run `fn` connected as the database owner; an unreachable server gets a clear error. */
 export async function asOwner<T>(access: Access, fn: (db: MigrationClient) => Promise<T>): Promise<T> {
   const { config } = access;
+  const { pgClient, pgEndpoint } = await import('../../connect/postgres.js');
   const client = pgClient(pgEndpoint(access, config.postgres.owner), { timeoutMs: 5000 });
   try {
     await client.connect();

@@ -1,8 +1,5 @@
 /** `dataplane outbox relay | status`: the relay as a standalone process, and the backlog. */
 import type { Command } from 'commander';
-import { connectNats } from '../../nats/connection.js';
-import { OutboxRelay } from '../../outbox/relay.js';
-import { connectPostgres } from '../../postgres/database.js';
 import { accessFor } from '../context.js';
 import { printJson, progress, table } from '../output.js';
 
@@ -16,6 +13,7 @@ export function register(program: Command): void {
     .action(async (opts: { user: string }, c: Command) => {
       const { access } = accessFor(c);
       const { config } = access;
+      const [{ connectPostgres }, { connectNats }, { OutboxRelay }] = await Promise.all([import('../../postgres/database.js'), import('../../nats/connection.js'), import('../../outbox/relay.js')]);
       const db = connectPostgres({ access, user: opts.user, name: 'outbox-relay', max: 3 });
       const nc = await connectNats({ access, user: 'admin', name: 'dataplane-outbox-relay' });
       const relay = new OutboxRelay({
@@ -43,6 +41,7 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .action(async (opts: { json?: boolean }, c: Command) => {
       const { access } = accessFor(c);
+      const { connectPostgres } = await import('../../postgres/database.js');
       const db = connectPostgres({ access, user: access.config.postgres.owner, max: 1 });
       try {
         const r = await db.query<{ pending: string; oldest_s: number | null; failing: string; published: string }>(`

@@ -1,7 +1,7 @@
 /** `dataplane status`: per-service health from a real authenticated probe. */
 import type { Command } from 'commander';
 import type { NatsFigures, PostgresFigures, RedisFigures } from '../../servers/types.js';
-import { stackStatus, type ServiceStatus } from '../../stack/status.js';
+import type { ServiceStatus } from '../../stack/status.js';
 import { loadFor } from '../context.js';
 import { printJson, status, table } from '../output.js';
 
@@ -36,6 +36,7 @@ export function register(program: Command): void {
     .addHelpText('after', `\nExit code 0 when the supervisor and every enabled server are up, ${NOT_HEALTHY_EXIT} otherwise.`)
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { config, environment } = loadFor(cmd);
+      const { stackStatus } = await import('../../stack/status.js');
       const st = await stackStatus(config, environment);
       if (opts.json) printJson(st);
       else {

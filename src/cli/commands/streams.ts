@@ -1,18 +1,19 @@
 /** `dataplane streams [reconcile]`: declared JetStream streams and consumers against the server. */
-import { jetstreamManager } from '@nats-io/jetstream';
 import type { Command } from 'commander';
-import { natsConnect, natsEndpoint } from '../../connect/nats.js';
-import { isNotFound } from '../../nats/reconcile.js';
 import { loadDeclarations } from '../../stack/declarations.js';
-import { reconcileStreams } from '../../stack/jobs/workers.js';
 import { accessFor } from '../context.js';
 import { printJson, progress, table } from '../output.js';
 
-/** Not found means missing; any other failure (permissions, a timeout) is an error to show, not a missing stream. */
-function missing(e: unknown): undefined {
-  if (isNotFound(e)) return undefined;
-  throw e;
-}
+/** The NATS client loads when a streams command runs, not for --help. */
+const nats = async () => {
+  const [{ jetstreamManager }, { natsConnect, natsEndpoint }, { isNotFound }] = await Promise.all([import('@nats-io/jetstream'), import('../../connect/nats.js'), import('../../nats/reconcile.js')]);
+  /** Not found means missing; any other failure (permissions, a timeout) is an error to show, not a missing stream. */
+  const missing = (e: unknown): undefined => {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  };
+  return { jetstreamManager, natsConnect, natsEndpoint, missing };
+};
 
 export function register(program: Command): void {
   const cmd = program.command('streams').description('JetStream streams and consumers of the declarations (config `declarations`)');
@@ -24,6 +25,7 @@ export function register(program: Command): void {
     .action(async (opts: { json?: boolean }, c: Command) => {
       const { access } = accessFor(c);
       const declarations = await loadDeclarations(access.config);
+      const { jetstreamManager, natsConnect, natsEndpoint, missing } = await nats();
       const nc = await natsConnect(natsEndpoint(access, 'admin'), { name: 'dataplane-cli', reconnect: false, timeoutMs: 10_000 });
       try {
         const jsm = await jetstreamManager(nc);
@@ -50,6 +52,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExit code 1 when the server differs in a way that cannot be changed in place (drift).')
     .action(async (opts: { json?: boolean }, c: Command) => {
       const { access } = accessFor(c);
+      const { reconcileStreams } = await import('../../stack/jobs/workers.js');
       const report = await reconcileStreams(access, await loadDeclarations(access.config));
       if (opts.json) printJson(report);
       else {

@@ -11,7 +11,7 @@ import type { Config } from '../../config/schema.js';
 import { DataplaneError } from '../../errors/index.js';
 import { createLogger } from '../../lib/logger.js';
 import { loadDeclarations } from '../../stack/declarations.js';
-import { Supervisor, type ServiceSnapshot } from '../../stack/supervisor.js';
+import type { ServiceSnapshot, Supervisor } from '../../stack/supervisor.js';
 import { monitorUrl } from '../../servers/monitoring.js';
 import { loadFor } from '../context.js';
 import { paint, progress, status, table } from '../output.js';
@@ -55,6 +55,7 @@ async function runSupervisor(cmd: Command, opts: UpOptions): Promise<void> {
 
   let sup: Supervisor;
   try {
+    const { Supervisor } = await import('../../stack/supervisor.js');
     sup = await Supervisor.start({ config, environment, logger, progress: onProgress, installPackages: opts.install });
   } catch (e) {
     if (daemon) {
