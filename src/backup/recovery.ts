@@ -134,7 +134,7 @@ export async function recover(opts: RecoveryOptions): Promise<RecoveryResult> {
   const opened: pg.Client[] = [];
   // The server certificate names 127.0.0.1, so TLS verification holds on the scratch port too.
   const clientOn = (p: number, database: string) =>
-    pgClient(pgEndpoint(access, access.config.postgres.superuser, { host: '127.0.0.1', port: p, database }), { timeoutMs: 2000, client: 'dataplane-recovery', onConnectionError: access.onConnectionError });
+    pgClient(pgEndpoint(access, access.config.postgres.superuser, { host: '127.0.0.1', port: p, database }), { timeoutMs: 2000, client: 'dataplane-recovery' });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let running = true;
   void exited.then(() => (running = false));

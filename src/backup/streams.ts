@@ -15,7 +15,7 @@ import { restoreStream, snapshotStream, type StreamSnapshot } from './jetstream.
 
 /** A connection for one backup or restore job: no reconnects, a lost server fails the job. */
 function adminOnce(access: Access, name: string) {
-  return natsConnect(natsEndpoint(access, 'admin'), { name, reconnect: false, timeoutMs: 10_000, onConnectionError: access.onConnectionError });
+  return natsConnect(natsEndpoint(access, 'admin'), { name, reconnect: false, timeoutMs: 10_000 });
 }
 
 export async function backupStreams(access: Access, dest: string, progress: (m: string) => void): Promise<{ streams: StreamSnapshot[] }> {

@@ -40,6 +40,7 @@ export interface NatsConnectOptions {
   reconnect: boolean;
   timeoutMs?: number;
   options?: Partial<ConnectionOptions>;
+  /** For reconnecting connections: their disconnects nobody awaits. A one-job connection's caller sees its errors. */
   onConnectionError?: ConnectionErrorHook | undefined;
 }
 

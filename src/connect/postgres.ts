@@ -39,7 +39,6 @@ export interface PgClientOptions {
   /** Connect timeout, and the statement timeout of this client's queries when `queryTimeoutMs` is not given. */
   timeoutMs?: number;
   queryTimeoutMs?: number;
-  onConnectionError?: ConnectionErrorHook | undefined;
 }
 
 /** A single connection for dataplane's own short work (probes, migrations, backups). */
@@ -52,14 +51,15 @@ export function pgClient(endpoint: PgEndpoint, opts: PgClientOptions = {}): pg.C
     ...(opts.queryTimeoutMs !== undefined ? { query_timeout: opts.queryTimeoutMs } : {}),
     application_name: name,
   });
-  // A server going away mid-operation rejects the pending query; the event is counted, not fatal.
-  client.on('error', connectionErrorListener('postgres', name, opts.onConnectionError));
+  // A server going away mid-operation rejects the pending query, which its caller awaits and
+  // sees; the 'error' event of the same failure is only counted (not fatal, not logged twice).
+  client.on('error', connectionErrorListener('postgres', name));
   return client;
 }
 
 /** Connect, run `fn`, always close. */
 export async function withPg<T>(access: Access, target: { user: string; database?: string } & PgClientOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = pgClient(pgEndpoint(access, target.user, target.database ? { database: target.database } : {}), { onConnectionError: access.onConnectionError, ...target });
+  const client = pgClient(pgEndpoint(access, target.user, target.database ? { database: target.database } : {}), target);
   await client.connect();
   try {
     return await fn(client);

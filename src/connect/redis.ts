@@ -50,7 +50,7 @@ function create(endpoint: RedisEndpoint, options: RedisOptions, client: string, 
  * A short-lived connection for one job (a probe, a backup, SHUTDOWN): connects when
  * asked (`await r.connect()`), never retries, fails commands at once when disconnected.
  */
-export function redisCommandClient(endpoint: RedisEndpoint, opts: { timeoutMs: number; client?: string; onConnectionError?: ConnectionErrorHook | undefined }): Redis {
+export function redisCommandClient(endpoint: RedisEndpoint, opts: { timeoutMs: number; client?: string }): Redis {
   return create(
     endpoint,
     {
@@ -63,7 +63,8 @@ export function redisCommandClient(endpoint: RedisEndpoint, opts: { timeoutMs: n
       retryStrategy: () => null,
     },
     opts.client ?? 'dataplane',
-    opts.onConnectionError,
+    // Its caller awaits every command and sees the failure; the 'error' event is only counted.
+    undefined,
   );
 }
 

@@ -34,7 +34,7 @@ export async function natsFigures(access: Access, timeoutMs = 2000): Promise<Nat
 
 /** Connect once as `user`, without reconnecting: a check, not a client. */
 async function loginOnce(access: Access, user: string, timeoutMs: number, name: string) {
-  return natsConnect(natsEndpoint(access, user), { name, reconnect: false, timeoutMs, onConnectionError: access.onConnectionError });
+  return natsConnect(natsEndpoint(access, user), { name, reconnect: false, timeoutMs });
 }
 
 export const natsDriver: ServerDriver = {

@@ -77,7 +77,7 @@ export function timescaledbInstalled(binaries: Binaries): boolean {
 
 /** The superuser, for dataplane's own work: every statement bounded by the timeout too. */
 function superuser(access: Access, timeoutMs: number, database = 'postgres'): pg.Client {
-  return pgClient(pgEndpoint(access, access.config.postgres.superuser, { database }), { timeoutMs, queryTimeoutMs: timeoutMs, onConnectionError: access.onConnectionError });
+  return pgClient(pgEndpoint(access, access.config.postgres.superuser, { database }), { timeoutMs, queryTimeoutMs: timeoutMs });
 }
 
 async function asSuperuser<T>(access: Access, timeoutMs: number, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {

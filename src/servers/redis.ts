@@ -20,7 +20,7 @@ const REQUIRED_MAJOR = 7;
 
 /** A short-lived, non-retrying connection as a user of the stack (admin, monitor, or an application user). */
 export function redisClientAs(access: Access, user: string, timeoutMs: number): Redis {
-  return redisCommandClient(redisEndpoint(access, user), { timeoutMs, onConnectionError: access.onConnectionError });
+  return redisCommandClient(redisEndpoint(access, user), { timeoutMs });
 }
 
 /** Connect as `user`, run `fn`, close. */

@@ -210,7 +210,7 @@ export async function ensureCertificates(
     result.createdCa = true;
   }
   for (const service of SERVICES.filter((s) => config[s].enabled)) {
-    const reason = opts.force || result.createdCa ? 'renewal requested' : needsNewCertificate(config, service, files.servers[service], currentCa);
+    const reason = opts.force ? 'renewal requested' : result.createdCa ? 'new certificate authority' : needsNewCertificate(config, service, files.servers[service], currentCa);
     if (!reason) continue;
     opts.onProgress?.(`issuing the ${service} server certificate (${reason})`);
     await issue(dir, config, service, files.servers[service]);

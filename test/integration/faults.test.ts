@@ -3,7 +3,7 @@
  * and stale pid files each give a clear error, and a failed start leaves nothing.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { BinaryNotFoundError } from '../../src/errors/index.js';
 import { requireBinary } from '../../src/lib/packages.js';
 import { processStartTime } from '../../src/lib/process.js';
 import { tempProject, type Project } from '../helpers/cli.js';
-import { thrown } from '../helpers/processes.js';
+import { thrown, waitFor } from '../helpers/processes.js';
 
 const projects: Project[] = [];
 afterEach(async () => {
@@ -120,6 +120,21 @@ describe('stale pid files', () => {
     const logs = await p.run(['logs', 'supervisor']);
     expect(logs.stdout).toMatch(/removed stale pid files: run\/redis\.pid, run\/supervisor\.pid/);
     expect(logs.stdout).not.toMatch(/stopped redis/);
+    expect((await p.run(['status'])).code).toBe(0);
+  });
+});
+
+describe('a detached start whose caller goes away', () => {
+  it('the background supervisor finishes starting and supervises; nothing is orphaned', async () => {
+    const p = await project();
+    // The `up --detach` process is killed as soon as it prints progress (a closed terminal,
+    // output piped into `head`): the daemon it started must not die with it.
+    const caller = p.spawn(['up', '--detach']);
+    await new Promise<void>((resolve) => caller.stderr!.once('data', () => resolve()));
+    caller.kill('SIGKILL');
+    const log = path.join(p.stateDir, 'logs', 'supervisor.log');
+    await waitFor('the supervisor to be ready', () => (existsSync(log) && /"stack ready"|ERR_IPC_CHANNEL_CLOSED/.test(readFileSync(log, 'utf8')) ? true : undefined), 60_000, 250);
+    expect(readFileSync(log, 'utf8')).toMatch(/"stack ready"/);
     expect((await p.run(['status'])).code).toBe(0);
   });
 });

@@ -45,7 +45,11 @@ export function readyReport(config: Config, services: ServiceSnapshot[], healthU
 async function runSupervisor(cmd: Command, opts: UpOptions): Promise<void> {
   const { config, environment } = loadFor(cmd);
   const paths = statePaths(config);
-  const send = (m: DaemonMessage) => process.send?.(m);
+  // The parent may be gone (its terminal closed, its output piped into `head`): the daemon
+  // must carry on starting and then supervising, so a closed channel is not an error here.
+  const send = (m: DaemonMessage) => {
+    if (process.connected) process.send?.(m, undefined, undefined, () => {});
+  };
   const daemon = Boolean(opts.daemon);
   const logger = createLogger({
     file: paths.log('supervisor'),
@@ -60,7 +64,7 @@ async function runSupervisor(cmd: Command, opts: UpOptions): Promise<void> {
   } catch (e) {
     if (daemon) {
       send({ type: 'error', error: serializeError(e) });
-      process.disconnect?.();
+      if (process.connected) process.disconnect();
       process.exitCode = e instanceof DataplaneError ? e.exitCode : 1;
       return;
     }
@@ -83,7 +87,7 @@ async function runSupervisor(cmd: Command, opts: UpOptions): Promise<void> {
 
   if (daemon) {
     send({ type: 'ready', services: sup.snapshot(), healthUrl: sup.healthUrl });
-    process.disconnect?.();
+    if (process.connected) process.disconnect();
   } else {
     process.stdout.write(readyReport(config, sup.snapshot(), sup.healthUrl, true) + '\n');
   }

@@ -24,7 +24,7 @@ import type { Job } from './job.js';
 
 /** Make JetStream match the declarations; drift is reported, never forced. */
 export async function reconcileStreams(access: Access, declarations: Declarations): Promise<ReconcileReport> {
-  const nc = await natsConnect(natsEndpoint(access, 'admin'), { name: 'dataplane-reconcile', reconnect: false, timeoutMs: 10_000, onConnectionError: access.onConnectionError });
+  const nc = await natsConnect(natsEndpoint(access, 'admin'), { name: 'dataplane-reconcile', reconnect: false, timeoutMs: 10_000 });
   try {
     return await reconcile(await jetstreamManager(nc), { streams: declarations.streams, consumers: declarations.consumers });
   } finally {
