@@ -15,8 +15,16 @@ export interface StatePaths {
   tls: string;
   backups: string;
   pg: { dir: string; data: string; walArchive: string; tls: string };
-  redis: { dir: string; conf: string; tls: string };
-  nats: { dir: string; conf: string; jetstream: string; tls: string };
+  /** The first Redis node's folder (the only one in the single topology). */
+  redis: RedisPaths;
+  /** The first NATS node's folder (the only one in the single topology). */
+  nats: NatsPaths;
+  /** The folder of a NATS node by instance (nats, nats-2, ...). */
+  natsNode(instance: string): NatsPaths;
+  /** The folder of a Redis node by instance (redis, redis-2, ...). */
+  redisNode(instance: string): RedisPaths;
+  /** The folder of a sentinel (sentinel-1, ...). */
+  sentinel(instance: string): { dir: string; conf: string; tls: string };
   /** Prometheus, Alertmanager and exporters: one folder each (config, and data for the first two). */
   monitoring: { dir: string; of(name: string): string; prometheusData: string; alertmanagerData: string };
   /** A process instance's log (postgres, nats-2, supervisor ...). */
@@ -26,9 +34,24 @@ export interface StatePaths {
   supervisorState: string;
 }
 
+export interface NatsPaths {
+  dir: string;
+  conf: string;
+  jetstream: string;
+  tls: string;
+}
+
+export interface RedisPaths {
+  dir: string;
+  conf: string;
+  tls: string;
+}
+
 export function statePaths(config: Pick<Config, 'stateDir'>): StatePaths {
   const root = config.stateDir;
   const j = (...p: string[]) => path.join(root, ...p);
+  const natsNode = (i: string): NatsPaths => ({ dir: j(i), conf: j(i, 'nats.conf'), jetstream: j(i, 'jetstream'), tls: j(i, 'tls') });
+  const redisNode = (i: string): RedisPaths => ({ dir: j(i), conf: j(i, 'redis.conf'), tls: j(i, 'tls') });
   return {
     root,
     secrets: j('secrets.json'),
@@ -37,8 +60,11 @@ export function statePaths(config: Pick<Config, 'stateDir'>): StatePaths {
     tls: j('tls'),
     backups: j('backups'),
     pg: { dir: j('pg'), data: j('pg', 'data'), walArchive: j('pg', 'wal-archive'), tls: j('pg', 'tls') },
-    redis: { dir: j('redis'), conf: j('redis', 'redis.conf'), tls: j('redis', 'tls') },
-    nats: { dir: j('nats'), conf: j('nats', 'nats.conf'), jetstream: j('nats', 'jetstream'), tls: j('nats', 'tls') },
+    redis: redisNode('redis'),
+    nats: natsNode('nats'),
+    natsNode,
+    redisNode,
+    sentinel: (i) => ({ dir: j(i), conf: j(i, 'sentinel.conf'), tls: j(i, 'tls') }),
     monitoring: {
       dir: j('monitoring'),
       of: (name) => j('monitoring', name),

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { backup, health, monitoring, networkSection, resources, supervisor, tls } from './sections.js';
 import { nats, postgres, postgresClient, redis } from './servers.js';
+import { natsNodes, redisNodes, sentinelNodes } from './topology.js';
 
 export { postgresClient };
 
@@ -26,6 +27,10 @@ export const configSchema = z
       .enum(['dev', 'prod'])
       .default('dev')
       .describe('"dev" also accepts plaintext on loopback addresses; "prod" accepts only TLS, everywhere.'),
+    topology: z
+      .enum(['single', 'ha'])
+      .default('single')
+      .describe('"single": one process per server. "ha": a NATS cluster (nats.cluster) and Redis with replicas and Sentinel (redis.replicas, redis.sentinel), every node supervised (docs/operations.md).'),
     declarations: z
       .string()
       .min(1)
@@ -54,19 +59,27 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     // Two servers on one address and port would fail at start; say so before anything starts.
     const seen = new Map<string, string>();
-    const claim = (path: string, h: string, p: number, on: boolean) => {
+    // `label` names a node of a topology (nats.port of nats-2) where the field alone would not.
+    const claim = (path: string, h: string, p: number, on: boolean, label = path) => {
       if (!on || p === 0) return;
       const key = `${h}:${p}`;
       const other = seen.get(key);
       if (other) {
-        ctx.issues.push({ code: 'custom', path: path.split('.'), message: `port ${p} is also used by ${other}`, input: p });
-      } else seen.set(key, path);
+        ctx.issues.push({ code: 'custom', path: path.split('.'), message: `port ${p}${label !== path ? ` (${label})` : ''} is also used by ${other}`, input: p });
+      } else seen.set(key, label);
     };
     claim('postgres.port', c.postgres.host, c.postgres.port, c.postgres.enabled);
-    claim('redis.port', c.redis.host, c.redis.port, c.redis.enabled);
-    claim('redis.tlsPort', c.redis.host, c.redis.tlsPort, c.redis.enabled && c.tls.enabled);
-    claim('nats.port', c.nats.host, c.nats.port, c.nats.enabled);
-    claim('nats.monitorPort', c.nats.host, c.nats.monitorPort, c.nats.enabled);
+    // Every node of every server, with the config field that moves its port.
+    for (const r of redisNodes(c)) {
+      claim('redis.port', r.host, r.port, c.redis.enabled, r.index ? `redis.port of ${r.instance}` : undefined);
+      claim('redis.tlsPort', r.host, r.tlsPort, c.redis.enabled && c.tls.enabled, r.index ? `redis.tlsPort of ${r.instance}` : undefined);
+    }
+    for (const s of sentinelNodes(c)) claim('redis.sentinel.port', s.host, s.port, c.redis.enabled, s.index ? `redis.sentinel.port of ${s.instance}` : undefined);
+    for (const n of natsNodes(c)) {
+      claim('nats.port', n.host, n.port, c.nats.enabled, n.index ? `nats.port of ${n.instance}` : undefined);
+      claim('nats.monitorPort', n.host, n.monitorPort, c.nats.enabled, n.index ? `nats.monitorPort of ${n.instance}` : undefined);
+      if (n.clusterPort !== undefined) claim('nats.cluster.port', n.host, n.clusterPort, c.nats.enabled, n.index ? `nats.cluster.port of ${n.instance}` : undefined);
+    }
     claim('health.port', c.health.host, c.health.port, c.health.enabled);
     const m = c.monitoring;
     claim('monitoring.port', m.host, m.port, m.enabled);
@@ -74,6 +87,12 @@ export const configSchema = z
     claim('monitoring.nodeExporterPort', m.host, m.nodeExporterPort, m.enabled);
     claim('monitoring.postgresExporterPort', m.host, m.postgresExporterPort, m.enabled && c.postgres.enabled);
     claim('monitoring.redisExporterPort', m.host, m.redisExporterPort, m.enabled && c.redis.enabled);
+    if (c.redis.sentinel.quorum > c.redis.sentinel.nodes) {
+      ctx.issues.push({ code: 'custom', path: ['redis', 'sentinel', 'quorum'], message: `must not exceed redis.sentinel.nodes (${c.redis.sentinel.nodes})`, input: c.redis.sentinel.quorum });
+    }
+    if (c.nats.cluster.replicas > c.nats.cluster.nodes) {
+      ctx.issues.push({ code: 'custom', path: ['nats', 'cluster', 'replicas'], message: `must not exceed nats.cluster.nodes (${c.nats.cluster.nodes})`, input: c.nats.cluster.replicas });
+    }
     if (c.profile === 'prod' && !c.tls.enabled) {
       ctx.issues.push({ code: 'custom', path: ['tls', 'enabled'], message: 'the prod profile requires TLS', input: false });
     }

@@ -109,13 +109,35 @@ export const redis = z
       .regex(/^[a-z][a-z0-9-]{0,31}$/, 'expected a short lower-case name such as app')
       .default('app')
       .describe('First part of every key the client library writes (<namespace>:<keyspace>:<parts>); matches the app user\'s key pattern.'),
+    replicas: z
+      .int()
+      .min(1)
+      .max(5)
+      .default(2)
+      .describe('Replicas of the primary in the ha topology (asynchronous replication over TLS, their own ACL user).'),
     sentinel: z
       .strictObject({
-        masterName: z.string().min(1).describe('Name Sentinel knows the master by.'),
-        hosts: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).min(1).describe('Sentinel addresses.'),
+        nodes: z.int().min(3).max(7).default(3).describe('Sentinels the ha topology runs: they watch the primary and promote a replica when it fails.'),
+        port: port().default(26379).describe('Port of the first sentinel (TLS when TLS is on); on one host the k-th uses port + k - 1.'),
+        quorum: z.int().min(1).max(7).default(2).describe('Sentinels that must agree the primary is down before a failover starts (a majority still has to authorize it).'),
+        downAfterMs: z
+          .int()
+          .min(200)
+          .max(600_000)
+          .default(2000)
+          .describe('How long the primary may not answer before a sentinel considers it down: the floor of the failover time (docs/operations.md).'),
+        masterName: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected letters, digits, _, . or -')
+          .default('dataplane')
+          .describe('Name the sentinels know the primary by.'),
+        hosts: z
+          .array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port'))
+          .default([])
+          .describe('Sentinels the client library connects through when Redis runs elsewhere; empty: the stack\'s own sentinels in ha, none in single.'),
       })
-      .optional()
-      .describe('Connect the client library through Redis Sentinel instead of directly.'),
+      .prefault({})
+      .describe('Redis Sentinel: failover in the ha topology, and how the client library finds the primary.'),
   })
   .describe('Redis 7 server.');
 
@@ -134,7 +156,31 @@ export const nats = z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -')
       .default('dataplane')
-      .describe('NATS server name (JetStream requires a stable one).'),
+      .describe('NATS server name (JetStream requires a stable one); in ha the k-th node is <serverName>-k from the second on.'),
+    cluster: z
+      .strictObject({
+        nodes: z
+          .int()
+          .min(3)
+          .max(7)
+          .refine((n) => n % 2 === 1, 'expected an odd number: JetStream needs a majority of nodes')
+          .default(3)
+          .describe('NATS servers in the ha topology, joined by routes; JetStream keeps working while a majority runs.'),
+        port: port().default(6222).describe('Route port of the first node (TLS with mutual verification when TLS is on); on one host the k-th uses port + k - 1.'),
+        name: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -')
+          .default('dataplane')
+          .describe('Cluster name.'),
+        replicas: z
+          .int()
+          .min(1)
+          .max(7)
+          .default(3)
+          .describe('Replicas of declared streams that do not set their own, in ha (R3: an acknowledged message is on a majority of 3 nodes).'),
+      })
+      .prefault({})
+      .describe('The NATS cluster of the ha topology.'),
     memoryShare: share.default(0.25).describe('Fraction of resources.memory for the JetStream memory store when maxMemoryStore is "auto".'),
     diskShare: share.default(0.5).describe('Fraction of resources.disk for the JetStream file store when maxFileStore is "auto".'),
     maxMemoryStore: autoOrSize('1gb').prefault(AUTO).describe('JetStream max_memory_store.'),

@@ -8,6 +8,7 @@ import type { SecretService, Secrets } from '../secrets/store.js';
 import { serviceUsers } from '../secrets/identities.js';
 import { tlsFiles } from '../tls/certificates.js';
 import { redisPort } from './tls.js';
+import { natsNodes } from '../config/topology.js';
 
 export interface Credential {
   service: SecretService;
@@ -50,8 +51,16 @@ export function credentialsFor(config: Config, secrets: Secrets, opts: { reveal:
       url = `${tls ? 'rediss' : 'redis'}://${auth}:${port}`;
     } else if (service === 'monitoring') {
       url = `http://${auth}:${port}`;
+    } else if (user === 'route') {
+      // The cluster's own login: the route ports of every node.
+      const nodes = natsNodes(config);
+      port = nodes[0]!.clusterPort ?? port;
+      url = nodes.map((n) => `nats-route://${user}:${password}@${hostForUrl(n.host)}:${n.clusterPort}`).join(',');
     } else {
-      url = `${tls ? 'tls' : 'nats'}://${auth}:${port}`;
+      // Every node: nats CLI and the client libraries take a comma-separated server list.
+      url = natsNodes(config)
+        .map((n) => `${tls ? 'tls' : 'nats'}://${user}:${password}@${hostForUrl(n.host)}:${n.port}`)
+        .join(',');
     }
     // The monitoring endpoints serve plain HTTP on monitoring.host (loopback by default).
     const secured = service !== 'monitoring' && tls;

@@ -4,6 +4,8 @@
  * the per-user inbox prefix, reconnects and error reporting are decided here.
  */
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import type { Config } from '../config/schema.js';
+import { natsNodes } from '../config/topology.js';
 import { secretFor } from '../secrets/store.js';
 import type { Access, ConnectionErrorHook } from './access.js';
 import { connectionErrorListener } from './errors.js';
@@ -26,11 +28,17 @@ export interface NatsEndpoint {
   tls?: { ca: string };
 }
 
+/** Every node's client address: a client moves to another node when its node goes away. */
+export function natsServers(config: Config): string[] {
+  return natsNodes(config).map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`));
+}
+
 /** A user of the stack's application account (admin, a service user) or `system`. */
 export function natsEndpoint(access: Access, user: string): NatsEndpoint {
   const { config } = access;
   const tls = natsTls(config);
-  return { servers: `${config.nats.host}:${config.nats.port}`, user, pass: secretFor(access.secrets, 'nats', user), ...(tls ? { tls } : {}) };
+  const servers = natsServers(config);
+  return { servers: servers.length === 1 ? servers[0]! : servers, user, pass: secretFor(access.secrets, 'nats', user), ...(tls ? { tls } : {}) };
 }
 
 export interface NatsConnectOptions {

@@ -60,3 +60,27 @@ export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   }
 }
+
+/**
+ * The first of `count` consecutive ports all free on `host` right now (a cluster on
+ * one host numbers its nodes' ports from a base port), outside the client range.
+ */
+export async function freePortBlock(count: number, host = '127.0.0.1'): Promise<number> {
+  const [low] = clientPortRange();
+  const floor = 10_000;
+  for (let tries = 0; tries < 200; tries++) {
+    const start = floor + Math.floor(Math.random() * (low - floor - count));
+    const held: net.Server[] = [];
+    try {
+      for (let p = start; p < start + count; p++) {
+        const srv = await listenOn(host, p);
+        if (!srv) break;
+        held.push(srv);
+      }
+      if (held.length === count) return start;
+    } finally {
+      await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
+    }
+  }
+  throw new InternalError(`no ${count} consecutive free ports on ${host} between ${floor} and ${low}`);
+}

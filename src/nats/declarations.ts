@@ -57,7 +57,13 @@ export function defineConsumer(spec: ConsumerSpec): ConsumerSpec {
   return spec;
 }
 
-export function streamConfig(s: StreamSpec): Partial<StreamConfig> & { name: string } {
+/** How many copies a stream gets: its own `replicas`, else the topology's default, never more than the nodes. */
+export interface ReplicaPolicy {
+  replicas: number;
+  nodes: number;
+}
+
+export function streamConfig(s: StreamSpec, policy: ReplicaPolicy = { replicas: 1, nodes: 1 }): Partial<StreamConfig> & { name: string } {
   return {
     name: s.name,
     subjects: s.subjects,
@@ -69,7 +75,7 @@ export function streamConfig(s: StreamSpec): Partial<StreamConfig> & { name: str
     max_msgs: s.maxMsgs ?? -1,
     max_msg_size: s.maxMsgSize ?? -1,
     duplicate_window: nanos(durationMs(s.duplicateWindow ?? '2m')),
-    num_replicas: s.replicas ?? 1,
+    num_replicas: Math.min(s.replicas ?? policy.replicas, policy.nodes),
     discard: s.discard === 'new' ? DiscardPolicy.New : DiscardPolicy.Old,
   };
 }

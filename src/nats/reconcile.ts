@@ -4,11 +4,15 @@
  * such as a stream's storage type: changing it would mean deleting its messages.
  */
 import type { ConsumerConfig, JetStreamManager, StreamConfig } from '@nats-io/jetstream';
-import { consumerConfig, streamConfig, type ConsumerSpec, type StreamSpec } from './declarations.js';
+import { consumerConfig, streamConfig, type ConsumerSpec, type ReplicaPolicy, type StreamSpec } from './declarations.js';
 
-/** Fields nats-server 2.9 can change on a live stream / consumer. */
-const STREAM_EDITABLE = ['subjects', 'description', 'max_age', 'max_bytes', 'max_msgs', 'max_msg_size', 'duplicate_window', 'discard'] as const;
-const STREAM_FIXED = ['storage', 'retention', 'num_replicas'] as const;
+/**
+ * Fields nats-server 2.9 can change on a live stream / consumer. The replica count is
+ * one: in a cluster the server copies the stream to the new peers (R1 -> R3 when a
+ * single-server stack becomes ha).
+ */
+const STREAM_EDITABLE = ['subjects', 'description', 'max_age', 'max_bytes', 'max_msgs', 'max_msg_size', 'duplicate_window', 'discard', 'num_replicas'] as const;
+const STREAM_FIXED = ['storage', 'retention'] as const;
 const CONSUMER_EDITABLE = ['description', 'ack_wait', 'max_deliver', 'backoff', 'max_ack_pending'] as const;
 const CONSUMER_FIXED = ['deliver_policy', 'ack_policy', 'filter_subject'] as const;
 
@@ -35,10 +39,11 @@ export function isNotFound(e: unknown): boolean {
   return /not found/i.test((e as Error).message) || (e as { code?: number | string }).code === 404;
 }
 
-export async function reconcile(jsm: JetStreamManager, decl: { streams: readonly StreamSpec[]; consumers: readonly ConsumerSpec[] }): Promise<ReconcileReport> {
+/** `policy`: the replicas of streams that do not declare their own, and the nodes there are (default R1 on one server). */
+export async function reconcile(jsm: JetStreamManager, decl: { streams: readonly StreamSpec[]; consumers: readonly ConsumerSpec[] }, policy?: ReplicaPolicy): Promise<ReconcileReport> {
   const report: ReconcileReport = { created: [], updated: [], unchanged: [], drift: [] };
   for (const s of decl.streams) {
-    const want = streamConfig(s);
+    const want = streamConfig(s, policy);
     let have: StreamConfig | undefined;
     try {
       have = (await jsm.streams.info(s.name)).config;

@@ -11,8 +11,11 @@ export interface RenderContext {
   paths: StatePaths;
 }
 
-/** The folder a rendered file belongs in: a server's, or a production host's firewall and pgBackRest. */
-export type RenderFolder = ProcessName | 'nftables' | 'pgbackrest';
+/**
+ * The folder a rendered file belongs in: a process instance's (postgres, nats-2,
+ * sentinel-1, prometheus ...), or a production host's firewall and pgBackRest.
+ */
+export type RenderFolder = ProcessName | 'nftables' | 'pgbackrest' | (string & {});
 
 /** A native config file. Rendered files are written with mode 0600: they hold password hashes. */
 export interface RenderedFile {

@@ -4,9 +4,14 @@
  * subjects and the JetStream API subjects it needs, system. Passwords are bcrypt
  * hashes; there is no anonymous access. TLS for clients, required outside dev
  * loopback.
+ *
+ * In the ha topology each node gets its own file: a unique server_name, its own
+ * ports and store, and a cluster block whose routes are authenticated twice, by the
+ * route user's password and by mutual TLS (NATS verifies route certificates both ways).
  */
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
+import { natsNodes, type NatsNode } from '../config/topology.js';
 import { inboxPrefix } from '../connect/nats.js';
 import { natsBcrypt } from '../secrets/hashes.js';
 import { secretFor } from '../secrets/store.js';
@@ -33,11 +38,55 @@ export function servicePermissions(user: string, u: Config['nats']['users'][stri
   };
 }
 
+/** bcrypt is slow on purpose; every node's file needs the same users: hash each password once. */
+const hashes = new Map<string, string>();
+function hashOnce(password: string): string {
+  let h = hashes.get(password);
+  if (!h) hashes.set(password, (h = natsBcrypt(password)));
+  return h;
+}
+
+const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+/** Every node's nats.conf. */
 export function renderNats(ctx: RenderContext): RenderedFile[] {
-  const { config, tuning, paths } = ctx;
-  const n = config.nats;
-  const pw = (user: string) => q(natsBcrypt(secretFor(ctx.secrets, 'nats', user)));
-  const t = tuning.nats;
+  const nodes = natsNodes(ctx.config);
+  return nodes.map((node) => ({ service: node.instance, name: 'nats.conf', content: renderNatsNode(ctx, node, nodes) }));
+}
+
+function clusterBlock(ctx: RenderContext, node: NatsNode, nodes: NatsNode[]): string[] {
+  const { config } = ctx;
+  const nodePaths = ctx.paths.natsNode(node.instance);
+  const route = secretFor(ctx.secrets, 'nats', 'route');
+  // The plaintext password of the outgoing routes is in this 0600 file, read by the service user only.
+  const routes = nodes.filter((o) => o !== node).map((o) => `nats-route://route:${encodeURIComponent(route)}@${hostPort(o.host, o.clusterPort!)}`);
+  return [
+    '',
+    `# The cluster: ${nodes.length} nodes; JetStream needs a majority of them`,
+    'cluster {',
+    `  name: ${q(config.nats.cluster.name)}`,
+    `  listen: ${q(hostPort(node.host, node.clusterPort!))}`,
+    `  authorization { user: "route", password: ${q(hashOnce(route))}, timeout: 2 }`,
+    `  routes: ${list(routes)}`,
+    ...(config.tls.enabled
+      ? ['  tls {', `    cert_file: ${q(path.join(nodePaths.tls, 'server.crt'))}`, `    key_file: ${q(path.join(nodePaths.tls, 'server.key'))}`, `    ca_file: ${q(path.join(nodePaths.tls, 'ca.crt'))}`, '    timeout: 2', '  }']
+      : []),
+    '}',
+  ];
+}
+
+function renderNatsNode(ctx: RenderContext, node: NatsNode, nodes: NatsNode[]): string {
+  const { config, tuning } = ctx;
+  const paths = { nats: ctx.paths.natsNode(node.instance) };
+  const n = { ...config.nats, serverName: node.serverName, host: node.host, port: node.port, monitorPort: node.monitorPort };
+  const pw = (user: string) => q(hashOnce(secretFor(ctx.secrets, 'nats', user)));
+  // Nodes on one host share its disk and memory: each gets its part of the server's share.
+  const share = (v: number) => Math.floor(v / nodes.length);
+  const t = {
+    ...tuning.nats,
+    maxMemoryStore: { ...tuning.nats.maxMemoryStore, value: share(tuning.nats.maxMemoryStore.value) },
+    maxFileStore: { ...tuning.nats.maxFileStore, value: share(tuning.nats.maxFileStore.value) },
+  };
   const users = Object.entries(n.users).map(([name, u]) => {
     const p = servicePermissions(name, u);
     // allow_responses: a service may answer requests it received, on their reply subjects only.
@@ -66,6 +115,7 @@ export function renderNats(ctx: RenderContext): RenderedFile[] {
     '',
     'jetstream {',
     `  store_dir: ${q(paths.nats.jetstream)}`,
+    ...(nodes.length > 1 ? [`  # ${nodes.length} nodes on one host: each has 1/${nodes.length} of the stores below`] : []),
     `  # ${t.maxMemoryStore.why}`,
     `  max_memory_store: ${t.maxMemoryStore.value}`,
     `  # ${t.maxFileStore.why}`,
@@ -85,6 +135,7 @@ export function renderNats(ctx: RenderContext): RenderedFile[] {
     '  }',
     '}',
     'system_account: SYS',
+    ...(node.clusterPort !== undefined ? clusterBlock(ctx, node, nodes) : []),
   ];
-  return [{ service: 'nats', name: 'nats.conf', content: lines.join('\n') + '\n' }];
+  return lines.join('\n') + '\n';
 }

@@ -41,6 +41,7 @@ export function serviceUsers(config: Config): ServiceUser[] {
         purpose: `account APP: publish ${u.publish.join(' ') || '-'}; subscribe ${u.subscribe.join(' ') || '-'}${u.streams.length ? `; streams ${u.streams.join(' ')}` : ''}`,
       })),
       { service: 'nats', user: 'system', purpose: 'system account SYS (monitoring, server events)' },
+      ...(config.topology === 'ha' ? [{ service: 'nats' as const, user: 'route', purpose: 'cluster routes between the NATS nodes (with mutual TLS)' }] : []),
     );
   }
   if (config.monitoring.enabled) {

@@ -26,7 +26,7 @@ export function writeServerFiles(dir: string, files: RenderedFile[], user: Servi
  * Copy a server's certificate and key where only its service user reads the key
  * (PostgreSQL refuses a key file that others can read).
  */
-export function installServerCert(dir: string, cert: ServerCert, user: ServiceUser): void {
+export function installServerCert(dir: string, cert: ServerCert, user: ServiceUser, caFile?: string): void {
   privateDir(dir, user);
   const crt = path.join(dir, 'server.crt');
   const key = path.join(dir, 'server.key');
@@ -34,5 +34,13 @@ export function installServerCert(dir: string, cert: ServerCert, user: ServiceUs
   chmodSync(crt, 0o644);
   copyFileSync(cert.keyFile, key);
   chmodSync(key, 0o600);
-  chownToServiceUser([crt, key], user);
+  const files = [crt, key];
+  // Servers that verify their peers (NATS routes, Redis replication, Sentinel) need the CA too.
+  if (caFile) {
+    const ca = path.join(dir, 'ca.crt');
+    copyFileSync(caFile, ca);
+    chmodSync(ca, 0o644);
+    files.push(ca);
+  }
+  chownToServiceUser(files, user);
 }

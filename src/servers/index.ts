@@ -35,11 +35,17 @@ export function credentialsOwner(service: SecretService): { process: ProcessName
 }
 
 /** A server's key figures; a failure becomes the reason instead of an exception (status and /readyz show either). */
-export async function figuresOf(driver: ServerDriver, access: Access, timeoutMs = 2000): Promise<{ figures?: ServerFigures; error?: string }> {
+export async function figuresOf(driver: ServerDriver, access: Access, timeoutMs = 2000, instance?: string): Promise<{ figures?: ServerFigures; error?: string }> {
   if (!driver.figures) return {};
   try {
-    return { figures: await driver.figures(access, timeoutMs) };
+    return { figures: await driver.figures(access, timeoutMs, instance) };
   } catch (e) {
     return { error: (e as Error).message };
   }
+}
+
+/** The driver of a process instance (nats-2 -> nats); undefined for one this version does not know. */
+export function driverOf(instance: string): ServerDriver | undefined {
+  const byName = allDrivers as Record<string, ServerDriver | undefined>;
+  return byName[instance] ?? byName[instance.replace(/-\d+$/, '')];
 }

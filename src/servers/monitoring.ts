@@ -77,6 +77,7 @@ function driverFor(spec: MonitorSpec): ServerDriver {
   const req = MONITOR_REQUIREMENTS[spec.name];
   return {
     name: spec.name,
+    instances: () => [spec.name],
     async locate() {
       const server = requireBinary(req);
       const r = await run(server, req.versionArgs ?? ['--version']);

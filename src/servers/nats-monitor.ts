@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.js';
 /** The fields of /varz we use (nats-server 2.9+). */
 interface Varz {
   version: string;
+  server_name: string;
   connections: number;
   max_connections: number;
   total_connections: number;
@@ -35,6 +36,8 @@ interface ConsumerDetail {
 interface StreamDetail {
   name: string;
   state: { messages: number; bytes: number; consumer_count: number };
+  /** in a cluster: which server leads the stream, and its other replicas */
+  cluster?: { leader?: string; replicas?: { name: string; current: boolean; lag?: number }[] };
   consumer_detail?: ConsumerDetail[];
 }
 
@@ -50,6 +53,8 @@ interface Jsz {
   config?: { max_memory: number; max_storage: number };
   api?: { total: number; errors: number };
   account_details?: { name: string; stream_detail?: StreamDetail[] }[];
+  /** in a cluster: the JetStream meta group (which server leads stream and consumer placement) */
+  meta_cluster?: { name?: string; leader?: string; cluster_size?: number };
 }
 
 export interface NatsConsumerStats {
@@ -89,14 +94,17 @@ export interface NatsStats {
     apiTotal: number;
     apiErrors: number;
   };
-  streams: { account: string; stream: string; messages: number; bytes: number; consumers: number }[];
+  streams: { account: string; stream: string; messages: number; bytes: number; consumers: number; leader?: string; replicasBehind: number }[];
   consumers: NatsConsumerStats[];
+  /** in a cluster: the server names of this node, of the meta leader, and the cluster's size */
+  cluster?: { serverName: string; metaLeader: string; size: number };
 }
 
-export function natsMonitorUrl(config: Config): string | undefined {
-  if (!config.nats.enabled || !config.nats.monitorPort) return undefined;
-  const host = config.nats.host.includes(':') ? `[${config.nats.host}]` : config.nats.host;
-  return `http://${host}:${config.nats.monitorPort}`;
+/** A node's monitoring endpoint (the first node's when not given); undefined when monitoring is off. */
+export function natsMonitorUrl(config: Config, node: { host: string; monitorPort: number } = config.nats): string | undefined {
+  if (!config.nats.enabled || !node.monitorPort) return undefined;
+  const host = node.host.includes(':') ? `[${node.host}]` : node.host;
+  return `http://${host}:${node.monitorPort}`;
 }
 
 async function getJson<T>(url: string, timeoutMs: number): Promise<T> {
@@ -114,7 +122,15 @@ export async function fetchNatsStats(baseUrl: string, timeoutMs = 2000): Promise
   const consumers: NatsConsumerStats[] = [];
   for (const acc of j.account_details ?? []) {
     for (const s of acc.stream_detail ?? []) {
-      streams.push({ account: acc.name, stream: s.name, messages: s.state.messages, bytes: s.state.bytes, consumers: s.state.consumer_count });
+      streams.push({
+        account: acc.name,
+        stream: s.name,
+        messages: s.state.messages,
+        bytes: s.state.bytes,
+        consumers: s.state.consumer_count,
+        ...(s.cluster?.leader ? { leader: s.cluster.leader } : {}),
+        replicasBehind: (s.cluster?.replicas ?? []).filter((r) => !r.current).length,
+      });
       for (const c of s.consumer_detail ?? []) {
         consumers.push({
           account: acc.name,
@@ -155,5 +171,6 @@ export async function fetchNatsStats(baseUrl: string, timeoutMs = 2000): Promise
     },
     streams,
     consumers,
+    ...(j.meta_cluster?.leader ? { cluster: { serverName: v.server_name, metaLeader: j.meta_cluster.leader, size: j.meta_cluster.cluster_size ?? 0 } } : {}),
   };
 }

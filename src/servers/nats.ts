@@ -3,6 +3,8 @@
  * in the foreground; SIGTERM shuts it down after flushing JetStream.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
+import type { Config } from '../config/schema.js';
+import { natsNodes, type NatsNode } from '../config/topology.js';
 import type { Access } from '../connect/access.js';
 import { natsConnect, natsEndpoint } from '../connect/nats.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
@@ -13,9 +15,16 @@ import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { fetchNatsStats, natsMonitorUrl } from './nats-monitor.js';
 import type { NatsFigures, ServerDriver } from './types.js';
 
-/** Connections, JetStream storage and consumer lag, from the monitoring endpoint. */
-export async function natsFigures(access: Access, timeoutMs = 2000): Promise<NatsFigures> {
-  const url = natsMonitorUrl(access.config);
+/** A node of the config by instance (the first node when not given). */
+export function natsNode(config: Config, instance = 'nats'): NatsNode {
+  const node = natsNodes(config).find((n) => n.instance === instance);
+  if (!node) throw new ProbeError(`the configuration runs no NATS node ${instance}`);
+  return node;
+}
+
+/** Connections, JetStream storage and consumer lag, from a node's monitoring endpoint. */
+export async function natsFigures(access: Access, timeoutMs = 2000, instance?: string): Promise<NatsFigures> {
+  const url = natsMonitorUrl(access.config, natsNode(access.config, instance));
   if (!url) throw new ProbeError('nats.monitorPort is 0: no monitoring endpoint to read');
   const s = await fetchNatsStats(url, timeoutMs);
   return {
@@ -29,16 +38,29 @@ export async function natsFigures(access: Access, timeoutMs = 2000): Promise<Nat
     consumerLag: s.consumers
       .filter((c) => c.pending > 0 || c.ackPending > 0)
       .map((c) => ({ stream: c.stream, consumer: c.consumer, pending: c.pending, ackPending: c.ackPending })),
+    ...(s.cluster
+      ? {
+          cluster: {
+            serverName: s.cluster.serverName,
+            metaLeader: s.cluster.metaLeader === s.cluster.serverName,
+            leads: s.streams.filter((x) => x.leader === s.cluster!.serverName).map((x) => x.stream),
+            size: s.cluster.size,
+          },
+        }
+      : {}),
   };
 }
 
-/** Connect once as `user`, without reconnecting: a check, not a client. */
-async function loginOnce(access: Access, user: string, timeoutMs: number, name: string) {
-  return natsConnect(natsEndpoint(access, user), { name, reconnect: false, timeoutMs });
+/** Connect once as `user` (to one node, or to any), without reconnecting: a check, not a client. */
+async function loginOnce(access: Access, user: string, timeoutMs: number, name: string, node?: NatsNode) {
+  const endpoint = { ...natsEndpoint(access, user), ...(node ? { servers: `${node.host}:${node.port}` } : {}) };
+  return natsConnect(endpoint, { name, reconnect: false, timeoutMs });
 }
 
 export const natsDriver: ServerDriver = {
   name: 'nats',
+
+  instances: (config) => natsNodes(config).map((n) => n.instance),
 
   async locate() {
     const server = requireBinary(REQUIREMENTS.natsServer);
@@ -50,31 +72,42 @@ export const natsDriver: ServerDriver = {
     return { server, version: `${m[1]}.${m[2]}.${m[3]}` };
   },
 
-  ports: (config) => [
-    { host: config.nats.host, port: config.nats.port, configPath: 'nats.port' },
-    ...(config.nats.monitorPort ? [{ host: config.nats.host, port: config.nats.monitorPort, configPath: 'nats.monitorPort' }] : []),
-  ],
+  ports: (config) =>
+    natsNodes(config).flatMap((n) => [
+      { host: n.host, port: n.port, configPath: 'nats.port' },
+      ...(n.monitorPort ? [{ host: n.host, port: n.monitorPort, configPath: 'nats.monitorPort' }] : []),
+      ...(n.clusterPort !== undefined ? [{ host: n.host, port: n.clusterPort, configPath: 'nats.cluster.port' }] : []),
+    ]),
 
-  address: (config) => `${config.nats.host}:${config.nats.port}`,
+  address: (config, instance) => {
+    const n = natsNode(config, instance);
+    return `${n.host}:${n.port}`;
+  },
 
   render: renderNats,
 
   async prepare(ctx) {
-    privateDir(ctx.paths.nats.dir, ctx.user);
-    privateDir(ctx.paths.nats.jetstream, ctx.user);
-    if (ctx.tls) installServerCert(ctx.paths.nats.tls, ctx.tls.servers.nats, ctx.user);
+    const p = ctx.paths.natsNode(ctx.instance);
+    privateDir(p.dir, ctx.user);
+    privateDir(p.jetstream, ctx.user);
+    // The CA verifies the other nodes' route certificates (mutual TLS in a cluster).
+    if (ctx.tls) installServerCert(p.tls, ctx.tls.servers.nats, ctx.user, ctx.tls.caFile);
     writeServerFiles(
-      ctx.paths.nats.dir,
-      ctx.files.filter((f) => f.service === 'nats'),
+      p.dir,
+      ctx.files.filter((f) => f.service === ctx.instance),
       ctx.user,
     );
   },
 
-  command: (ctx) => ({ bin: ctx.binaries.server, args: ['-c', ctx.paths.nats.conf], cwd: ctx.paths.nats.dir }),
+  command: (ctx) => {
+    const p = ctx.paths.natsNode(ctx.instance);
+    return { bin: ctx.binaries.server, args: ['-c', p.conf], cwd: p.dir };
+  },
 
-  async probe(access, timeoutMs = 2000) {
+  /** This node answers as admin and its JetStream serves the account: in a cluster, a meta leader exists (a quorum). */
+  async probe(access, timeoutMs = 2000, instance) {
     const started = performance.now();
-    const nc = await loginOnce(access, 'admin', timeoutMs, 'dataplane-probe');
+    const nc = await loginOnce(access, 'admin', timeoutMs, 'dataplane-probe', natsNode(access.config, instance));
     try {
       const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
       await jsm.getAccountInfo();

@@ -145,6 +145,8 @@ export async function postgresFigures(access: Access, timeoutMs = 2000): Promise
 export const postgresDriver: ServerDriver = {
   name: 'postgres',
 
+  instances: () => ['postgres'],
+
   async locate(config) {
     const binDir = config.postgres.binDir === 'auto' ? await embeddedBinDir() : path.resolve(config.postgres.binDir);
     const server = path.join(binDir, 'postgres');

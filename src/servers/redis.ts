@@ -56,6 +56,8 @@ export async function redisFigures(access: Access, timeoutMs = 2000): Promise<Re
 export const redisDriver: ServerDriver = {
   name: 'redis',
 
+  instances: () => ['redis'],
+
   async locate() {
     const server = requireBinary(REQUIREMENTS.redisServer);
     const r = await run(server, ['--version']);

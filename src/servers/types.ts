@@ -16,6 +16,8 @@ import type { ServiceUser } from '../lib/service-user.js';
 
 /** What a driver needs to prepare, start and reload its server: the access plus the plan. */
 export interface ServerContext extends Access {
+  /** The process instance this context starts: the server's name, or a node's (nats-2). */
+  instance: string;
   paths: StatePaths;
   tuning: Tuning;
   files: RenderedFile[];
@@ -69,6 +71,8 @@ export interface NatsFigures {
   jetstream: { storageUsed: number; storageLimit: number; memoryUsed: number; memoryLimit: number };
   /** consumers with undelivered or unacknowledged messages */
   consumerLag: { stream: string; consumer: string; pending: number; ackPending: number }[];
+  /** In a cluster: this node's role. It leads the JetStream meta group or not, and leads these streams. */
+  cluster?: { serverName: string; metaLeader: boolean; leads: string[]; size: number };
 }
 
 /** The key figures an operator checks first: connections, memory, storage, lag. */
@@ -88,11 +92,13 @@ export interface CredentialsOwner {
 
 export interface ServerDriver {
   name: ProcessName;
+  /** The process instances the config runs: [name] for one process, a cluster's nodes otherwise. */
+  instances(config: Config): string[];
   /** Find the binaries and check their versions. Throws BinaryNotFoundError with the package to install. */
   locate(config: Config): Promise<Binaries>;
   ports(config: Config): PortClaim[];
-  /** Address clients use, for tables. */
-  address(config: Config): string;
+  /** Address clients use, for tables (of one instance; default the first). */
+  address(config: Config, instance?: string): string;
   /** The server's native configuration files. */
   render(ctx: RenderContext): RenderedFile[];
   /** First-run initialisation and writing of the rendered files; idempotent. */
@@ -100,15 +106,15 @@ export interface ServerDriver {
   /** The foreground command line (no secrets: they live in 0600 files). */
   command(ctx: ServerContext): { bin: string; args: string[]; cwd: string; env?: Record<string, string> };
   /** A real protocol round trip with authentication. Throws with a reason when not ready. */
-  probe(access: Access, timeoutMs?: number): Promise<ProbeResult>;
+  probe(access: Access, timeoutMs?: number, instance?: string): Promise<ProbeResult>;
   /** Runs after each successful start (roles, databases); idempotent. */
   afterStart?(ctx: ServerContext): Promise<void>;
   /** Re-read configuration and certificates in place, without a restart. */
   reload(ctx: ServerContext, rec: PidRecord): Promise<void>;
   /** Clean shutdown that keeps every acknowledged write. */
-  stop(access: Access, rec: PidRecord, timeoutMs: number): Promise<void>;
+  stop(access: Access, rec: PidRecord, timeoutMs: number, instance?: string): Promise<void>;
   /** Key figures, read as the server's monitoring login. */
-  figures?(access: Access, timeoutMs: number): Promise<ServerFigures>;
+  figures?(access: Access, timeoutMs: number, instance?: string): Promise<ServerFigures>;
   /** Present when the server checks passwords of one of the stack's services. */
   credentials?: CredentialsOwner;
 }

@@ -3,7 +3,8 @@ import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import type { RuntimeEnvironment } from '../config/load.js';
 import { resolveAccess } from '../connect/access.js';
-import { allDrivers } from '../servers/index.js';
+import { driverOf, enabledDrivers } from '../servers/index.js';
+import { InternalError } from '../errors/index.js';
 import { terminate, waitForExit } from '../lib/process.js';
 import { cleanStale, liveSupervisor } from './state.js';
 
@@ -19,15 +20,19 @@ export async function stopStack(config: Config, progress: (msg: string) => void 
   const { stopTimeoutMs } = config.supervisor;
   if (sup) {
     progress(`stopping the stack (supervisor pid ${sup.pid})`);
-    // The supervisor stops servers in reverse order, each cleanly; allow each its full timeout (three servers, five monitoring processes).
-    const budget = stopTimeoutMs * 8 + 10_000;
+    // The supervisor stops its processes one at a time, each cleanly: allow each its full timeout.
+    const processes = enabledDrivers(config).reduce((n, d) => n + d.instances(config).length, 0);
+    const budget = stopTimeoutMs * Math.max(processes, 1) + 10_000;
     process.kill(sup.pid, 'SIGTERM');
     if (!(await waitForExit(sup, budget))) await terminate(sup, 'SIGKILL', 5000);
   }
   // Whatever a crashed supervisor left behind (or the one we just had to kill).
-  const stale = await cleanStale(paths, async (service, rec) => {
-    progress(`stopping ${service} (pid ${rec.pid}) left without a supervisor`);
-    await allDrivers[service].stop(resolveAccess({ config, environment }), rec, stopTimeoutMs);
+  const stale = await cleanStale(paths, async (instance, rec) => {
+    progress(`stopping ${instance} (pid ${rec.pid}) left without a supervisor`);
+    const driver = driverOf(instance);
+    // An instance this version does not know: cleanStale falls back to SIGTERM.
+    if (!driver) throw new InternalError(`no driver for ${instance}`);
+    await driver.stop(resolveAccess({ config, environment }), rec, stopTimeoutMs, instance);
   });
   if (sup) return { kind: 'supervisor', pid: sup.pid };
   if (stale.stoppedOrphans.length) return { kind: 'orphans', stopped: stale.stoppedOrphans };

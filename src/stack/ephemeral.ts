@@ -12,7 +12,7 @@ import path from 'node:path';
 import { mergeDeep, parseConfig } from '../config/load.js';
 import { SERVICES, type Config, type ConfigInput, type ServiceName } from '../config/schema.js';
 import { PortInUseError } from '../errors/index.js';
-import { freePorts } from '../lib/ports.js';
+import { freePortBlock, freePorts } from '../lib/ports.js';
 import type { Access } from '../connect/access.js';
 import { credentialsFor, type Credential } from '../connect/credentials.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
@@ -71,6 +71,23 @@ async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): P
     backup: { intervalHours: 0 },
     monitoring: testMonitoring([prom!, am!, nodeExp!, pgExp!, redisExp!]),
   };
+  if ((opts.config as { topology?: string } | undefined)?.topology === 'ha') {
+    // Nodes of a kind number their ports from a base port: blocks of consecutive free ports.
+    const input = (opts.config ?? {}) as { nats?: { cluster?: { nodes?: number } }; redis?: { replicas?: number; sentinel?: { nodes?: number } } };
+    const natsCount = input.nats?.cluster?.nodes ?? 3;
+    const redisCount = 1 + (input.redis?.replicas ?? 2);
+    const [natsClient, natsMonitorBase, natsRoutes, redisBase, sentinels] = [
+      await freePortBlock(natsCount),
+      await freePortBlock(natsCount),
+      await freePortBlock(natsCount),
+      await freePortBlock(2 * redisCount),
+      await freePortBlock(input.redis?.sentinel?.nodes ?? 3),
+    ];
+    Object.assign(base, {
+      nats: { ...base.nats, port: natsClient, monitorPort: natsMonitorBase, cluster: { port: natsRoutes } },
+      redis: { ...base.redis, port: redisBase, tlsPort: redisBase + 1, sentinel: { port: sentinels } },
+    });
+  }
   return parseConfig(opts.config ? mergeDeep(base, opts.config as Record<string, unknown>) : base);
 }
 

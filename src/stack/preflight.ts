@@ -10,13 +10,13 @@ import { statePaths, type StatePaths } from '../config/paths.js';
 import { SERVICES, type Config, type ProcessName, type ServiceName } from '../config/schema.js';
 import type { RuntimeEnvironment } from '../config/load.js';
 import { resolveAccess, type Access, type ConnectionErrorHook } from '../connect/access.js';
-import { AlreadyRunningError, PortInUseError } from '../errors/index.js';
+import { AlreadyRunningError, InternalError, PortInUseError } from '../errors/index.js';
 import type { Logger } from '../lib/logger.js';
 import { ensurePackages, REQUIREMENTS, type Requirement } from '../lib/packages.js';
 import { isPortFree } from '../lib/ports.js';
 import { recordFor, removeFile, writePidFile } from '../lib/process.js';
 import { ensureTraversable, resolveServiceUser, type ServiceUser } from '../lib/service-user.js';
-import { allDrivers, drivers } from '../servers/index.js';
+import { driverOf, drivers } from '../servers/index.js';
 import { MONITOR_REQUIREMENTS, monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
 import type { Binaries } from '../servers/types.js';
 import { ensureCertificates } from '../tls/certificates.js';
@@ -66,9 +66,12 @@ async function lock(opts: SupervisorOptions, paths: StatePaths, releasers: Relea
   const { config, logger } = opts;
   const live = liveSupervisor(paths);
   if (live && live.pid !== process.pid) throw new AlreadyRunningError(live.pid, paths.root);
-  const stale = await cleanStale(paths, (service, rec) =>
-    allDrivers[service].stop(resolveAccess({ config, environment: opts.environment }, { create: true }), rec, config.supervisor.stopTimeoutMs),
-  );
+  const stale = await cleanStale(paths, async (instance, rec) => {
+    const driver = driverOf(instance);
+    // An instance this version does not know (another topology, an older release): SIGTERM.
+    if (!driver) throw new InternalError(`no driver for ${instance}`);
+    await driver.stop(resolveAccess({ config, environment: opts.environment }, { create: true }), rec, config.supervisor.stopTimeoutMs, instance);
+  });
   for (const o of stale.stoppedOrphans) logger.warn(`stopped ${o.service} (pid ${o.pid}) left running by a supervisor that crashed`);
   if (stale.removedFiles.length) logger.info(`removed stale pid files: ${stale.removedFiles.map((f) => f.slice(paths.root.length + 1)).join(', ')}`);
   try {

@@ -136,7 +136,7 @@ export class ProcessManager {
     m.state = 'running';
     m.version = ready.version || m.ctx.binaries.version;
     m.startedAt = Date.now();
-    logger.info(`${m.instance} ${m.version} ready on ${m.driver.address(m.ctx.config)} (pid ${m.rec.pid}) in ${Math.round(performance.now() - t0)} ms`, {
+    logger.info(`${m.instance} ${m.version} ready on ${m.driver.address(m.ctx.config, m.instance)} (pid ${m.rec.pid}) in ${Math.round(performance.now() - t0)} ms`, {
       service: m.instance,
       pid: m.rec.pid,
     });
@@ -153,7 +153,7 @@ export class ProcessManager {
       }
       if (this.stopping) throw new ServerStartError(m.instance, 'the stack is stopping', '', logFile);
       try {
-        return await m.driver.probe(m.ctx, 1000);
+        return await m.driver.probe(m.ctx, 1000, m.instance);
       } catch (e) {
         last = e;
       }
@@ -200,7 +200,7 @@ export class ProcessManager {
   /** After a failed start: stop quickly whatever is left, without waiting a clean shutdown's full timeout. */
   private async kill(m: Managed): Promise<void> {
     if (m.rec && isRecordAlive(m.rec)) {
-      await m.driver.stop(m.ctx, m.rec, 5000).catch((e: Error) => this.opts.logger.warn(`stopping ${m.instance} after its failed start: ${e.message}`));
+      await m.driver.stop(m.ctx, m.rec, 5000, m.instance).catch((e: Error) => this.opts.logger.warn(`stopping ${m.instance} after its failed start: ${e.message}`));
     }
     removeFile(this.opts.paths.pidFile(m.instance));
   }
@@ -221,7 +221,7 @@ export class ProcessManager {
     m.state = 'stopping';
     if (m.rec && isRecordAlive(m.rec)) {
       this.opts.logger.info(`stopping ${m.instance} (pid ${m.rec.pid})`, { service: m.instance });
-      await m.driver.stop(m.ctx, m.rec, this.opts.supervisor.stopTimeoutMs);
+      await m.driver.stop(m.ctx, m.rec, this.opts.supervisor.stopTimeoutMs, m.instance);
     }
     removeFile(this.opts.paths.pidFile(m.instance));
     m.state = 'stopped';
@@ -245,7 +245,7 @@ export class ProcessManager {
       name: m.instance,
       state: m.state,
       pid: m.state === 'running' ? m.rec?.pid : undefined,
-      address: m.driver.address(m.ctx.config),
+      address: m.driver.address(m.ctx.config, m.instance),
       version: m.version,
       restarts: m.restarts,
       lastExit: m.lastExit,

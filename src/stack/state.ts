@@ -2,9 +2,9 @@
  * What a running stack leaves in <stateDir>/run: one pid file per process (with
  * start time, see servers/process.ts) and supervisor.json describing the stack.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { StatePaths } from '../config/paths.js';
-import { MONITORS, SERVICES, type ProcessName } from '../config/schema.js';
+import { MONITORS, SERVICES } from '../config/schema.js';
 import { isRecordAlive, readPidFile, removeFile, terminate, type PidRecord } from '../lib/process.js';
 
 export interface SupervisorState {
@@ -43,8 +43,8 @@ export function liveSupervisor(paths: StatePaths): PidRecord | undefined {
 
 export interface StaleCleanup {
   removedFiles: string[];
-  /** servers that outlived a crashed supervisor and were stopped */
-  stoppedOrphans: { service: ProcessName; pid: number }[];
+  /** servers that outlived a crashed supervisor and were stopped, by instance */
+  stoppedOrphans: { service: string; pid: number }[];
 }
 
 /**
@@ -52,13 +52,24 @@ export interface StaleCleanup {
  * still run without their supervisor are stopped cleanly by their recorded PID, so
  * the next start owns every process again.
  */
+/** Reverse start order: monitoring first, then NATS, Redis and PostgreSQL; a cluster's later nodes first. */
+function stopOrder(instances: string[]): string[] {
+  const order: string[] = [...SERVICES, ...MONITORS];
+  const base = (i: string) => i.replace(/-\d+$/, '');
+  const rank = (i: string) => (order.includes(base(i)) ? order.indexOf(base(i)) : order.indexOf('redis'));
+  return [...instances].sort((a, b) => rank(b) - rank(a) || b.localeCompare(a, 'en', { numeric: true }));
+}
+
 export async function cleanStale(
   paths: StatePaths,
-  stopOrphan: (service: ProcessName, rec: PidRecord) => Promise<void>,
+  stopOrphan: (instance: string, rec: PidRecord) => Promise<void>,
 ): Promise<StaleCleanup> {
   const result: StaleCleanup = { removedFiles: [], stoppedOrphans: [] };
-  // Reverse start order: Prometheus first, the data servers last.
-  for (const service of [...SERVICES, ...MONITORS].reverse()) {
+  // Every instance that left a pid file: the topology may have changed since.
+  const instances = existsSync(paths.run)
+    ? readdirSync(paths.run).filter((f) => f.endsWith('.pid') && f !== `${SUPERVISOR}.pid`).map((f) => f.slice(0, -'.pid'.length))
+    : [];
+  for (const service of stopOrder(instances)) {
     const file = paths.pidFile(service);
     const rec = readPidFile(file);
     if (!rec) continue;

@@ -16,7 +16,10 @@ import type { ServerFigures } from '../servers/types.js';
 import { liveSupervisor, readSupervisorState } from './state.js';
 
 export interface ServiceStatus {
-  name: ProcessName;
+  /** The process instance: the server's name, or a node's (nats-2) in the ha topology. */
+  name: string;
+  /** What runs there. */
+  service: ProcessName;
   status: 'running' | 'unhealthy' | 'stopped' | 'disabled';
   address: string;
   pid: number | null;
@@ -55,38 +58,44 @@ export async function stackStatus(config: Config, environment?: RuntimeEnvironme
   } catch (e) {
     secretsProblem = (e as Error).message;
   }
-  // The data servers always (a disabled one says so); monitoring processes only when the config runs them.
+  // The data servers always (a disabled one says so); monitoring processes only when the config runs them;
+  // every node of a server in the ha topology.
   const monitors = new Set<ProcessName>(wantedMonitors(config));
+  const rows = [...SERVICES, ...MONITORS.filter((m) => monitors.has(m))].flatMap((service) => {
+    const enabled = (SERVICES as readonly string[]).includes(service) ? config[service as (typeof SERVICES)[number]].enabled : true;
+    return (enabled ? allDrivers[service].instances(config) : [service]).map((instance) => ({ service, instance }));
+  });
   const services = await Promise.all(
-    [...SERVICES, ...MONITORS.filter((m) => monitors.has(m))].map(async (name): Promise<ServiceStatus> => {
+    rows.map(async ({ service: name, instance }): Promise<ServiceStatus> => {
       const driver = allDrivers[name];
       const server = (SERVICES as readonly string[]).includes(name) ? (name as (typeof SERVICES)[number]) : undefined;
       const base: ServiceStatus = {
-        name,
+        name: instance,
+        service: name,
         status: 'stopped',
-        address: driver.address(config),
+        address: driver.address(config, instance),
         pid: null,
         version: null,
         latencyMs: null,
-        restarts: state?.services[name]?.restarts ?? null,
+        restarts: state?.services[instance]?.restarts ?? null,
         reason: null,
         figures: null,
       };
       if (server ? !config[server].enabled : !monitors.has(name)) return { ...base, status: 'disabled' };
-      const rec = readPidFile(paths.pidFile(name));
+      const rec = readPidFile(paths.pidFile(instance));
       if (!rec || !isRecordAlive(rec)) {
         return { ...base, reason: rec ? 'pid file is stale (process gone)' : sup ? 'restarting or not started' : 'not running' };
       }
       if (!access) return { ...base, status: 'unhealthy', pid: rec.pid, reason: secretsProblem ?? 'no credentials' };
       try {
-        const [p, f] = await Promise.all([driver.probe(access, 2000), figuresOf(driver, access, 2000)]);
+        const [p, f] = await Promise.all([driver.probe(access, 2000, instance), figuresOf(driver, access, 2000, instance)]);
         return {
           ...base,
           figures: f.figures ?? null,
           ...(f.error ? { figuresError: f.error } : {}),
           status: 'running',
           pid: rec.pid,
-          version: p.version || state?.services[name]?.version || null,
+          version: p.version || state?.services[instance]?.version || null,
           latencyMs: Math.round(p.latencyMs * 10) / 10,
           // Running without a supervisor means nobody restarts it if it dies.
           reason: sup ? null : 'no supervisor: left by a crash; `dataplane up` restarts it under supervision',

@@ -98,7 +98,7 @@ export class Supervisor {
     const { paths } = this.prepared;
     this.releasers.push('state file', () => removeFile(paths.supervisorState));
 
-    for (const name of SERVICES.filter((s) => config[s].enabled)) await this.startProcess(drivers[name]);
+    for (const name of SERVICES.filter((s) => config[s].enabled)) await this.startServer(drivers[name]);
 
     if (config.postgres.enabled && config.postgres.migrateOnUp) await this.migrate();
     const pgUp = () => this.processes.find('postgres')?.state === 'running';
@@ -119,7 +119,7 @@ export class Supervisor {
     for (const job of jobs) await this.startJob(job);
 
     // Monitoring last: Prometheus scrapes the servers and the health server above.
-    for (const name of wantedMonitors(config)) await this.startProcess(monitorDrivers[name]);
+    for (const name of wantedMonitors(config)) await this.startServer(monitorDrivers[name]);
     this.writeState();
     logger.info('stack ready', { services: this.snapshot().map((s) => `${s.name}:${s.pid}`) });
   }
@@ -130,10 +130,11 @@ export class Supervisor {
     await job.start();
   }
 
-  private contextFor(driver: ServerDriver): ServerContext {
+  private contextFor(driver: ServerDriver, instance: string): ServerContext {
     const { config } = this.opts;
     return {
       ...this.access,
+      instance,
       paths: this.paths,
       tuning: this.plan.tuning,
       files: this.plan.files,
@@ -146,11 +147,21 @@ export class Supervisor {
     };
   }
 
-  private async startProcess(driver: ServerDriver): Promise<Managed> {
-    const m = this.processes.add(driver, this.contextFor(driver));
-    this.releasers.push(m.instance, () => this.processes.stop(m));
-    await this.processes.launch(m);
-    return m;
+  /**
+   * Every instance of a server, launched together: a cluster's nodes are ready only
+   * once a majority of them runs. Each is stopped on its own (newest first), so a
+   * cluster keeps its quorum for as long as it can while going down.
+   */
+  private async startServer(driver: ServerDriver): Promise<void> {
+    const started = driver.instances(this.config).map((instance) => {
+      const m = this.processes.add(driver, this.contextFor(driver, instance), instance);
+      this.releasers.push(m.instance, () => this.processes.stop(m));
+      return m;
+    });
+    // All settled before a failure is reported: the unwinding must not race a launch still under way.
+    const results = await Promise.allSettled(started.map((m) => this.processes.launch(m)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Apply pending migrations as the owner role; a failure fails the start. */
@@ -234,13 +245,38 @@ export class Supervisor {
   private figures(m: Managed): Promise<{ figures?: ServerFigures; error?: string }> {
     const hit = this.figuresCache.get(m.instance);
     if (hit && Date.now() - hit.at < 2000) return hit.value;
-    const value = figuresOf(m.driver, this.access, 1500);
+    const value = figuresOf(m.driver, this.access, 1500, m.instance);
     this.figuresCache.set(m.instance, { at: Date.now(), value });
     return value;
   }
 
-  /** Per-component readiness: a live probe for running servers, the reason otherwise. */
+  /**
+   * Per-component readiness: a live probe for running servers, the reason otherwise.
+   * A server of several nodes is one required component ("<server> cluster"), ready
+   * while a majority of its nodes answers; its nodes are reported but not required.
+   */
   async readiness(): Promise<ComponentHealth[]> {
+    const nodes = await this.nodeReadiness();
+    const clusters = new Map<string, ComponentHealth[]>();
+    for (const m of this.processes.all) {
+      if (m.driver.instances(this.config).length > 1) clusters.set(m.driver.name, [...(clusters.get(m.driver.name) ?? []), nodes.find((c) => c.name === m.instance)!]);
+    }
+    const quorums = [...clusters].map(([service, members]): ComponentHealth => {
+      const up = members.filter((c) => c.status === 'up').length;
+      const ok = up > members.length / 2;
+      return {
+        name: `${service} cluster`,
+        status: ok ? 'up' : 'down',
+        required: true,
+        details: { nodesUp: up, nodes: members.length, down: members.filter((c) => c.status !== 'up').map((c) => c.name) },
+        ...(ok ? {} : { reason: `only ${up} of ${members.length} nodes answer: no majority` }),
+      };
+    });
+    const inCluster = new Set([...clusters.values()].flat().map((c) => c.name));
+    return [...nodes.map((c) => (inCluster.has(c.name) ? { ...c, required: false } : c)), ...quorums];
+  }
+
+  private async nodeReadiness(): Promise<ComponentHealth[]> {
     return Promise.all(
       this.processes.all.map(async (m): Promise<ComponentHealth> => {
         // Monitoring is reported, but serving data does not depend on it.
@@ -249,7 +285,7 @@ export class Supervisor {
           return { name: m.instance, status: 'down', required, reason: m.lastExit ? `${m.state} after it ${m.lastExit}` : m.state };
         }
         try {
-          const [r, f] = await Promise.all([m.driver.probe(this.access, 1500), m.driver.figures ? this.figures(m) : undefined]);
+          const [r, f] = await Promise.all([m.driver.probe(this.access, 1500, m.instance), m.driver.figures ? this.figures(m) : undefined]);
           const details = f ? (f.figures ? { ...f.figures } : { figuresError: f.error }) : undefined;
           return { name: m.instance, status: 'up', required, latencyMs: Math.round(r.latencyMs * 10) / 10, version: r.version || m.version, ...(details ? { details } : {}) };
         } catch (e) {
@@ -268,7 +304,7 @@ export class Supervisor {
       timescaledb: this.plan.timescaledb,
       lastReload: this.lastReload,
       services: Object.fromEntries(
-        this.processes.all.map((m) => [m.instance, { pid: m.rec?.pid ?? 0, address: m.driver.address(this.config), version: m.version ?? '', restarts: m.restarts }]),
+        this.processes.all.map((m) => [m.instance, { pid: m.rec?.pid ?? 0, address: m.driver.address(this.config, m.instance), version: m.version ?? '', restarts: m.restarts }]),
       ),
     };
     writeSupervisorState(this.paths, state);

@@ -30,6 +30,7 @@ function httpDriver(port: number, exitAtOnce = false): ServerDriver {
   const script = exitAtOnce ? "console.error('refusing to start: broken config'); process.exit(3)" : `require('node:http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1')`;
   return {
     name: 'node-exporter',
+    instances: () => ['web-1', 'web-2'],
     locate: async () => ({ server: process.execPath, version: process.versions.node }),
     ports: () => [{ host: '127.0.0.1', port, configPath: 'test' }],
     address: () => `127.0.0.1:${port}`,

@@ -11,18 +11,19 @@ const pct = (used: number, max: number) => (max > 0 ? ` (${Math.round((100 * use
 /** One line of key figures per running server: what an operator checks first. */
 export function figureLine(s: ServiceStatus): string | undefined {
   if (!s.figures) return s.figuresError ? `figures unavailable: ${s.figuresError}` : undefined;
-  if (s.name === 'postgres') {
+  if (s.service === 'postgres') {
     const f = s.figures as PostgresFigures;
     const lag = f.replicationLagSeconds === null ? 'no replicas' : `${f.replicas} replica(s), lag ${f.replicationLagSeconds.toFixed(1)} s`;
     return `connections ${f.connections.used}/${f.connections.max}${pct(f.connections.used, f.connections.max)} · database ${mb(f.databaseBytes)} · ${lag}`;
   }
-  if (s.name === 'redis') {
+  if (s.service === 'redis') {
     const f = s.figures as RedisFigures;
     return `${f.role} · memory ${mb(f.memory.used)}/${f.memory.max ? mb(f.memory.max) : 'unlimited'}${pct(f.memory.used, f.memory.max)} · clients ${f.clients.connected}/${f.clients.max} · evicted ${f.evictedKeys}`;
   }
   const f = s.figures as NatsFigures;
   const lag = f.consumerLag.length ? f.consumerLag.map((c) => `${c.stream}/${c.consumer} ${c.pending}+${c.ackPending}`).join(', ') : 'none';
-  return `connections ${f.connections.used}/${f.connections.max} · JetStream file ${mb(f.jetstream.storageUsed)}/${mb(f.jetstream.storageLimit)}${pct(f.jetstream.storageUsed, f.jetstream.storageLimit)} · memory ${mb(f.jetstream.memoryUsed)}/${mb(f.jetstream.memoryLimit)} · consumer lag ${lag}`;
+  const role = f.cluster ? `${f.cluster.serverName}${f.cluster.metaLeader ? ' (meta leader)' : ''} · leads ${f.cluster.leads.join(', ') || 'no stream'} · ` : '';
+  return `${role}connections ${f.connections.used}/${f.connections.max} · JetStream file ${mb(f.jetstream.storageUsed)}/${mb(f.jetstream.storageLimit)}${pct(f.jetstream.storageUsed, f.jetstream.storageLimit)} · memory ${mb(f.jetstream.memoryUsed)}/${mb(f.jetstream.memoryLimit)} · consumer lag ${lag}`;
 }
 
 /** Exit code when the stack is not fully up, so scripts can `dataplane status || ...`. */

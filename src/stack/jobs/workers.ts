@@ -8,6 +8,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { Redis } from 'ioredis';
 import { applyPendingStreamRestore } from '../../backup/streams.js';
 import { statePaths } from '../../config/paths.js';
+import { natsNodes } from '../../config/topology.js';
 import type { Access } from '../../connect/access.js';
 import { natsConnect, natsEndpoint } from '../../connect/nats.js';
 import { closeRedis } from '../../connect/redis.js';
@@ -26,7 +27,9 @@ import type { Job } from './job.js';
 export async function reconcileStreams(access: Access, declarations: Declarations): Promise<ReconcileReport> {
   const nc = await natsConnect(natsEndpoint(access, 'admin'), { name: 'dataplane-reconcile', reconnect: false, timeoutMs: 10_000 });
   try {
-    return await reconcile(await jetstreamManager(nc), { streams: declarations.streams, consumers: declarations.consumers });
+    const { config } = access;
+    const nodes = natsNodes(config).length;
+    return await reconcile(await jetstreamManager(nc), { streams: declarations.streams, consumers: declarations.consumers }, { replicas: config.topology === 'ha' ? config.nats.cluster.replicas : 1, nodes });
   } finally {
     await nc.close();
   }
