@@ -24,6 +24,7 @@ export { connectRedis, type RedisConnectOptions } from './redis/connection.js';
 export { defineKeyspace, Keyspace, BoundKeyspace, type KeyspaceSpec, type TtlPolicy, type Parts, type AnyKeyspace } from './redis/keyspace.js';
 export { durationMs, type Duration } from './lib/durations.js';
 export { json, string, hash, counter, DecodeError, type Codec } from './redis/codecs.js';
+export { waitForReplicas, NotReplicatedError, type WaitOptions } from './redis/replication.js';
 export { connectNats, inboxFor, type NatsConnectOptions } from './nats/connection.js';
 export { Publisher, PublishError, PublishFailuresError, type PubAck, type PublishOptions, type PublisherOptions } from './nats/publisher.js';
 export { defineSubject, Subject, PayloadError, type SubjectSpec, type SubjectParams } from './nats/subjects.js';

@@ -2,9 +2,10 @@
  * Backups of the whole stack under one label, their verification (checksums, and a
  * full restore drill), retention, and point-in-time restore of PostgreSQL.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { statePaths } from '../config/paths.js';
+import { redisNodes, sentinelNodes } from '../config/topology.js';
 import type { Config } from '../config/schema.js';
 import { DataplaneError } from '../errors/index.js';
 import type { Access } from '../connect/access.js';
@@ -291,7 +292,11 @@ export async function restore(access: Access, opts: RestoreOptions): Promise<Res
   progress(`PostgreSQL recovered${r.recoveredTo ? ` to ${r.recoveredTo}` : ''} on timeline ${r.timeline}`);
   const redis: RestoreResult['redis'] = { restored: false };
   if (own && manifest.redis && config.redis.enabled) {
-    const rr = await restoreRedis(dir, manifest, paths, user, { server: (await drivers.redis.locate(config)).server, appendonly: config.redis.appendonly });
+    const others = {
+      replicaDirs: redisNodes(config).slice(1).map((n) => paths.redisNode(n.instance).dir),
+      sentinelFiles: sentinelNodes(config).map((s) => paths.sentinel(s.instance).conf),
+    };
+    const rr = await restoreRedis(dir, manifest, paths, user, { server: (await drivers.redis.locate(config)).server, appendonly: config.redis.appendonly, others });
     movedAside.push(...rr.movedAside);
     Object.assign(redis, { restored: true, keys: manifest.redis.keys, savedAt: manifest.redis.savedAt });
     progress(`Redis snapshot of ${manifest.redis.savedAt} (${manifest.redis.keys} keys) in place; \`dataplane up\` loads it`);
@@ -306,12 +311,15 @@ export async function restore(access: Access, opts: RestoreOptions): Promise<Res
   return { ...r, label: manifest.label, dataDir, movedAside, redis, streams };
 }
 
-/** The supervisor, or any server of the stack, is alive. */
+/** The supervisor, or any process of the stack (every node of every topology), is alive. */
 function stackRunning(config: Config): boolean {
   const paths = statePaths(config);
-  return ['supervisor', 'postgres', 'redis', 'nats'].some((n) => {
-    const rec = readPidFile(paths.pidFile(n));
-    return Boolean(rec && isRecordAlive(rec));
-  });
+  if (!existsSync(paths.run)) return false;
+  return readdirSync(paths.run)
+    .filter((f) => f.endsWith('.pid'))
+    .some((f) => {
+      const rec = readPidFile(path.join(paths.run, f));
+      return Boolean(rec && isRecordAlive(rec));
+    });
 }
 

@@ -59,20 +59,30 @@ export async function restoreRedis(
   manifest: BackupManifest,
   paths: StatePaths,
   user: ServiceUser,
-  opts: { server: string; appendonly: boolean },
+  opts: {
+    server: string;
+    appendonly: boolean;
+    /**
+     * ha: the other nodes' folders and the sentinels' files. Their data and the
+     * sentinels' record of the primary are moved aside, so the first node, holding the
+     * restored snapshot, starts as the primary and the others copy it.
+     */
+    others?: { replicaDirs: string[]; sentinelFiles: string[] };
+  },
 ): Promise<{ movedAside: string[] }> {
   const r = manifest.redis;
   if (!r) throw new RestoreError(`backup ${manifest.label} has no Redis part`);
   mkdirSync(paths.redis.dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const movedAside: string[] = [];
-  for (const name of ['appendonlydir', r.file.path]) {
-    const p = path.join(paths.redis.dir, name);
-    if (existsSync(p)) {
-      renameSync(p, `${p}.before-restore-${stamp}`);
-      movedAside.push(`${p}.before-restore-${stamp}`);
-    }
-  }
+  const aside = (p: string) => {
+    if (!existsSync(p)) return;
+    renameSync(p, `${p}.before-restore-${stamp}`);
+    movedAside.push(`${p}.before-restore-${stamp}`);
+  };
+  for (const name of ['appendonlydir', r.file.path]) aside(path.join(paths.redis.dir, name));
+  for (const dir of opts.others?.replicaDirs ?? []) for (const name of ['appendonlydir', r.file.path]) aside(path.join(dir, name));
+  for (const file of opts.others?.sentinelFiles ?? []) aside(file);
   const dest = path.join(paths.redis.dir, r.file.path);
   const got = await extractCompressed(path.join(backupDir, 'redis', `${r.file.path}.gz`), dest);
   if (got.sha256 !== r.file.sha256) {

@@ -135,5 +135,5 @@ export type ServiceName = (typeof SERVICES)[number];
 export const MONITORS = ['node-exporter', 'postgres-exporter', 'redis-exporter', 'alertmanager', 'prometheus'] as const;
 export type MonitorName = (typeof MONITORS)[number];
 
-/** Every process the supervisor starts and watches. */
-export type ProcessName = ServiceName | MonitorName;
+/** Every kind of process the supervisor starts and watches (Redis Sentinel in the ha topology). */
+export type ProcessName = ServiceName | MonitorName | 'sentinel';

@@ -76,8 +76,8 @@ export const redis = z
         }),
       )
       .default({ app: { keys: ['app:*'], channels: ['app:*'] } })
-      .refine((u) => !('admin' in u) && !('monitor' in u), 'admin and monitor are built in')
-      .describe('Application users: their key and channel patterns; commands are everything but @dangerous. admin and monitor are built in.'),
+      .refine((u) => !['admin', 'monitor', 'replication', 'sentinel'].some((b) => b in u), 'admin, monitor, replication and sentinel are built in')
+      .describe('Application users: their key and channel patterns; commands are everything but @dangerous. admin, monitor (and in ha replication, sentinel) are built in.'),
     memoryShare: share.default(0.25).describe('Fraction of resources.memory used for Redis maxmemory when maxmemory is "auto".'),
     maxmemory: autoOrSize('512mb').prefault(AUTO).describe('Redis maxmemory; "auto" = memoryShare of resources.memory.'),
     maxmemoryPolicy: z
@@ -91,8 +91,8 @@ export const redis = z
         'volatile-ttl',
         'noeviction',
       ])
-      .default('allkeys-lfu')
-      .describe('Eviction policy at maxmemory; allkeys-lfu suits a cache, noeviction suits data that must stay.'),
+      .default('volatile-lfu')
+      .describe('Eviction policy at maxmemory. volatile-lfu (the default) evicts only keys with a TTL: every cache keyspace sets one, so persistent keyspaces are never evicted. allkeys-* may evict them.'),
     appendonly: z.boolean().default(true).describe('Append-only file persistence.'),
     appendfsync: z
       .enum(['always', 'everysec', 'no'])

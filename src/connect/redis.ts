@@ -8,6 +8,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { secretFor } from '../secrets/store.js';
 import type { Access, ConnectionErrorHook } from './access.js';
 import { connectionErrorListener } from './errors.js';
+import { redisNodes, sentinelNodes } from '../config/topology.js';
 import { redisPort } from './tls.js';
 
 export type RedisEndpoint =
@@ -15,18 +16,48 @@ export type RedisEndpoint =
   | { url: string; tls?: ConnectionOptions }
   /** A private Unix socket (a throw-away server of dataplane's own, without users). */
   | { path: string }
-  | { sentinels: { host: string; port: number }[]; name: string; username: string; password: string; tls?: ConnectionOptions };
+  | {
+      sentinels: { host: string; port: number }[];
+      name: string;
+      username: string;
+      password: string;
+      /** Sentinels authenticate clients too (the stack's own: the same user and password). */
+      sentinelUsername?: string;
+      sentinelPassword?: string;
+      tls?: ConnectionOptions;
+    };
 
-/** A user of the stack, directly or, with `sentinel`, through Redis Sentinel (TLS to both when TLS is on). */
-export function redisEndpoint(access: Access, user: string, sentinel?: { masterName: string; hosts: string[] }): RedisEndpoint {
+export interface RedisTarget {
+  /** Sentinels to ask for the primary (default: redis.sentinel.hosts, else the stack's own in ha). */
+  sentinel?: { masterName: string; hosts: string[] };
+  /** One node of the stack, by instance (redis, redis-2, ...): a probe, a node's figures. */
+  instance?: string;
+}
+
+/**
+ * A user of the stack: one node when asked, else the primary, directly (single) or
+ * through Redis Sentinel (ha, or sentinels named in the config), TLS to all of them
+ * when TLS is on.
+ */
+export function redisEndpoint(access: Access, user: string, target: RedisTarget = {}): RedisEndpoint {
   const { config } = access;
-  const { port, tls } = redisPort(config);
+  const { tls } = redisPort(config);
   const password = secretFor(access.secrets, 'redis', user);
+  const nodes = redisNodes(config);
+  const s = config.redis.sentinel;
+  const sentinel = target.instance
+    ? undefined
+    : (target.sentinel ??
+      (s.hosts.length ? { masterName: s.masterName, hosts: s.hosts } : undefined) ??
+      (config.topology === 'ha' && nodes.length > 1 ? { masterName: s.masterName, hosts: sentinelNodes(config).map((n) => `${n.host}:${n.port}`) } : undefined));
   if (sentinel) {
     const sentinels = sentinel.hosts.map((h) => ({ host: h.slice(0, h.lastIndexOf(':')), port: Number(h.slice(h.lastIndexOf(':') + 1)) }));
-    return { sentinels, name: sentinel.masterName, username: user, password, ...(tls ? { tls } : {}) };
+    // The stack's own sentinels know its users; sentinels elsewhere may run without authentication.
+    const own = !target.sentinel && !s.hosts.length;
+    return { sentinels, name: sentinel.masterName, username: user, password, ...(own ? { sentinelUsername: user, sentinelPassword: password } : {}), ...(tls ? { tls } : {}) };
   }
-  return { host: config.redis.host, port, username: user, password, ...(tls ? { tls } : {}) };
+  const node = nodes.find((n) => n.instance === target.instance) ?? nodes[0]!;
+  return { host: node.host, port: tls ? node.tlsPort : node.port, username: user, password, ...(tls ? { tls } : {}) };
 }
 
 function base(endpoint: RedisEndpoint): RedisOptions {

@@ -32,10 +32,8 @@ export function connectRedis(opts: RedisConnectOptions): Redis {
     endpoint = { url: opts.url, ...(opts.ca ? { tls: { ca: opts.ca } } : {}) };
   } else if (opts.access) {
     const user = opts.user ?? Object.keys(opts.access.config.redis.users)[0] ?? 'app';
-    const s = opts.access.config.redis.sentinel;
-    // Sentinels named in the config (Redis run elsewhere); the stack's own come with its ha topology.
-    const configured = s.hosts.length ? { masterName: s.masterName, hosts: s.hosts } : undefined;
-    endpoint = redisEndpoint(opts.access, user, opts.sentinel ?? configured);
+    // The primary: directly, or through the sentinels (the config's, or the stack's own in ha).
+    endpoint = redisEndpoint(opts.access, user, opts.sentinel ? { sentinel: opts.sentinel } : {});
   } else {
     throw new InvalidArgumentError('connectRedis needs { access } or { url }');
   }

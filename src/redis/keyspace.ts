@@ -20,6 +20,7 @@ import { InvalidArgumentError } from '../errors/index.js';
 import { durationMs, type Duration } from '../lib/durations.js';
 import { counter as metricCounter, histogram } from '../lib/metrics.js';
 import { DecodeError, type Codec, type CounterStored, type HashStored, type StringStored } from './codecs.js';
+import { waitForReplicas, type WaitOptions } from './replication.js';
 import { msetPx } from './scripts.js';
 
 const requests = metricCounter('dataplane_cache_requests_total', 'Keyspace operations by outcome', ['keyspace', 'op', 'result']);
@@ -207,7 +208,8 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
     return values;
   }
 
-  async set(parts: Parts<K>, value: V): Promise<void> {
+  /** `wait`: return only once that many replicas have the write (WAIT); NotReplicatedError otherwise. */
+  async set(parts: Parts<K>, value: V, opts: { wait?: WaitOptions } = {}): Promise<void> {
     const t0 = performance.now();
     const key = this.key(parts);
     const codec = this.keyspace.spec.codec;
@@ -221,6 +223,7 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
       if (ttl === undefined) await this.redis.set(key, raw);
       else await this.redis.set(key, raw, 'PX', ttl);
     }
+    if (opts.wait) await waitForReplicas(this.redis, opts.wait);
     this.count('set', 'ok');
     this.observe('set', t0);
   }

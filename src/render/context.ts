@@ -9,6 +9,8 @@ export interface RenderContext {
   tuning: Tuning;
   secrets: Secrets;
   paths: StatePaths;
+  /** ha: the Redis node that is primary now (after failovers, as the sentinels recorded it); default the first. */
+  redisPrimary?: string | undefined;
 }
 
 /**

@@ -30,6 +30,12 @@ export function serviceUsers(config: Config): ServiceUser[] {
         user,
         purpose: `application: keys ${u.keys.join(' ')}, no dangerous commands`,
       })),
+      ...(config.topology === 'ha'
+        ? [
+            { service: 'redis' as const, user: 'replication', purpose: 'replicas syncing from the primary (PSYNC, REPLCONF), no keys' },
+            { service: 'redis' as const, user: 'sentinel', purpose: 'the sentinels: watching every node, failover (REPLICAOF, CONFIG REWRITE), no keys' },
+          ]
+        : []),
     );
   }
   if (config.nats.enabled) {

@@ -6,6 +6,7 @@ import { monitorDrivers, wantedMonitors } from './monitoring.js';
 import { natsDriver } from './nats.js';
 import { postgresDriver } from './postgres.js';
 import { redisDriver } from './redis.js';
+import { sentinelDriver } from './sentinel.js';
 import type { CredentialsOwner, ServerDriver, ServerFigures } from './types.js';
 
 /** Start order; shutdown runs in reverse. */
@@ -15,12 +16,21 @@ export const drivers: Record<ServiceName, ServerDriver> = {
   nats: natsDriver,
 };
 
-/** Data servers and monitoring processes alike, by process name. */
-export const allDrivers: Record<ProcessName, ServerDriver> = { ...drivers, ...monitorDrivers };
+/** Data servers, sentinels and monitoring processes alike, by kind. */
+export const allDrivers: Record<ProcessName, ServerDriver> = { ...drivers, sentinel: sentinelDriver, ...monitorDrivers };
 
-/** The drivers of every process this config runs, in start order (monitoring last). */
+/** The sentinels run with Redis in the ha topology. */
+export function wantsSentinels(config: Config): boolean {
+  return config.redis.enabled && sentinelDriver.instances(config).length > 0;
+}
+
+/** The drivers of every process this config runs, in start order (sentinels after Redis, monitoring last). */
 export function enabledDrivers(config: Config): ServerDriver[] {
-  return [...(Object.keys(drivers) as ServiceName[]).filter((s) => config[s].enabled).map((s) => drivers[s]), ...wantedMonitors(config).map((m) => monitorDrivers[m])];
+  return [
+    ...(Object.keys(drivers) as ServiceName[]).filter((s) => config[s].enabled).map((s) => drivers[s]),
+    ...(wantsSentinels(config) ? [sentinelDriver] : []),
+    ...wantedMonitors(config).map((m) => monitorDrivers[m]),
+  ];
 }
 
 /** Every enabled process's native configuration files. */

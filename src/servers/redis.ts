@@ -1,31 +1,46 @@
 /**
  * Redis 7 from Debian's redis-server. Runs `redis-server redis.conf` in the
- * foreground; stops with SHUTDOWN SAVE so the dataset is on disk first.
+ * foreground; stops with SHUTDOWN SAVE so the dataset is on disk first. In the ha
+ * topology each node (redis, redis-2, ...) is an instance of this driver; the
+ * sentinels (servers/sentinel.ts) move the primary role between them.
  */
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import { statePaths } from '../config/paths.js';
+import type { Config } from '../config/schema.js';
+import { redisNodes, type RedisNode } from '../config/topology.js';
 import type { Access } from '../connect/access.js';
-import { closeRedis, redisCommandClient, redisEndpoint } from '../connect/redis.js';
-import { redisPort } from '../connect/tls.js';
+import { closeRedis, redisCommandClient, redisEndpoint, type RedisTarget } from '../connect/redis.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
 import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
-import { run, terminate, waitForExit } from '../lib/process.js';
+import { isRecordAlive, readPidFile, run, terminate, waitForExit } from '../lib/process.js';
 import { renderRedis } from '../render/redis.js';
 import { redisAclHash } from '../secrets/hashes.js';
 import { plaintextAllowed } from '../tls/policy.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
+import { setSentinelPassword } from './sentinel.js';
 import type { RedisFigures, ServerDriver } from './types.js';
 
 const REQUIRED_MAJOR = 7;
 
-/** A short-lived, non-retrying connection as a user of the stack (admin, monitor, or an application user). */
-export function redisClientAs(access: Access, user: string, timeoutMs: number): Redis {
-  return redisCommandClient(redisEndpoint(access, user), { timeoutMs });
+/** A node of the config by instance (the first when not given). */
+export function redisNode(config: Config, instance = 'redis'): RedisNode {
+  const node = redisNodes(config).find((n) => n.instance === instance);
+  if (!node) throw new ProbeError(`the configuration runs no Redis node ${instance}`);
+  return node;
+}
+
+/**
+ * A short-lived, non-retrying connection as a user of the stack (admin, monitor, or an
+ * application user): to one node when `target.instance` says so, else to the primary.
+ */
+export function redisClientAs(access: Access, user: string, timeoutMs: number, target: RedisTarget = {}): Redis {
+  return redisCommandClient(redisEndpoint(access, user, target), { timeoutMs });
 }
 
 /** Connect as `user`, run `fn`, close. */
-export async function withRedis<T>(access: Access, user: string, timeoutMs: number, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const client = redisClientAs(access, user, timeoutMs);
+export async function withRedis<T>(access: Access, user: string, timeoutMs: number, fn: (r: Redis) => Promise<T>, target: RedisTarget = {}): Promise<T> {
+  const client = redisClientAs(access, user, timeoutMs, target);
   try {
     await client.connect();
     return await fn(client);
@@ -38,25 +53,37 @@ function infoField(info: string, field: string): string | undefined {
   return new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim();
 }
 
-/** Role, memory, clients and evictions: read as the `monitor` ACL user (INFO, no keys). */
-export async function redisFigures(access: Access, timeoutMs = 2000): Promise<RedisFigures> {
-  return withRedis(access, 'monitor', timeoutMs, async (client) => {
-    const info = await client.info();
-    const maxclients = (await client.config('GET', 'maxclients')) as string[];
-    const num = (f: string) => Number(infoField(info, f) ?? 0);
-    return {
-      role: infoField(info, 'role') ?? 'unknown',
-      memory: { used: num('used_memory'), max: num('maxmemory') },
-      clients: { connected: num('connected_clients'), max: Number(maxclients[1] ?? 0) },
-      evictedKeys: num('evicted_keys'),
-    };
-  });
+/** Role, replication, memory, clients and evictions of a node: read as the `monitor` ACL user (INFO, no keys). */
+export async function redisFigures(access: Access, timeoutMs = 2000, instance = 'redis'): Promise<RedisFigures> {
+  return withRedis(
+    access,
+    'monitor',
+    timeoutMs,
+    async (client) => {
+      const info = await client.info();
+      const maxclients = (await client.config('GET', 'maxclients')) as string[];
+      const num = (f: string) => Number(infoField(info, f) ?? 0);
+      const role = infoField(info, 'role') ?? 'unknown';
+      return {
+        role,
+        memory: { used: num('used_memory'), max: num('maxmemory') },
+        clients: { connected: num('connected_clients'), max: Number(maxclients[1] ?? 0) },
+        evictedKeys: num('evicted_keys'),
+        ...(role === 'slave'
+          ? { replication: { primary: `${infoField(info, 'master_host')}:${infoField(info, 'master_port')}`, linkUp: infoField(info, 'master_link_status') === 'up', offset: num('slave_repl_offset') } }
+          : num('connected_slaves')
+            ? { replication: { replicas: num('connected_slaves'), offset: num('master_repl_offset') } }
+            : {}),
+      };
+    },
+    { instance },
+  );
 }
 
 export const redisDriver: ServerDriver = {
   name: 'redis',
 
-  instances: () => ['redis'],
+  instances: (config) => redisNodes(config).map((n) => n.instance),
 
   async locate() {
     const server = requireBinary(REQUIREMENTS.redisServer);
@@ -68,48 +95,64 @@ export const redisDriver: ServerDriver = {
     return { server, version: `${m[1]}.${m[2]}.${m[3]}` };
   },
 
-  ports: (config) => [
-    ...(plaintextAllowed(config, 'redis') ? [{ host: config.redis.host, port: config.redis.port, configPath: 'redis.port' }] : []),
-    ...(config.tls.enabled ? [{ host: config.redis.host, port: config.redis.tlsPort, configPath: 'redis.tlsPort' }] : []),
-  ],
+  ports: (config) =>
+    redisNodes(config).flatMap((n) => [
+      ...(plaintextAllowed(config, 'redis') ? [{ host: n.host, port: n.port, configPath: 'redis.port' }] : []),
+      ...(config.tls.enabled ? [{ host: n.host, port: n.tlsPort, configPath: 'redis.tlsPort' }] : []),
+    ]),
 
-  address: (config) => `${config.redis.host}:${redisPort(config).port}`,
+  address: (config, instance) => {
+    const n = redisNode(config, instance);
+    return `${n.host}:${config.tls.enabled ? n.tlsPort : n.port}`;
+  },
 
   render: renderRedis,
 
   async prepare(ctx) {
-    privateDir(ctx.paths.redis.dir, ctx.user);
-    if (ctx.tls) installServerCert(ctx.paths.redis.tls, ctx.tls.servers.redis, ctx.user);
+    const p = ctx.paths.redisNode(ctx.instance);
+    privateDir(p.dir, ctx.user);
+    // Replicas verify the primary's certificate: the CA goes with the node's own.
+    if (ctx.tls) installServerCert(p.tls, ctx.tls.servers.redis, ctx.user, ctx.tls.caFile);
     writeServerFiles(
-      ctx.paths.redis.dir,
-      ctx.files.filter((f) => f.service === 'redis'),
+      p.dir,
+      ctx.files.filter((f) => f.service === ctx.instance),
       ctx.user,
     );
   },
 
-  command: (ctx) => ({ bin: ctx.binaries.server, args: [ctx.paths.redis.conf], cwd: ctx.paths.redis.dir }),
+  command: (ctx) => {
+    const p = ctx.paths.redisNode(ctx.instance);
+    return { bin: ctx.binaries.server, args: [p.conf], cwd: p.dir };
+  },
 
-  async probe(access, timeoutMs = 2000) {
+  async probe(access, timeoutMs = 2000, instance = 'redis') {
     const started = performance.now();
-    return withRedis(access, 'admin', timeoutMs, async (client) => {
-      const pong = await client.ping();
-      if (pong !== 'PONG') throw new ProbeError(`unexpected PING reply ${pong}`);
-      const info = await client.info('server');
-      const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-      return { version, latencyMs: performance.now() - started };
-    });
+    return withRedis(
+      access,
+      'admin',
+      timeoutMs,
+      async (client) => {
+        const pong = await client.ping();
+        if (pong !== 'PONG') throw new ProbeError(`unexpected PING reply ${pong}`);
+        const info = await client.info('server');
+        const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+        return { version, latencyMs: performance.now() - started };
+      },
+      { instance },
+    );
   },
 
   async reload(ctx) {
     if (!ctx.config.tls.enabled) return;
+    const tls = ctx.paths.redisNode(ctx.instance).tls;
     // Setting the TLS files makes Redis load them again (same paths, new contents).
-    await withRedis(ctx, 'admin', 5000, (client) =>
-      client.config('SET', 'tls-cert-file', path.join(ctx.paths.redis.tls, 'server.crt'), 'tls-key-file', path.join(ctx.paths.redis.tls, 'server.key')),
-    );
+    await withRedis(ctx, 'admin', 5000, (client) => client.config('SET', 'tls-cert-file', path.join(tls, 'server.crt'), 'tls-key-file', path.join(tls, 'server.key')), {
+      instance: ctx.instance,
+    });
   },
 
-  async stop(access, rec, timeoutMs) {
-    const client = redisClientAs(access, 'admin', 2000);
+  async stop(access, rec, timeoutMs, instance = 'redis') {
+    const client = redisClientAs(access, 'admin', 2000, { instance });
     try {
       await client.connect();
       // The server closes the connection as it exits, so the reply is an error.
@@ -124,12 +167,30 @@ export const redisDriver: ServerDriver = {
     if (!(await waitForExit(rec, timeoutMs))) await terminate(rec, 'SIGTERM', 5000);
   },
 
+  /**
+   * ha: a node that died comes back only after the sentinels had time to promote a
+   * replica. Restarted at once, a dead primary would come back as primary with what its
+   * disk kept (appendfsync everysec: up to a second less than its replicas had) and the
+   * replicas would resync from it, losing what only they held.
+   */
+  minRestartDelayMs: (config) => (config.topology === 'ha' ? config.redis.sentinel.downAfterMs * 2 + 1000 : 0),
+
   figures: redisFigures,
 
   credentials: {
     service: 'redis',
+    /** Every running node, then every running sentinel: all of them know the stack's Redis users. */
     async setPassword(access, user, password) {
-      await withRedis(access, 'admin', 5000, (admin) => admin.call('ACL', 'SETUSER', user, 'resetpass', redisAclHash(password)));
+      const { config } = access;
+      const paths = statePaths(config);
+      const running = (instance: string) => {
+        const rec = readPidFile(paths.pidFile(instance));
+        return Boolean(rec && isRecordAlive(rec));
+      };
+      for (const n of redisNodes(config).filter((x) => running(x.instance))) {
+        await withRedis(access, 'admin', 5000, (admin) => admin.call('ACL', 'SETUSER', user, 'resetpass', redisAclHash(password)), { instance: n.instance });
+      }
+      await setSentinelPassword(access, user, password, running);
     },
     async verifyLogin(access, user) {
       await withRedis(access, user, 5000, (r) => r.ping());

@@ -60,7 +60,10 @@ export interface PostgresFigures {
 }
 
 export interface RedisFigures {
+  /** master or slave (Redis's words) */
   role: string;
+  /** ha: a replica's primary, link and offset; a primary's connected replicas and offset */
+  replication?: { primary: string; linkUp: boolean; offset: number } | { replicas: number; offset: number };
   memory: { used: number; max: number };
   clients: { connected: number; max: number };
   evictedKeys: number;
@@ -113,6 +116,12 @@ export interface ServerDriver {
   reload(ctx: ServerContext, rec: PidRecord): Promise<void>;
   /** Clean shutdown that keeps every acknowledged write. */
   stop(access: Access, rec: PidRecord, timeoutMs: number, instance?: string): Promise<void>;
+  /**
+   * The shortest wait before restarting an instance that died (default: the
+   * supervisor's backoff alone). A Redis node of the ha topology waits for the
+   * sentinels to fail over first, so that it comes back as a replica.
+   */
+  minRestartDelayMs?(config: Config): number;
   /** Key figures, read as the server's monitoring login. */
   figures?(access: Access, timeoutMs: number, instance?: string): Promise<ServerFigures>;
   /** Present when the server checks passwords of one of the stack's services. */

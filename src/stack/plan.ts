@@ -11,6 +11,7 @@ import { ConfigError } from '../errors/index.js';
 import type { RenderedFile } from '../render/context.js';
 import type { Access } from '../connect/access.js';
 import { renderServers } from '../servers/index.js';
+import { recordedPrimary } from '../servers/sentinel.js';
 import { timescaledbInstalled } from '../servers/postgres.js';
 import type { Binaries } from '../servers/types.js';
 
@@ -54,8 +55,17 @@ export function planTuning(config: Config, opts: { binaries: Partial<Record<Serv
   return { config, paths, tuning, timescaledb };
 }
 
-/** Tuning and every enabled server's native files. */
+/**
+ * Tuning and every enabled server's native files. In the ha topology the Redis
+ * nodes' files follow the primary the sentinels last recorded (after failovers).
+ */
 export function planStack(access: Pick<Access, 'config' | 'secrets'>, opts: { binaries: Partial<Record<ServiceName, Binaries>>; machine?: Machine }): Plan {
   const plan = planTuning(access.config, opts);
-  return { ...plan, files: renderServers({ config: access.config, tuning: plan.tuning, secrets: access.secrets, paths: plan.paths }) };
+  return { ...plan, files: renderPlanned(access, plan) };
+}
+
+/** The files of a plan again, with the secrets given (rotation) and the primary recorded now. */
+export function renderPlanned(access: Pick<Access, 'config' | 'secrets'>, plan: TuningPlan): RenderedFile[] {
+  const redisPrimary = recordedPrimary(access.config, plan.paths);
+  return renderServers({ config: access.config, tuning: plan.tuning, secrets: access.secrets, paths: plan.paths, redisPrimary });
 }

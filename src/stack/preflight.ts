@@ -16,7 +16,8 @@ import { ensurePackages, REQUIREMENTS, type Requirement } from '../lib/packages.
 import { isPortFree } from '../lib/ports.js';
 import { recordFor, removeFile, writePidFile } from '../lib/process.js';
 import { ensureTraversable, resolveServiceUser, type ServiceUser } from '../lib/service-user.js';
-import { driverOf, drivers } from '../servers/index.js';
+import { driverOf, drivers, enabledDrivers, wantsSentinels } from '../servers/index.js';
+import { sentinelDriver } from '../servers/sentinel.js';
 import { MONITOR_REQUIREMENTS, monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
 import type { Binaries } from '../servers/types.js';
 import { ensureCertificates } from '../tls/certificates.js';
@@ -54,6 +55,7 @@ export interface Prepared {
 function requirements(config: Config): Requirement[] {
   const reqs: Requirement[] = [];
   if (config.redis.enabled) reqs.push(REQUIREMENTS.redisServer, REQUIREMENTS.redisCli);
+  if (wantsSentinels(config)) reqs.push(REQUIREMENTS.redisSentinel);
   if (config.nats.enabled) reqs.push(REQUIREMENTS.natsServer);
   if (config.postgres.enabled) reqs.push(REQUIREMENTS.psql);
   if (config.tls.enabled && config.tls.source === 'generate') reqs.push(REQUIREMENTS.openssl);
@@ -83,7 +85,7 @@ async function lock(opts: SupervisorOptions, paths: StatePaths, releasers: Relea
 }
 
 async function checkPorts(config: Config): Promise<void> {
-  const claims = [...SERVICES.filter((s) => config[s].enabled).map((s) => drivers[s]), ...wantedMonitors(config).map((m) => monitorDrivers[m])].flatMap((d) =>
+  const claims = enabledDrivers(config).flatMap((d) =>
     d.ports(config).map((c) => ({ ...c, service: d.name as string })),
   );
   if (config.health.enabled) claims.push({ host: config.health.host, port: config.health.port, configPath: 'health.port', service: 'health server' });
@@ -109,6 +111,7 @@ export async function preflight(opts: SupervisorOptions, releasers: Releasers): 
   }
   const binaries: Partial<Record<ProcessName, Binaries>> = {};
   for (const s of SERVICES.filter((x) => config[x].enabled)) binaries[s] = await drivers[s].locate(config);
+  if (wantsSentinels(config)) binaries.sentinel = await sentinelDriver.locate(config);
   for (const m of wantedMonitors(config)) binaries[m] = await monitorDrivers[m].locate(config);
 
   // Every port before anything starts, so a conflict starts nothing.

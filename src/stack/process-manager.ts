@@ -176,7 +176,7 @@ export class ProcessManager {
     if (this.stopping) return;
     const { restartDelayMs, maxRestartDelayMs } = this.opts.supervisor;
     if (m.startedAt && Date.now() - m.startedAt > STABLE_AFTER_MS) m.delay = restartDelayMs;
-    const delay = m.delay;
+    const delay = Math.max(m.delay, m.driver.minRestartDelayMs?.(m.ctx.config) ?? 0);
     m.delay = Math.min(m.delay * 2, maxRestartDelayMs);
     m.timer = setTimeout(() => void this.restart(m), delay);
   }

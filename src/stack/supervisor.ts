@@ -11,7 +11,8 @@ import { BackupScheduler } from '../backup/schedule.js';
 import type { ComponentHealth } from '../observe/health.js';
 import { removeFile } from '../lib/process.js';
 import { loadMigrations, migrate as migrateDatabase, migrationsDir } from '../postgres/migrations.js';
-import { drivers, figuresOf, renderServers } from '../servers/index.js';
+import { drivers, figuresOf, wantsSentinels } from '../servers/index.js';
+import { sentinelDriver } from '../servers/sentinel.js';
 import { monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
 import type { ServerContext, ServerDriver, ServerFigures } from '../servers/types.js';
 import { tlsFiles } from '../tls/certificates.js';
@@ -20,7 +21,7 @@ import type { Job } from './jobs/job.js';
 import { LogRotationJob } from './jobs/log-rotation.js';
 import { MaintenanceJob } from './jobs/maintenance.js';
 import { WorkersJob } from './jobs/workers.js';
-import type { Plan } from './plan.js';
+import { renderPlanned, type Plan } from './plan.js';
 import { preflight, type Prepared, type SupervisorOptions } from './preflight.js';
 import { ProcessManager, type Managed, type ProcessSnapshot } from './process-manager.js';
 import { Releasers } from './releasers.js';
@@ -99,6 +100,8 @@ export class Supervisor {
     this.releasers.push('state file', () => removeFile(paths.supervisorState));
 
     for (const name of SERVICES.filter((s) => config[s].enabled)) await this.startServer(drivers[name]);
+    // ha: the sentinels, once the Redis nodes they watch are up.
+    if (wantsSentinels(config)) await this.startServer(sentinelDriver);
 
     if (config.postgres.enabled && config.postgres.migrateOnUp) await this.migrate();
     const pgUp = () => this.processes.find('postgres')?.state === 'running';
@@ -205,7 +208,7 @@ export class Supervisor {
       const { logger } = this.opts;
       try {
         this.access = { ...this.access, secrets: resolveAccess({ config: this.config, environment: this.opts.environment }).secrets };
-        const files = renderServers({ config: this.config, tuning: this.plan.tuning, secrets: this.access.secrets, paths: this.paths });
+        const files = renderPlanned(this.access, this.plan);
         this.plan = { ...this.plan, files };
         for (const m of this.processes.all) {
           m.ctx = { ...m.ctx, ...this.access, files };
@@ -263,13 +266,14 @@ export class Supervisor {
     }
     const quorums = [...clusters].map(([service, members]): ComponentHealth => {
       const up = members.filter((c) => c.status === 'up').length;
-      const ok = up > members.length / 2;
+      // Redis serves while its primary does (replicas are copies); the others need a majority.
+      const ok = service === 'redis' ? members.some((c) => c.status === 'up' && c.details?.role === 'master') : up > members.length / 2;
       return {
         name: `${service} cluster`,
         status: ok ? 'up' : 'down',
         required: true,
         details: { nodesUp: up, nodes: members.length, down: members.filter((c) => c.status !== 'up').map((c) => c.name) },
-        ...(ok ? {} : { reason: `only ${up} of ${members.length} nodes answer: no majority` }),
+        ...(ok ? {} : { reason: service === 'redis' ? 'no node answers as the primary' : `only ${up} of ${members.length} nodes answer: no majority` }),
       };
     });
     const inCluster = new Set([...clusters.values()].flat().map((c) => c.name));

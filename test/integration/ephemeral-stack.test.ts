@@ -102,7 +102,7 @@ describe('Redis', () => {
       const [, maxmemory] = (await admin.config('GET', 'maxmemory')) as [string, string];
       const [, policy] = (await admin.config('GET', 'maxmemory-policy')) as [string, string];
       expect(Number(maxmemory)).toBe(256 * 1024 * 1024); // 0.25 of the ephemeral 1gb budget
-      expect(policy).toBe('allkeys-lfu');
+      expect(policy).toBe('volatile-lfu');
     } finally {
       admin.disconnect();
     }

@@ -160,8 +160,12 @@ describe('ha topology: NATS cluster', () => {
   });
 
   it('status shows every node with its role; a crash of every node at once is recovered with the data', { timeout: 120_000 }, async () => {
-    const st = await stackStatus(stack.config);
-    const nodes = st.services.filter((s) => s.service === 'nats');
+    // Nodes frozen by an earlier test need a moment to catch up, and to agree on one meta leader.
+    const nodes = await waitFor('every node healthy, one meta leader', async () => {
+      const all = (await stackStatus(stack.config)).services.filter((s) => s.service === 'nats');
+      const leaders = all.filter((s) => (s.figures as NatsFigures | null)?.cluster?.metaLeader).length;
+      return all.every((s) => s.status === 'running' && (s.figures as NatsFigures | null)?.cluster) && leaders === 1 ? all : undefined;
+    }, 30_000, 500);
     expect(nodes.map((s) => [s.name, s.status])).toEqual([
       ['nats', 'running'],
       ['nats-2', 'running'],

@@ -26,7 +26,8 @@ let redis: Redis;
 let admin: Redis;
 
 beforeAll(async () => {
-  stack = await startEphemeralStack({ services: ['redis'] });
+  // A small memory limit: the eviction test fills it.
+  stack = await startEphemeralStack({ services: ['redis'], config: { redis: { maxmemory: '16mb' } } });
   redis = connectRedis({ access: stack.access });
   admin = await redisClient(credential(stack.credentials, 'redis', 'admin'));
 });
@@ -34,7 +35,7 @@ beforeAll(async () => {
 /** Keys without a TTL outside persistent keyspaces. */
 async function keysWithoutTtl(): Promise<string[]> {
   const without: string[] = [];
-  for (const k of await admin.keys('app:*')) if (!k.startsWith('app:org-settings:') && (await pttl(k)) <= 0) without.push(k);
+  for (const k of await admin.keys('app:*')) if (!k.startsWith('app:org-settings:') && (await pttl(k)) === -1) without.push(k); // -2: gone meanwhile
   return without;
 }
 
@@ -97,6 +98,28 @@ describe('naming and TTLs', () => {
     await admin.set('app:stray', 'x');
     expect(await keysWithoutTtl()).toEqual(['app:stray']);
     await admin.del('app:stray');
+  });
+});
+
+describe('eviction', () => {
+  it('filling memory evicts cache keys (they have a TTL), never a persistent keyspace\'s', async () => {
+    const settings = orgSettings.bind(redis);
+    for (let org = 1000; org < 1100; org++) await settings.set({ orgId: org }, { maxSources: org, ingestEnabled: 'true' });
+    const filler = defineKeyspace({ name: 'filler', description: 'test', key: { id: 'int' }, codec: string(), ttl: { ttl: '1h' } }).bind(redis);
+    const big = 'x'.repeat(16 * 1024);
+    const evicted = async () => Number(/evicted_keys:(\d+)/.exec(await admin.info('stats'))![1]);
+    const before = await evicted();
+    // About twice the memory limit in cache values: Redis must evict to take them.
+    for (let i = 0; i < 2048 && (await evicted()) === before; i += 64) {
+      await filler.mset(Array.from({ length: 64 }, (_, j) => [{ id: i + j }, big] as [{ id: number }, string]));
+    }
+    expect(await evicted()).toBeGreaterThan(before);
+    const kept = await Promise.all(Array.from({ length: 100 }, (_, k) => settings.get({ orgId: 1000 + k })));
+    expect(kept.filter((v) => v === undefined)).toHaveLength(0);
+    expect(await admin.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'volatile-lfu']);
+    // Room again for the other tests of this file.
+    const fillerKeys = await admin.keys('app:filler:*');
+    for (let i = 0; i < fillerKeys.length; i += 500) await admin.del(...fillerKeys.slice(i, i + 500));
   });
 });
 

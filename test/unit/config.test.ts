@@ -39,7 +39,7 @@ describe('loading', () => {
     expect(file).toBeUndefined();
     expect(config.stateDir).toBe(path.join(dir, '.dataplane'));
     expect(config.postgres.port).toBe(5432);
-    expect(config.redis.maxmemoryPolicy).toBe('allkeys-lfu');
+    expect(config.redis.maxmemoryPolicy).toBe('volatile-lfu');
     expect(config.nats.maxPayload).toBe(1024 * 1024);
     expect(config.postgres.host).toBe('127.0.0.1');
     expect(config.redis.host).toBe('127.0.0.1');

@@ -86,7 +86,7 @@ describe('rendered files', () => {
     expect(render({ redis: { host: '10.1.2.3' } })['redis/redis.conf']).toMatch(/^port 0$/m); // dev, but not loopback
     expect(conf).toContain('appendonly yes');
     expect(conf).toContain('appendfsync everysec');
-    expect(conf).toContain('maxmemory-policy allkeys-lfu');
+    expect(conf).toContain('maxmemory-policy volatile-lfu');
     expect(conf).toContain(`maxmemory ${1 * GiB}`);
     expect(conf).toContain('save 3600 1 300 100 60 10000');
   });
