@@ -30,7 +30,7 @@ export const configSchema = z
     topology: z
       .enum(['single', 'ha'])
       .default('single')
-      .describe('"single": one process per server. "ha": a NATS cluster (nats.cluster) and Redis with replicas and Sentinel (redis.replicas, redis.sentinel), every node supervised (docs/operations.md).'),
+      .describe('"single": one process per server. "ha": a NATS cluster (nats.cluster) and Redis with replicas and Sentinel (redis.replicas, redis.sentinel), every node supervised (docs/operations.md, High availability).'),
     declarations: z
       .string()
       .min(1)

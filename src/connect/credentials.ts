@@ -8,7 +8,7 @@ import type { SecretService, Secrets } from '../secrets/store.js';
 import { serviceUsers } from '../secrets/identities.js';
 import { tlsFiles } from '../tls/certificates.js';
 import { redisPort } from './tls.js';
-import { natsNodes } from '../config/topology.js';
+import { natsNodes, redisNodes, sentinelNodes } from '../config/topology.js';
 
 export interface Credential {
   service: SecretService;
@@ -23,6 +23,10 @@ export interface Credential {
   tls: boolean;
   /** CA certificate that verifies the server, with TLS on */
   caFile?: string;
+  /** Redis in the ha topology: the sentinels (host:port) that name the current primary. */
+  sentinels?: string[];
+  /** Redis in the ha topology: the name the sentinels monitor the primary under. */
+  masterName?: string;
 }
 
 export const MASK = '********';
@@ -43,9 +47,22 @@ export function credentialsFor(config: Config, secrets: Secrets, opts: { reveal:
     let port = config[service].port;
     let url: string;
     let database: string | undefined;
+    let sentinel: { sentinels: string[]; masterName: string } | undefined;
     if (service === 'postgres') {
       database = user === config.postgres.superuser ? 'postgres' : config.postgres.database;
       url = `postgresql://${auth}:${port}/${database}${caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}` : ''}`;
+    } else if (service === 'redis' && user === 'replication') {
+      // The replicas' own login: it talks to the nodes, not to the sentinels.
+      const nodes = redisNodes(config);
+      port = tls ? nodes[0]!.tlsPort : nodes[0]!.port;
+      url = nodes.map((n) => `${tls ? 'rediss' : 'redis'}://${user}:${password}@${hostForUrl(n.host)}:${tls ? n.tlsPort : n.port}`).join(',');
+    } else if (service === 'redis' && config.topology === 'ha') {
+      // The primary moves on failover, so the address to keep is the sentinels'. There is
+      // no standard URL for that; this is the redis+sentinel form several clients read.
+      const nodes = sentinelNodes(config);
+      sentinel = { sentinels: nodes.map((n) => `${hostForUrl(n.host)}:${n.port}`), masterName: config.redis.sentinel.masterName };
+      port = nodes[0]!.port;
+      url = `${tls ? 'rediss' : 'redis'}+sentinel://${user}:${password}@${sentinel.sentinels.join(',')}/${sentinel.masterName}`;
     } else if (service === 'redis') {
       port = redisPort(config).port;
       url = `${tls ? 'rediss' : 'redis'}://${auth}:${port}`;
@@ -64,6 +81,6 @@ export function credentialsFor(config: Config, secrets: Secrets, opts: { reveal:
     }
     // The monitoring endpoints serve plain HTTP on monitoring.host (loopback by default).
     const secured = service !== 'monitoring' && tls;
-    return [{ service, user, purpose, host, port, ...(database ? { database } : {}), password, url, tls: secured, ...(caFile && secured ? { caFile } : {}) }];
+    return [{ service, user, purpose, host, port, ...(database ? { database } : {}), password, url, tls: secured, ...(caFile && secured ? { caFile } : {}), ...sentinel }];
   });
 }

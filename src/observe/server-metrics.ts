@@ -16,15 +16,17 @@ import { MONITOR_LOGIN } from '../secrets/postgres-roles.js';
 import { readCertificate, tlsFiles } from '../tls/certificates.js';
 import { scrapeTimeoutSec } from '../render/monitoring.js';
 import { listBackups } from '../backup/catalog.js';
+import { natsNodes } from '../config/topology.js';
 import { fetchNatsStats, natsMonitorUrl, type NatsStats } from '../servers/nats-monitor.js';
+import { registerRedisMetrics } from './redis-metrics.js';
 
 export interface ServerMetricsSources {
   config: Config;
   paths: StatePaths;
   /** The current access (secrets change with rotation). */
   access: () => Access;
-  /** per managed server: 1 running, 0 otherwise, and its restart count */
-  services: () => { name: string; up: boolean; restarts: number }[];
+  /** per managed process: 1 running, 0 otherwise, its restart count, and the cluster it is a node of ('' for none) */
+  services: () => { name: string; up: boolean; restarts: number; cluster?: string }[];
 }
 
 /** One fetch shared by every gauge of a scrape; a failed fetch leaves the gauges empty. */
@@ -82,6 +84,11 @@ export function dataAreas(config: Config, paths: StatePaths): { area: string; se
   return areas;
 }
 
+/** `service` is the process instance (nats-2); `cluster` the kind of cluster it is a node of, only in ha. */
+function processLabels(s: { name: string; cluster?: string }): Record<string, string> {
+  return s.cluster ? { service: s.name, cluster: s.cluster } : { service: s.name };
+}
+
 export function createServerMetrics(src: ServerMetricsSources): Registry {
   const registry = new Registry();
   const { config, paths } = src;
@@ -91,13 +98,13 @@ export function createServerMetrics(src: ServerMetricsSources): Registry {
   const g = <L extends string>(name: string, help: string, labelNames: readonly L[], collect: (this: Gauge<L>) => Promise<void> | void) =>
     new Gauge<L>({ name, help, labelNames, registers: [registry], collect });
 
-  g('dataplane_server_up', '1 while the supervisor sees the server running', ['service'], function () {
+  g('dataplane_server_up', '1 while the supervisor sees the server running', ['service', 'cluster'], function () {
     this.reset();
-    for (const s of src.services()) this.set({ service: s.name }, s.up ? 1 : 0);
+    for (const s of src.services()) this.set(processLabels(s), s.up ? 1 : 0);
   });
-  g('dataplane_server_restarts', 'Restarts of the server by the supervisor since it started', ['service'], function () {
+  g('dataplane_server_restarts', 'Restarts of the server by the supervisor since it started', ['service', 'cluster'], function () {
     this.reset();
-    for (const s of src.services()) this.set({ service: s.name }, s.restarts);
+    for (const s of src.services()) this.set(processLabels(s), s.restarts);
   });
 
   // Disk: walking the directories costs I/O, so at most every 15 s.
@@ -169,8 +176,25 @@ export function createServerMetrics(src: ServerMetricsSources): Registry {
     if (b) this.set(b.count);
   });
 
-  const url = natsMonitorUrl(config);
-  if (url) registerNatsMetrics(registry, memo(1000, () => fetchNatsStats(url, timeoutMs)));
+  // The first node whose monitoring endpoint answers: in a cluster, one node down does not blind the figures.
+  const urls = config.nats.enabled ? natsNodes(config).flatMap((n) => natsMonitorUrl(config, n) ?? []) : [];
+  if (urls.length) {
+    registerNatsMetrics(
+      registry,
+      memo(1000, async () => {
+        let last: unknown;
+        for (const url of urls) {
+          try {
+            return await fetchNatsStats(url, timeoutMs);
+          } catch (e) {
+            last = e;
+          }
+        }
+        throw last;
+      }),
+    );
+  }
+  if (config.redis.enabled) registerRedisMetrics(registry, { config, access: src.access, timeoutMs, memo });
   return registry;
 }
 
@@ -215,6 +239,7 @@ function registerNatsMetrics(registry: Registry, stats: () => Promise<NatsStats 
   const perStream: [string, string, (s: NatsStats['streams'][number]) => number][] = [
     ['nats_stream_messages', 'Messages in the stream', (s) => s.messages],
     ['nats_stream_bytes', 'Bytes in the stream', (s) => s.bytes],
+    ['nats_stream_replicas_lagging', 'Replicas of the stream that are not current (a cluster node down or catching up)', (s) => s.replicasBehind],
   ];
   for (const [name, help, read] of perStream) {
     new Gauge({

@@ -56,7 +56,7 @@ function renderSentinel(ctx: RenderContext, node: SentinelNode): string {
     'user default off resetpass resetkeys resetchannels -@all',
     `user admin on ${hash('admin')} ~* &* +@all`,
     `user sentinel on ${hash('sentinel')} ~* &* +@all`,
-    ...Object.keys(config.redis.users).map((u) => `user ${u} on ${hash(u)} resetkeys &* ${SENTINEL_CLIENT_COMMANDS}`),
+    ...['monitor', ...Object.keys(config.redis.users)].map((u) => `user ${u} on ${hash(u)} resetkeys &* ${SENTINEL_CLIENT_COMMANDS}`),
     'sentinel sentinel-user sentinel',
     `sentinel sentinel-pass ${secret('sentinel')}`,
     '',

@@ -174,6 +174,9 @@ export const redisDriver: ServerDriver = {
    * replicas would resync from it, losing what only they held.
    */
   minRestartDelayMs: (config) => (config.topology === 'ha' ? config.redis.sentinel.downAfterMs * 2 + 1000 : 0),
+  // ...and with `replicaof` the new primary in its file: started from the old file, it
+  // would serve as a second primary until the sentinels demote it (seconds of split brain).
+  freshFilesOnRestart: true,
 
   figures: redisFigures,
 

@@ -21,7 +21,7 @@ import { renderSentinels } from '../render/sentinel.js';
 import { redisAclHash } from '../secrets/hashes.js';
 import { secretFor } from '../secrets/store.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
-import type { ServerDriver } from './types.js';
+import type { SentinelFigures, ServerDriver } from './types.js';
 
 function sentinelNode(config: Config, instance = 'sentinel-1'): SentinelNode {
   const node = sentinelNodes(config).find((n) => n.instance === instance);
@@ -133,6 +133,32 @@ export const sentinelDriver: ServerDriver = {
       const addr = await s.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', access.config.redis.sentinel.masterName);
       if (!Array.isArray(addr)) throw new ProbeError('the sentinel does not know the primary yet');
       return { version: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown', latencyMs: performance.now() - started };
+    });
+  },
+
+  async figures(access, timeoutMs = 2000, instance = 'sentinel-1'): Promise<SentinelFigures> {
+    const m = access.config.redis.sentinel.masterName;
+    return withSentinel(access, instance, 'admin', timeoutMs, async (s) => {
+      const flat = (await s.call('SENTINEL', 'MASTER', m)) as string[];
+      const f = new Map<string, string>();
+      for (let i = 0; i + 1 < flat.length; i += 2) f.set(flat[i]!, flat[i + 1]!);
+      // CKQUORUM answers an error when too few sentinels are reachable to fail over.
+      const canFailover = await s.call('SENTINEL', 'CKQUORUM', m).then(
+        () => true,
+        () => false,
+      );
+      const host = f.get('ip') ?? '';
+      const port = Number(f.get('port'));
+      const node = redisNodes(access.config).find((n) => n.host === host && (n.tlsPort === port || n.port === port));
+      return {
+        primary: node?.instance ?? `${host}:${port}`,
+        address: `${host}:${port}`,
+        primaryDown: /(^|,)[so]_down/.test(f.get('flags') ?? ''),
+        replicas: Number(f.get('num-slaves') ?? 0),
+        sentinels: Number(f.get('num-other-sentinels') ?? 0) + 1,
+        quorum: Number(f.get('quorum') ?? 0),
+        canFailover,
+      };
     });
   },
 

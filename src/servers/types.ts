@@ -78,8 +78,24 @@ export interface NatsFigures {
   cluster?: { serverName: string; metaLeader: boolean; leads: string[]; size: number };
 }
 
+/** What one sentinel knows: the primary the clients are sent to, and its peers. */
+export interface SentinelFigures {
+  /** The node the sentinel names as primary (its instance, or host:port when not one of the stack's) */
+  primary: string;
+  address: string;
+  /** The sentinel sees the primary down (subjectively, or agreed with the others) */
+  primaryDown: boolean;
+  /** Replicas the sentinel knows of */
+  replicas: number;
+  /** Sentinels it knows, itself included */
+  sentinels: number;
+  quorum: number;
+  /** Enough sentinels are reachable to reach the quorum and authorize a failover (SENTINEL CKQUORUM) */
+  canFailover: boolean;
+}
+
 /** The key figures an operator checks first: connections, memory, storage, lag. */
-export type ServerFigures = PostgresFigures | RedisFigures | NatsFigures;
+export type ServerFigures = PostgresFigures | RedisFigures | NatsFigures | SentinelFigures;
 
 /** The logins a server checks, and how a new password becomes live on it. */
 export interface CredentialsOwner {
@@ -122,6 +138,11 @@ export interface ServerDriver {
    * sentinels to fail over first, so that it comes back as a replica.
    */
   minRestartDelayMs?(config: Config): number;
+  /**
+   * Its files depend on what changed while it ran (a Redis node's: which node the
+   * sentinels made primary), so a restart renders and writes them again first.
+   */
+  freshFilesOnRestart?: boolean;
   /** Key figures, read as the server's monitoring login. */
   figures?(access: Access, timeoutMs: number, instance?: string): Promise<ServerFigures>;
   /** Present when the server checks passwords of one of the stack's services. */

@@ -56,6 +56,24 @@ export function testMonitoring([port, alertmanagerPort, nodeExporterPort, postgr
   return { enabled: false, port, alertmanagerPort, nodeExporterPort, postgresExporterPort, redisExporterPort, scrapeIntervalSec: 1 };
 }
 
+/**
+ * Ports for the ha topology on one host: nodes of a kind number their ports from a base
+ * port, so each kind gets a block of consecutive free ports.
+ */
+export async function haPortBlocks(input: { nats?: { cluster?: { nodes?: number } }; redis?: { replicas?: number; sentinel?: { nodes?: number } } } = {}) {
+  const natsCount = input.nats?.cluster?.nodes ?? 3;
+  const redisCount = 1 + (input.redis?.replicas ?? 2);
+  const natsClient = await freePortBlock(natsCount);
+  const natsMonitor = await freePortBlock(natsCount);
+  const natsRoutes = await freePortBlock(natsCount);
+  const redisBase = await freePortBlock(2 * redisCount);
+  const sentinels = await freePortBlock(input.redis?.sentinel?.nodes ?? 3);
+  return {
+    nats: { port: natsClient, monitorPort: natsMonitor, cluster: { port: natsRoutes } },
+    redis: { port: redisBase, tlsPort: redisBase + 1, sentinel: { port: sentinels } },
+  };
+}
+
 async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): Promise<Config> {
   const want = new Set(opts.services ?? SERVICES);
   const [pg, redis, redisTls, nats, natsMonitor, health, prom, am, nodeExp, pgExp, redisExp] = await freePorts(11);
@@ -72,21 +90,8 @@ async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): P
     monitoring: testMonitoring([prom!, am!, nodeExp!, pgExp!, redisExp!]),
   };
   if ((opts.config as { topology?: string } | undefined)?.topology === 'ha') {
-    // Nodes of a kind number their ports from a base port: blocks of consecutive free ports.
-    const input = (opts.config ?? {}) as { nats?: { cluster?: { nodes?: number } }; redis?: { replicas?: number; sentinel?: { nodes?: number } } };
-    const natsCount = input.nats?.cluster?.nodes ?? 3;
-    const redisCount = 1 + (input.redis?.replicas ?? 2);
-    const [natsClient, natsMonitorBase, natsRoutes, redisBase, sentinels] = [
-      await freePortBlock(natsCount),
-      await freePortBlock(natsCount),
-      await freePortBlock(natsCount),
-      await freePortBlock(2 * redisCount),
-      await freePortBlock(input.redis?.sentinel?.nodes ?? 3),
-    ];
-    Object.assign(base, {
-      nats: { ...base.nats, port: natsClient, monitorPort: natsMonitorBase, cluster: { port: natsRoutes } },
-      redis: { ...base.redis, port: redisBase, tlsPort: redisBase + 1, sentinel: { port: sentinels } },
-    });
+    const blocks = await haPortBlocks(opts.config as Record<string, unknown>);
+    Object.assign(base, { nats: { ...base.nats, ...blocks.nats }, redis: { ...base.redis, ...blocks.redis } });
   }
   return parseConfig(opts.config ? mergeDeep(base, opts.config as Record<string, unknown>) : base);
 }

@@ -49,6 +49,8 @@ export interface ProcessManagerOptions {
   progress?: ((msg: string) => void) | undefined;
   /** Called after a process came back by itself (the state file lists pids). */
   onRestarted?: () => void;
+  /** Before a restart of a driver with freshFilesOnRestart: render and write its files again. */
+  refreshFiles?: (m: Managed) => Promise<void>;
 }
 
 /** A process that stayed up this long is considered healthy again: backoff resets. */
@@ -104,6 +106,8 @@ export class ProcessManager {
     if (first) {
       this.opts.progress?.(`starting ${m.instance}`);
       await m.driver.prepare(m.ctx);
+    } else if (m.driver.freshFilesOnRestart && this.opts.refreshFiles) {
+      await this.opts.refreshFiles(m);
     }
     const cmd = m.driver.command(m.ctx);
     const logFile = this.logFile(m);

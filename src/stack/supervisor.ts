@@ -59,6 +59,11 @@ export class Supervisor {
       logger: opts.logger,
       progress: opts.progress,
       onRestarted: () => this.writeState(),
+      refreshFiles: async (m) => {
+        this.plan = { ...this.plan, files: renderPlanned(this.access, this.plan) };
+        m.ctx = { ...m.ctx, files: this.plan.files };
+        await m.driver.prepare(m.ctx);
+      },
     });
   }
 
@@ -116,7 +121,8 @@ export class Supervisor {
         paths,
         access: () => this.access,
         readiness: () => this.readiness(),
-        services: () => this.processes.all.map((m) => ({ name: m.instance, up: m.state === 'running', restarts: m.restarts })),
+        services: () =>
+          this.processes.all.map((m) => ({ name: m.instance, up: m.state === 'running', restarts: m.restarts, cluster: m.driver.instances(config).length > 1 ? m.driver.name : '' })),
       })),
     ];
     for (const job of jobs) await this.startJob(job);

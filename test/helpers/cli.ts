@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { freePorts } from '../../src/lib/ports.js';
-import { testMonitoring } from '../../src/stack/ephemeral.js';
+import { haPortBlocks, testMonitoring } from '../../src/stack/ephemeral.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
@@ -66,6 +66,12 @@ export async function tempProject(extra: Record<string, unknown> = {}): Promise<
     backup: { intervalHours: 0 },
     monitoring: testMonitoring([prom!, am!, nodeExp!, pgExp!, redisExp!]),
   };
+  if (extra.topology === 'ha') {
+    // Nodes of a kind take consecutive ports from their base port.
+    const blocks = await haPortBlocks(extra);
+    config.nats = { ...(config.nats as object), ...blocks.nats };
+    config.redis = { ...(config.redis as object), ...blocks.redis };
+  }
   for (const [k, v] of Object.entries(extra)) {
     const base = config[k];
     config[k] = base && typeof base === 'object' && v && typeof v === 'object' && !Array.isArray(v) ? { ...base, ...v } : v;

@@ -30,7 +30,20 @@ export function register(program: Command): void {
     .option('--url', "print only the URL (with a service: its application login's URL)")
     .option('--reveal', 'show passwords (they appear in your terminal and its scrollback)')
     .option('--json', 'print machine-readable JSON')
-    .addHelpText('after', '\nExamples:\n  psql "$(dataplane credentials postgres --url --reveal)"\n  redis-cli -u "$(dataplane credentials redis --url --reveal)" ping')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  psql "$(dataplane credentials postgres --url --reveal)"',
+        '  redis-cli -u "$(dataplane credentials redis --url --reveal)" ping',
+        '',
+        'In the ha topology NATS URLs list every node, comma-separated, and Redis URLs name the',
+        'sentinels and the primary\'s name (redis+sentinel://user:password@host:port,.../name; with',
+        '--json also as `sentinels` and `masterName`): the primary moves on failover, so clients',
+        'ask a sentinel for it (SENTINEL GET-MASTER-ADDR-BY-NAME) rather than keep its address.',
+      ].join('\n'),
+    )
     .action((service: string | undefined, opts: CredentialsOptions, cmd: Command) => {
       const { config, environment } = loadFor(cmd);
       const user = opts.user ?? (opts.url && service ? applicationUser(config, service as ServiceName | 'monitoring') : undefined);

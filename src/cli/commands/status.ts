@@ -1,6 +1,6 @@
 /** `dataplane status`: per-service health from a real authenticated probe. */
 import type { Command } from 'commander';
-import type { NatsFigures, PostgresFigures, RedisFigures } from '../../servers/types.js';
+import type { NatsFigures, PostgresFigures, RedisFigures, SentinelFigures } from '../../servers/types.js';
 import type { ServiceStatus } from '../../stack/status.js';
 import { loadFor } from '../context.js';
 import { printJson, status, table } from '../output.js';
@@ -16,9 +16,17 @@ export function figureLine(s: ServiceStatus): string | undefined {
     const lag = f.replicationLagSeconds === null ? 'no replicas' : `${f.replicas} replica(s), lag ${f.replicationLagSeconds.toFixed(1)} s`;
     return `connections ${f.connections.used}/${f.connections.max}${pct(f.connections.used, f.connections.max)} · database ${mb(f.databaseBytes)} · ${lag}`;
   }
+  if (s.service === 'sentinel') {
+    const f = s.figures as SentinelFigures;
+    const primary = `primary ${f.primary}${f.primary === f.address ? '' : ` (${f.address})`}${f.primaryDown ? ' DOWN' : ''}`;
+    return `${primary} · ${f.replicas} replicas · ${f.sentinels} sentinels, quorum ${f.quorum}${f.canFailover ? '' : ' · too few sentinels reachable to fail over'}`;
+  }
   if (s.service === 'redis') {
     const f = s.figures as RedisFigures;
-    return `${f.role} · memory ${mb(f.memory.used)}/${f.memory.max ? mb(f.memory.max) : 'unlimited'}${pct(f.memory.used, f.memory.max)} · clients ${f.clients.connected}/${f.clients.max} · evicted ${f.evictedKeys}`;
+    const r = f.replication;
+    // Redis says master/slave; the docs and the rest of dataplane say primary/replica.
+    const role = !r ? f.role : 'replicas' in r ? `primary · ${r.replicas} replicas · offset ${r.offset}` : `replica of ${r.primary} · link ${r.linkUp ? 'up' : 'DOWN'} · offset ${r.offset}`;
+    return `${role} · memory ${mb(f.memory.used)}/${f.memory.max ? mb(f.memory.max) : 'unlimited'}${pct(f.memory.used, f.memory.max)} · clients ${f.clients.connected}/${f.clients.max} · evicted ${f.evictedKeys}`;
   }
   const f = s.figures as NatsFigures;
   const lag = f.consumerLag.length ? f.consumerLag.map((c) => `${c.stream}/${c.consumer} ${c.pending}+${c.ackPending}`).join(', ') : 'none';

@@ -12,7 +12,7 @@ export interface HealthJobSources {
   paths: StatePaths;
   access: () => Access;
   readiness: () => Promise<ComponentHealth[]>;
-  services: () => { name: string; up: boolean; restarts: number }[];
+  services: () => { name: string; up: boolean; restarts: number; cluster?: string }[];
 }
 
 export class HealthJob implements Job {

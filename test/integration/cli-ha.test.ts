@@ -1,0 +1,140 @@
+/**
+ * The ha topology as a user runs it from the CLI: `up --detach` with `topology: ha`
+ * starts PostgreSQL, three NATS nodes, a Redis primary with two replicas and three
+ * sentinels; status shows each node and its role; credentials name every NATS node
+ * and the sentinels (the Redis primary moves); `down` stops every process it started.
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisFigures, SentinelFigures } from '../../src/servers/types.js';
+import type { StackStatus } from '../../src/stack/status.js';
+import { tempProject, type Project } from '../helpers/cli.js';
+import { credentials, find } from '../helpers/clients.js';
+import { natsConnect } from '../helpers/connect.js';
+import { expectAllGone, waitFor } from '../helpers/processes.js';
+
+let project: Project;
+let up: { code: number | null; stdout: string; stderr: string };
+
+const INSTANCES = ['postgres', 'redis', 'redis-2', 'redis-3', 'sentinel-1', 'sentinel-2', 'sentinel-3', 'nats', 'nats-2', 'nats-3'];
+
+beforeAll(async () => {
+  project = await tempProject({ topology: 'ha' });
+  up = await project.run(['up', '--detach'], { timeoutMs: 180_000 });
+}, 200_000);
+
+afterAll(async () => {
+  await project?.cleanup();
+});
+
+async function status(): Promise<{ code: number | null; json: StackStatus }> {
+  const r = await project.run(['status', '--json']);
+  return { code: r.code, json: JSON.parse(r.stdout) as StackStatus };
+}
+
+/** redis-cli with TLS as `user`; the password travels in the environment, not on the command line. */
+function redisCli(port: number, user: string, password: string, caFile: string, args: string[]): string {
+  const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), '--tls', '--cacert', caFile, '--user', user, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, REDISCLI_AUTH: password },
+  });
+  return r.stdout.trim();
+}
+
+describe('dataplane CLI, topology ha', () => {
+  it('`up --detach` starts every node and prints one row per node', () => {
+    expect(up.code, up.stderr).toBe(0);
+    for (const name of INSTANCES) expect(up.stdout).toMatch(new RegExp(`^${name}\\s+\\S+\\s+127\\.0\\.0\\.1:\\d+\\s+running\\s+\\d+`, 'm'));
+  });
+
+  it('`status --json` is healthy and shows one Redis primary and the cluster roles', async () => {
+    // Replicas report "linked" only once their first sync is done.
+    const { json } = await waitFor('a healthy ha stack', async () => {
+      const s = await status();
+      return s.code === 0 && s.json.healthy ? s : undefined;
+    }, 30_000, 500);
+    expect(json.services.map((s) => s.name).sort()).toEqual([...INSTANCES].sort());
+    const roles = json.services.filter((s) => s.service === 'redis').map((s) => (s.figures as { role?: string }).role);
+    expect(roles.sort()).toEqual(['master', 'slave', 'slave']);
+    const ready = await fetch(`http://127.0.0.1:${project.ports.health}/readyz`);
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { components: Record<string, { status: string; required: boolean }> };
+    for (const cluster of ['nats cluster', 'redis cluster', 'sentinel cluster']) expect(body.components[cluster], cluster).toMatchObject({ status: 'up', required: true });
+    // Single nodes are reported but not required: one may go while the cluster serves.
+    expect(body.components['nats-2']).toMatchObject({ status: 'up', required: false });
+  });
+
+  it('credentials name every NATS node and the sentinels, which lead to the Redis primary', async () => {
+    const creds = await credentials(project);
+    const nats = find(creds, 'nats', 'app');
+    expect(nats.url.split(',')).toHaveLength(3);
+    // A client given the whole list connects even when the first node is gone.
+    const nc = await natsConnect(nats, { servers: nats.url.split(',').map((u) => u.replace(/^tls:\/\/[^@]+@/, '')) });
+    expect(nc.info?.cluster).toBeTruthy();
+    await nc.close();
+
+    const redis = find(creds, 'redis', 'app');
+    expect(redis.sentinels).toHaveLength(3);
+    expect(redis.masterName).toBe('dataplane');
+    expect(redis.url).toMatch(/^rediss\+sentinel:\/\/app:[^*@]+@127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+\/dataplane$/);
+    const masked = (await project.run(['credentials', 'redis', '--url'])).stdout.trim();
+    expect(masked).toContain('app:********@');
+
+    // Ask a sentinel for the primary, as any Sentinel-aware client does, then talk to it.
+    const [host, port] = redis.sentinels![1]!.split(':');
+    const addr = redisCli(Number(port), 'app', redis.password, redis.caFile!, ['sentinel', 'get-master-addr-by-name', 'dataplane']).split('\n');
+    expect(addr[0]).toBe(host);
+    expect(redisCli(Number(addr[1]), 'app', redis.password, redis.caFile!, ['ping'])).toBe('PONG');
+    // A replica would answer READONLY.
+    expect(redisCli(Number(addr[1]), 'app', redis.password, redis.caFile!, ['set', 'app:cli-ha', 'x'])).toBe('OK');
+  });
+
+  it('after a failover and a crash of everything, `up` brings every node back with the promoted primary', { timeout: 180_000 }, async () => {
+    const primaryOf = async () => {
+      const { json } = await status();
+      const named = json.services.filter((s) => s.service === 'sentinel').map((s) => (s.figures as SentinelFigures | null)?.primary);
+      return named.length === 3 && named.every((p) => p && p === named[0]) ? { primary: named[0]!, json } : undefined;
+    };
+    const before = await waitFor('the sentinels to agree', primaryOf, 20_000, 500);
+    process.kill(before.json.services.find((s) => s.name === before.primary)!.pid!, 'SIGKILL');
+    const after = await waitFor('a new primary', async () => {
+      const p = await primaryOf();
+      return p && p.primary !== before.primary ? p : undefined;
+    }, 60_000, 500);
+
+    // The machine loses power, as far as the processes can tell: the supervisor and every server at once.
+    const { json } = await status();
+    const pids = [json.supervisor!.pid, ...json.services.map((s) => s.pid).filter((p): p is number => typeof p === 'number')];
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    await expectAllGone(pids);
+
+    const again = await project.run(['up', '--detach'], { timeoutMs: 180_000 });
+    expect(again.code, again.stderr).toBe(0);
+    const healthy = await waitFor('a healthy ha stack', async () => {
+      const s = await status();
+      return s.code === 0 && s.json.healthy ? s.json : undefined;
+    }, 60_000, 500);
+    expect(healthy.services.map((s) => s.name).sort()).toEqual([...INSTANCES].sort());
+    expect((await primaryOf())?.primary).toBe(after.primary);
+    const redisRoles = Object.fromEntries(healthy.services.filter((s) => s.service === 'redis').map((s) => [s.name, (s.figures as RedisFigures).role]));
+    expect(redisRoles[after.primary]).toBe('master');
+    expect(Object.values(redisRoles).filter((r) => r === 'master')).toHaveLength(1);
+    // The key written before both faults is still there.
+    const redis = find(await credentials(project), 'redis', 'app');
+    const port = healthy.services.find((s) => s.name === after.primary)!.address!.split(':')[1]!;
+    expect(redisCli(Number(port), 'app', redis.password, redis.caFile!, ['get', 'app:cli-ha'])).toBe('x');
+  });
+
+  it('`down` stops every process it started', async () => {
+    const { json } = await status();
+    const pids = [json.supervisor!.pid, ...json.services.map((s) => s.pid!)];
+    expect(pids.every((p) => typeof p === 'number')).toBe(true);
+    expect(pids).toHaveLength(1 + INSTANCES.length);
+    const r = await project.run(['down']);
+    expect(r.code, r.stderr).toBe(0);
+    await expectAllGone(pids, 30_000);
+    expect(readdirSync(path.join(project.stateDir, 'run'))).toEqual([]);
+  });
+});
