@@ -4,12 +4,11 @@
  * TLS on either side). The reference runs the same commands the keyspace sends:
  * SET with a PX TTL, GET, and -P 16 for the batched forms.
  */
-import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { string } from '../src/redis/codecs.js';
 import { defineKeyspace } from '../src/redis/keyspace.js';
 import type { EphemeralStack } from '../src/testing.js';
-import { describeCpu, progress, watchCpu, type Comparison, type Cpu } from './harness.js';
+import { describeCpu, progress, redisBenchmark, watchCpu, type Comparison, type Cpu } from './harness.js';
 
 const OPS = 200_000;
 const KEYS = 1_000_000;
@@ -55,16 +54,8 @@ export async function benchCache({ stack, rounds }: { stack: EphemeralStack; rou
     mset: () => callers(CONNECTIONS, OPS / CONNECTIONS / 16, (c) => spaces[c]!.mset(Array.from({ length: 16 }, () => [{ id: rnd() }, VALUE] as [{ id: number }, string]))),
     mget: () => callers(CONNECTIONS, OPS / CONNECTIONS / 16, (c) => spaces[c]!.mget(Array.from({ length: 16 }, () => ({ id: rnd() })))),
   };
-  const reference = (pipeline: number, command: string[]) => {
-    const r = spawnSync('redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '--user', 'bench', '-a', 'unused', '-c', String(CONNECTIONS), '-P', String(pipeline), '-r', String(KEYS), '-n', String(OPS), '--csv', ...command], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH ?? '' },
-    });
-    const line = r.stdout.split('\n').find((l) => /^"[A-Z]/.test(l));
-    const rate = Number(/^"[^"]*","([\d.]+)"/.exec(line ?? '')?.[1]);
-    if (r.status !== 0 || !rate) throw new Error(`redis-benchmark ${command[0]}: ${r.stderr || r.stdout}`);
-    return rate;
-  };
+  const reference = (pipeline: number, command: string[]) =>
+    redisBenchmark(['-h', '127.0.0.1', '-p', String(port), '--user', 'bench', '-a', 'unused', '-c', String(CONNECTIONS), '-P', String(pipeline), '-r', String(KEYS), '-n', String(OPS), ...command]);
   const refSet = (p: number) => reference(p, ['SET', 'key:__rand_int__', VALUE, 'PX', String(TTL_MS)]);
   const refGet = (p: number) => reference(p, ['GET', 'key:__rand_int__']);
 

@@ -2,7 +2,7 @@
  * Shared pieces of the benchmarks: interleaved rounds, medians, ratios, and the
  * machine description that goes next to every number.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
@@ -115,4 +115,16 @@ export function versionOf(cmd: string, args: string[]): string {
   } catch {
     return 'unknown';
   }
+}
+
+/**
+ * One redis-benchmark run (`--csv`), its requests per second. Its login is a
+ * password-less user of the throwaway server: no secret on its command line.
+ */
+export function redisBenchmark(args: string[]): number {
+  const r = spawnSync('redis-benchmark', ['--csv', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+  const line = r.stdout.split('\n').find((l) => /^"[A-Z]/.test(l));
+  const rate = Number(/^"[^"]*","([\d.]+)"/.exec(line ?? '')?.[1]);
+  if (r.status !== 0 || !rate) throw new Error(`redis-benchmark ${args.join(' ')}: ${r.stderr || r.stdout}`);
+  return rate;
 }

@@ -23,7 +23,8 @@ const ASYNC = 500_000;
 const SYNC = 20_000;
 const payload = new Uint8Array(128).fill(97);
 
-function go(url: string, args: string[]): number {
+/** One natsbench-go run; its last output line is JSON with msgs_per_s. */
+export function goBench(url: string, args: string[]): number {
   const r = spawnSync(GO, ['-url', url, ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`natsbench-go ${args.join(' ')}: ${r.stderr}`);
   return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { msgs_per_s: number }).msgs_per_s;
@@ -115,13 +116,17 @@ async function latency(nc: NatsConnection, jsm: JetStreamManager): Promise<{ p50
   return { p50: s[Math.floor(s.length * 0.5)]!, p99: s[Math.floor(s.length * 0.99)]! };
 }
 
+/** Build the Go reference client from Debian packages when it is not there yet. */
+export function ensureGoClient(): void {
+  if (existsSync(GO)) return;
+  if (!existsSync(BUILD)) throw new Error(`the Go reference client is not at ${BUILD} (../shared/tools/natsbench-go next to the project)`);
+  progress('building the Go reference client (natsbench-go) from Debian packages');
+  const b = spawnSync('bash', [BUILD], { stdio: 'inherit' });
+  if (b.status !== 0) throw new Error('could not build natsbench-go');
+}
+
 export async function benchMessaging({ rounds }: { rounds: number }): Promise<{ comparisons: Comparison[]; latency: { p50: number; p99: number } }> {
-  if (!existsSync(GO)) {
-    if (!existsSync(BUILD)) throw new Error(`the Go reference client is not at ${BUILD} (../shared/tools/natsbench-go next to the project)`);
-    progress('building the Go reference client (natsbench-go) from Debian packages');
-    const b = spawnSync('bash', [BUILD], { stdio: 'inherit' });
-    if (b.status !== 0) throw new Error('could not build natsbench-go');
-  }
+  ensureGoClient();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-natsbench-'));
   const [port, mon] = (await freePorts(2)) as [number, number];
   const server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-m', String(mon), '-js', '-sd', path.join(dir, 'store')], { stdio: 'ignore' });
@@ -140,12 +145,12 @@ export async function benchMessaging({ rounds }: { rounds: number }): Promise<{ 
     };
     for (let round = 1; round <= rounds; round++) {
       progress(`messaging round ${round}/${rounds}`);
-      await run('goAsync', () => go(url, ['-mode', 'pub-async', '-msgs', String(ASYNC), '-size', '128', '-purge']));
+      await run('goAsync', () => goBench(url, ['-mode', 'pub-async', '-msgs', String(ASYNC), '-size', '128', '-purge']));
       await run('nodeAsync', () => nodeAsync(nc!, jsm));
-      await run('goSync', () => go(url, ['-mode', 'pub-sync', '-msgs', String(SYNC), '-size', '128']));
+      await run('goSync', () => goBench(url, ['-mode', 'pub-sync', '-msgs', String(SYNC), '-size', '128']));
       await run('nodeSync', () => nodeSync(nc!));
       // Both read the first 500k messages of the stream as it is now.
-      await run('goConsume', () => go(url, ['-mode', 'consume', '-msgs', String(ASYNC), '-size', '128']));
+      await run('goConsume', () => goBench(url, ['-mode', 'consume', '-msgs', String(ASYNC), '-size', '128']));
       await run('nodeConsume', () => nodeConsume(nc!, jsm, round));
       progress(`  async go/node ${Math.round(r.goAsync!.at(-1)!)}/${Math.round(r.nodeAsync!.at(-1)!)}; sync ${Math.round(r.goSync!.at(-1)!)}/${Math.round(r.nodeSync!.at(-1)!)}; consume ${Math.round(r.goConsume!.at(-1)!)}/${Math.round(r.nodeConsume!.at(-1)!)}`);
     }
