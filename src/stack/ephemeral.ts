@@ -63,14 +63,13 @@ export function testMonitoring([port, alertmanagerPort, nodeExporterPort, postgr
 export async function haPortBlocks(input: { nats?: { cluster?: { nodes?: number } }; redis?: { replicas?: number; sentinel?: { nodes?: number } } } = {}) {
   const natsCount = input.nats?.cluster?.nodes ?? 3;
   const redisCount = 1 + (input.redis?.replicas ?? 2);
-  const natsClient = await freePortBlock(natsCount);
-  const natsMonitor = await freePortBlock(natsCount);
-  const natsRoutes = await freePortBlock(natsCount);
-  const redisBase = await freePortBlock(2 * redisCount);
-  const sentinels = await freePortBlock(input.redis?.sentinel?.nodes ?? 3);
+  const sentinelCount = input.redis?.sentinel?.nodes ?? 3;
+  // One block for all: blocks found one after another could overlap (each search frees its ports).
+  const base = await freePortBlock(3 * natsCount + 2 * redisCount + sentinelCount);
+  const redisBase = base + 3 * natsCount;
   return {
-    nats: { port: natsClient, monitorPort: natsMonitor, cluster: { port: natsRoutes } },
-    redis: { port: redisBase, tlsPort: redisBase + 1, sentinel: { port: sentinels } },
+    nats: { port: base, monitorPort: base + natsCount, cluster: { port: base + 2 * natsCount } },
+    redis: { port: redisBase, tlsPort: redisBase + 1, sentinel: { port: redisBase + 2 * redisCount } },
   };
 }
 

@@ -160,11 +160,13 @@ describe('ha topology: NATS cluster', () => {
   });
 
   it('status shows every node with its role; a crash of every node at once is recovered with the data', { timeout: 120_000 }, async () => {
-    // Nodes frozen by an earlier test need a moment to catch up, and to agree on one meta leader.
+    // Nodes frozen by an earlier test need a moment to catch up, and to agree on one meta leader...
     const nodes = await waitFor('every node healthy, one meta leader', async () => {
       const all = (await stackStatus(stack.config)).services.filter((s) => s.service === 'nats');
       const leaders = all.filter((s) => (s.figures as NatsFigures | null)?.cluster?.metaLeader).length;
-      return all.every((s) => s.status === 'running' && (s.figures as NatsFigures | null)?.cluster) && leaders === 1 ? all : undefined;
+      // ...and on a leader for each stream (one frozen earlier may still be electing).
+      const led = all.flatMap((s) => (s.figures as NatsFigures | null)?.cluster?.leads ?? []);
+      return all.every((s) => s.status === 'running' && (s.figures as NatsFigures | null)?.cluster) && leaders === 1 && led.includes('DLQ') && led.includes('EVENTS') ? all : undefined;
     }, 30_000, 500);
     expect(nodes.map((s) => [s.name, s.status])).toEqual([
       ['nats', 'running'],

@@ -12,6 +12,7 @@ import { natsNodes } from '../../config/topology.js';
 import type { Access } from '../../connect/access.js';
 import { natsConnect, natsEndpoint } from '../../connect/nats.js';
 import { closeRedis } from '../../connect/redis.js';
+import { ServerStartError } from '../../errors/index.js';
 import type { Logger } from '../../lib/logger.js';
 import { connectNats } from '../../nats/connection.js';
 import type { ConsumerRunner } from '../../nats/consumer.js';
@@ -23,15 +24,38 @@ import { connectRedis } from '../../redis/connection.js';
 import type { Declarations } from '../declarations.js';
 import type { Job } from './job.js';
 
-/** Make JetStream match the declarations; drift is reported, never forced. */
-export async function reconcileStreams(access: Access, declarations: Declarations): Promise<ReconcileReport> {
-  const nc = await natsConnect(natsEndpoint(access, 'admin'), { name: 'dataplane-reconcile', reconnect: false, timeoutMs: 10_000 });
-  try {
-    const { config } = access;
-    const nodes = natsNodes(config).length;
-    return await reconcile(await jetstreamManager(nc), { streams: declarations.streams, consumers: declarations.consumers }, { replicas: config.topology === 'ha' ? config.nats.cluster.replicas : 1, nodes });
-  } finally {
-    await nc.close();
+/**
+ * What a JetStream cluster answers while it forms: right after its nodes start (or come back
+ * from a crash of all of them) requests time out or find too few peers for R3 until the nodes
+ * agree on a meta leader and know each other, a matter of seconds (the Raft election timeout).
+ */
+const FORMING = /timeout|timed out|no suitable peers|temporarily unavailable|jetstream (is )?not enabled/i;
+
+/**
+ * Make JetStream match the declarations; drift is reported, never forced. In a cluster,
+ * answers of a cluster still forming are waited out until `supervisor.startTimeoutMs`.
+ */
+export async function reconcileStreams(access: Access, declarations: Declarations, opts: { onWait?: (reason: string) => void } = {}): Promise<ReconcileReport> {
+  const { config } = access;
+  const nodes = natsNodes(config).length;
+  const deadline = Date.now() + config.supervisor.startTimeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const nc = await natsConnect(natsEndpoint(access, 'admin'), { name: 'dataplane-reconcile', reconnect: false, timeoutMs: 10_000 });
+      try {
+        return await reconcile(await jetstreamManager(nc), { streams: declarations.streams, consumers: declarations.consumers }, { replicas: config.topology === 'ha' ? config.nats.cluster.replicas : 1, nodes });
+      } finally {
+        await nc.close();
+      }
+    } catch (e) {
+      const reason = (e as Error).message;
+      if (nodes < 2 || !FORMING.test(reason)) throw e;
+      if (Date.now() > deadline) {
+        throw new ServerStartError('nats', `the cluster did not accept the declared streams within ${config.supervisor.startTimeoutMs} ms: ${reason} (every node must be up: \`dataplane status\`)`, '', statePaths(config).log('nats'), e);
+      }
+      if (attempt === 1) opts.onWait?.(reason);
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 }
 
@@ -55,7 +79,7 @@ export class WorkersJob implements Job {
         // A restore left streams to bring back: before the declarations create them empty.
         const restored = await applyPendingStreamRestore(access, statePaths(config));
         if (restored) logger.info(`restored JetStream streams ${restored.streams.join(', ')} from backup ${restored.label}`);
-        const report = await reconcileStreams(access, declarations);
+        const report = await reconcileStreams(access, declarations, { onWait: (reason) => logger.info(`JetStream cluster still forming (${reason}); waiting for it before reconciling streams`) });
         if (report.created.length || report.updated.length) {
           logger.info(`JetStream: created ${report.created.join(', ') || 'nothing'}; updated ${report.updated.map((u) => `${u.name} (${u.fields.join(', ')})`).join(', ') || 'nothing'}`);
         }
