@@ -5,11 +5,12 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { statePaths } from '../config/paths.js';
-import { redisNodes, sentinelNodes } from '../config/topology.js';
+import { etcdNodes, postgresMembers, redisNodes, sentinelNodes } from '../config/topology.js';
 import type { Config } from '../config/schema.js';
 import { DataplaneError } from '../errors/index.js';
 import type { Access } from '../connect/access.js';
 import { drivers } from '../servers/index.js';
+import { clusterCreatedMarker, leaderInstance } from '../servers/patroni.js';
 import { isRecordAlive, readPidFile } from '../lib/process.js';
 import { resolveServiceUser } from '../lib/service-user.js';
 import { archivedWal, backupDir, commitBackup, listBackups, partialDir, readManifest, type BackupManifest } from './catalog.js';
@@ -50,8 +51,13 @@ export async function createBackup(access: Access, opts: CreateOptions = {}): Pr
   try {
     const manifest: BackupManifest = { format: 1, label, startedAt, finishedAt: '' };
     if (config.postgres.enabled) {
-      progress('PostgreSQL: base backup');
-      manifest.postgres = await backupPostgres(access, paths.pg.data, {
+      // ha: the files are the primary's (the backup session runs on it, through the primary address).
+      const primary = config.topology === 'ha' ? await leaderInstance(access) : undefined;
+      if (config.topology === 'ha' && !primary) throw new BackupError('PostgreSQL has no primary right now (a failover is under way?)', { hint: '`dataplane status`, then try again' });
+      const member = primary ? postgresMembers(config).find((m) => m.instance === primary) : undefined;
+      progress(`PostgreSQL: base backup${primary ? ` of the primary ${primary}` : ''}`);
+      manifest.postgres = await backupPostgres(access, member ? paths.pgMember(member.instance).data : paths.pg.data, {
+        ...(member ? { serverPort: member.port } : {}),
         label,
         dest: path.join(tmp, 'postgres'),
         onProgress: progress,
@@ -290,6 +296,7 @@ export async function restore(access: Access, opts: RestoreOptions): Promise<Res
     });
   }
   progress(`PostgreSQL recovered${r.recoveredTo ? ` to ${r.recoveredTo}` : ''} on timeline ${r.timeline}`);
+  if (own && config.topology === 'ha') movedAside.push(...resetPatroniCluster(config, progress));
   const redis: RestoreResult['redis'] = { restored: false };
   if (own && manifest.redis && config.redis.enabled) {
     const others = {
@@ -309,6 +316,21 @@ export async function restore(access: Access, opts: RestoreOptions): Promise<Res
     progress(`JetStream: ${streams.length} stream(s) (${streams.join(', ')}) restored by the next \`dataplane up\``);
   }
   return { ...r, label: manifest.label, dataDir, movedAside, redis, streams };
+}
+
+/**
+ * ha: the restored data is a new history of the cluster. The other members' data and
+ * Patroni's state in etcd describe the old one, so both are moved aside and the next
+ * `up` creates the cluster again from the first member (the restored one); the others
+ * are cloned from it.
+ */
+function resetPatroniCluster(config: Config, progress: (m: string) => void): string[] {
+  const paths = statePaths(config);
+  const dirs = [...postgresMembers(config).slice(1).map((m) => paths.pgMember(m.instance).data), ...etcdNodes(config).map((e) => paths.etcd(e.instance).data)];
+  const moved = dirs.map((d) => moveAside(d)).filter((d): d is string => Boolean(d));
+  rmSync(clusterCreatedMarker(paths), { force: true });
+  progress(`ha: the other members and etcd start over from the restored member (kept aside: ${moved.length} folder(s)); \`dataplane up\` clones the replicas`);
+  return moved;
 }
 
 /** The supervisor, or any process of the stack (every node of every topology), is alive. */

@@ -10,16 +10,11 @@ import path from 'node:path';
 import type { Access } from '../connect/access.js';
 import { withPg } from '../connect/postgres.js';
 import { BACKUP_LOGIN } from '../secrets/postgres-roles.js';
+import { SKIP_CONTENTS, SKIP_FILES } from '../servers/postgres-clone.js';
 import type { PostgresBackup } from './catalog.js';
 import { BackupError } from './errors.js';
 import { eachLimited, storeCompressed, type StoredFile } from './files.js';
 
-/**
- * Contents never copied (PostgreSQL's documentation on base backups): WAL comes
- * from the archive, the rest is recreated or meaningless on another server.
- */
-const SKIP_CONTENTS = new Set(['pg_wal', 'pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_stat_tmp', 'pg_subtrans']);
-const SKIP_FILES = new Set(['postmaster.pid', 'postmaster.opts', 'backup_label', 'backup_label.old', 'tablespace_map', 'recovery.signal', 'standby.signal']);
 
 function walk(root: string): { files: string[]; directories: string[] } {
   const files: string[] = [];
@@ -64,13 +59,17 @@ export interface PostgresBackupOptions {
   onProgress?: (msg: string) => void;
   /** Stops the copy between files (the stack is stopping); the server ends the backup with the session. */
   signal?: AbortSignal;
+  /** ha: the port of the member whose files are copied; the session must have reached that member. */
+  serverPort?: number;
 }
 
 export async function backupPostgres(access: Access, dataDir: string, opts: PostgresBackupOptions): Promise<PostgresBackup> {
   const progress = opts.onProgress ?? (() => {});
   // One session from start to stop: a non-exclusive backup ends with the session.
   return withPg(access, { user: BACKUP_LOGIN, timeoutMs: 10_000 }, async (db) => {
-    const version = (await db.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]!.v;
+    const { v: version, port } = (await db.query<{ v: string; port: number }>("select current_setting('server_version') as v, inet_server_port() as port")).rows[0]!;
+    // A switchover between choosing the folder and connecting would copy a replica's files.
+    if (opts.serverPort !== undefined && port !== opts.serverPort) throw new BackupError(`the primary moved while the backup started (it is on port ${port}, the files chosen are of port ${opts.serverPort}): run it again`);
     // fast: an immediate checkpoint instead of waiting for the next one.
     const start = (await db.query<{ lsn: string }>('select pg_backup_start($1, true) as lsn', [opts.label])).rows[0]!.lsn;
     progress(`backup started at WAL ${start}`);

@@ -16,6 +16,7 @@ import { register as registerLogs } from './commands/logs.js';
 import { register as registerMetrics } from './commands/metrics.js';
 import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerOutbox } from './commands/outbox.js';
+import { register as registerPostgres } from './commands/postgres.js';
 import { register as registerStreams } from './commands/streams.js';
 import { register as registerSchema } from './commands/schema.js';
 import { register as registerStatus } from './commands/status.js';
@@ -32,7 +33,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('-c, --config <file>', 'config file (default: ./dataplane.config.yaml, or $DATAPLANE_CONFIG)')
     .exitOverride();
-  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerCerts, registerBackup, registerMetrics, registerDashboards, registerDoctor, registerConfig, registerErrors]) {
+  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerPostgres, registerCerts, registerBackup, registerMetrics, registerDashboards, registerDoctor, registerConfig, registerErrors]) {
     register(program);
   }
   return program;

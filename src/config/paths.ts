@@ -23,6 +23,14 @@ export interface StatePaths {
   natsNode(instance: string): NatsPaths;
   /** The folder of a Redis node by instance (redis, redis-2, ...). */
   redisNode(instance: string): RedisPaths;
+  /**
+   * A PostgreSQL member's folder (postgres: pg, the single topology's; postgres-2: pg-2).
+   * The WAL archive is the first member's, shared: every primary archives into it.
+   */
+  pgMember(instance: string): PgMemberPaths;
+  /** The folder of an etcd member (etcd-1, ...). */
+  etcd(instance: string): { dir: string; data: string; conf: string; tls: string };
+  haproxy: { dir: string; conf: string; tls: string; /** its admin socket: which member each address sends to */ socket: string };
   /** The folder of a sentinel (sentinel-1, ...). */
   sentinel(instance: string): { dir: string; conf: string; tls: string };
   /** Prometheus, Alertmanager and exporters: one folder each (config, and data for the first two). */
@@ -39,6 +47,20 @@ export interface NatsPaths {
   conf: string;
   jetstream: string;
   tls: string;
+}
+
+export interface PgMemberPaths {
+  dir: string;
+  data: string;
+  /** Patroni's configuration (ha) */
+  patroni: string;
+  /** the tuned settings Patroni includes (ha) */
+  baseConf: string;
+  tls: string;
+  /** Patroni writes the replication password here for the replica's connection */
+  pgpass: string;
+  /** PostgreSQL binaries Patroni runs: the server's and Debian's pg_controldata, pg_isready */
+  bin: string;
 }
 
 export interface RedisPaths {
@@ -64,6 +86,12 @@ export function statePaths(config: Pick<Config, 'stateDir'>): StatePaths {
     nats: natsNode('nats'),
     natsNode,
     redisNode,
+    pgMember: (i) => {
+      const d = j(i === 'postgres' ? 'pg' : i.replace(/^postgres/, 'pg'));
+      return { dir: d, data: path.join(d, 'data'), patroni: path.join(d, 'patroni.yml'), baseConf: path.join(d, 'postgresql.base.conf'), tls: path.join(d, 'tls'), pgpass: path.join(d, 'pgpass'), bin: path.join(d, 'bin') };
+    },
+    etcd: (i) => ({ dir: j(i), data: j(i, 'data'), conf: j(i, 'etcd.yml'), tls: j(i, 'tls') }),
+    haproxy: { dir: j('haproxy'), conf: j('haproxy', 'haproxy.cfg'), tls: j('haproxy', 'tls'), socket: j('haproxy', 'admin.sock') },
     sentinel: (i) => ({ dir: j(i), conf: j(i, 'sentinel.conf'), tls: j(i, 'tls') }),
     monitoring: {
       dir: j('monitoring'),

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { backup, health, monitoring, networkSection, resources, supervisor, tls } from './sections.js';
 import { nats, postgres, postgresClient, redis } from './servers.js';
-import { natsNodes, redisNodes, sentinelNodes } from './topology.js';
+import { etcdNodes, natsNodes, postgresMembers, redisNodes, sentinelNodes } from './topology.js';
 
 export { postgresClient };
 
@@ -30,7 +30,7 @@ export const configSchema = z
     topology: z
       .enum(['single', 'ha'])
       .default('single')
-      .describe('"single": one process per server. "ha": a NATS cluster (nats.cluster) and Redis with replicas and Sentinel (redis.replicas, redis.sentinel), every node supervised (docs/operations.md, High availability).'),
+      .describe('"single": one process per server. "ha": PostgreSQL members under Patroni with etcd and HAProxy (postgres.ha), a NATS cluster (nats.cluster) and Redis with replicas and Sentinel (redis.replicas, redis.sentinel), every node supervised (docs/operations.md, High availability).'),
     declarations: z
       .string()
       .min(1)
@@ -69,6 +69,17 @@ export const configSchema = z
       } else seen.set(key, label);
     };
     claim('postgres.port', c.postgres.host, c.postgres.port, c.postgres.enabled);
+    if (c.topology === 'ha') {
+      claim('postgres.ha.replicaPort', c.postgres.host, c.postgres.ha.replicaPort, c.postgres.enabled);
+      for (const m of postgresMembers(c)) {
+        claim('postgres.ha.memberPort', m.host, m.port, c.postgres.enabled, `postgres.ha.memberPort of ${m.instance}`);
+        claim('postgres.ha.restApiPort', m.host, m.restApiPort!, c.postgres.enabled, `postgres.ha.restApiPort of ${m.instance}`);
+      }
+      for (const e of etcdNodes(c)) {
+        claim('postgres.ha.etcd.port', e.host, e.port, c.postgres.enabled, `postgres.ha.etcd.port of ${e.instance}`);
+        claim('postgres.ha.etcd.peerPort', e.host, e.peerPort, c.postgres.enabled, `postgres.ha.etcd.peerPort of ${e.instance}`);
+      }
+    }
     // Every node of every server, with the config field that moves its port.
     for (const r of redisNodes(c)) {
       claim('redis.port', r.host, r.port, c.redis.enabled, r.index ? `redis.port of ${r.instance}` : undefined);
@@ -136,4 +147,4 @@ export const MONITORS = ['node-exporter', 'postgres-exporter', 'redis-exporter',
 export type MonitorName = (typeof MONITORS)[number];
 
 /** Every kind of process the supervisor starts and watches (Redis Sentinel in the ha topology). */
-export type ProcessName = ServiceName | MonitorName | 'sentinel';
+export type ProcessName = ServiceName | MonitorName | 'sentinel' | 'etcd' | 'haproxy';

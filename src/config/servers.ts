@@ -8,7 +8,57 @@ export const postgresClient = z.strictObject({
   connectTimeoutMs: z.int().min(100).max(120_000).default(5000).describe('How long the library waits for a new connection.'),
   idleTimeoutMs: z.int().min(0).max(3_600_000).default(30_000).describe('Idle pooled connections close after this long; 0 keeps them.'),
   retries: z.int().min(0).max(20).default(5).describe('Attempts after the first for transactions that failed in a retryable way.'),
+  failoverWindowMs: z
+    .int()
+    .min(0)
+    .max(300_000)
+    .default(20_000)
+    .describe('A transaction that lost its connection before COMMIT (or reached a server that is no longer the primary) is retried for this long even past `retries`: a failover takes postgres.ha.ttlSec plus a few seconds.'),
 });
+
+/**
+ * The ha topology's PostgreSQL: members under Patroni, which keeps its leader lock in
+ * etcd, and HAProxy in front. Failover takes about ttlSec plus a HAProxy check: the
+ * leader lock must expire before a replica may take it.
+ */
+const postgresHa = z
+  .strictObject({
+    members: z.int().min(2).max(5).default(3).describe('PostgreSQL members (one primary, the rest streaming replicas); 3 keeps synchronous writes available when one fails.'),
+    memberPort: port().default(5440).describe('PostgreSQL port of the first member; on one host the k-th uses port + k - 1. Clients use postgres.port (HAProxy) instead.'),
+    replicaPort: port().default(5433).describe('HAProxy port that reaches the replicas (read-only, balanced); postgres.port reaches the primary.'),
+    restApiPort: port().default(8008).describe("Patroni REST API port of the first member (TLS, client certificates); the k-th uses port + k - 1."),
+    synchronous: z
+      .boolean()
+      .default(true)
+      .describe("Patroni's synchronous_mode: a commit is acknowledged once a replica has it too, so losing the primary loses no acknowledged commit. Off: asynchronous, faster, a failover may lose the last commits (docs/operations.md)."),
+    ttlSec: z.int().min(4).max(300).default(5).describe('Leader lock time to live: a primary that stops renewing it loses it after this long, then a replica takes over.'),
+    loopWaitSec: z.int().min(1).max(60).default(1).describe("Patroni's loop interval (how often the lock is renewed)."),
+    retryTimeoutSec: z.int().min(1).max(120).default(2).describe('How long Patroni retries etcd and PostgreSQL operations before it demotes a primary that cannot renew its lock.'),
+    scope: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -')
+      .default('dataplane')
+      .describe('Patroni cluster name (its keys in etcd).'),
+    etcd: z
+      .strictObject({
+        nodes: z
+          .int()
+          .min(3)
+          .max(7)
+          .refine((n) => n % 2 === 1, 'expected an odd number: etcd keeps working while a majority of its members runs (2 members cannot lose one)')
+          .default(3)
+          .describe('etcd members holding the leader lock; a majority must run for any failover or write to the lock.'),
+        port: port().default(2379).describe('etcd client port of the first member (TLS, client certificates); the k-th uses port + k - 1.'),
+        peerPort: port().default(2480).describe('etcd peer port of the first member (mutual TLS); the k-th uses port + k - 1.'),
+      })
+      .prefault({})
+      .describe('The etcd cluster Patroni keeps its leader lock and member list in.'),
+  })
+  .superRefine((h, ctx) => {
+    if (h.loopWaitSec + 2 * h.retryTimeoutSec > h.ttlSec) {
+      ctx.issues.push({ code: 'custom', path: ['ttlSec'], message: `must be at least loopWaitSec + 2 × retryTimeoutSec (${h.loopWaitSec + 2 * h.retryTimeoutSec}): a primary must be able to retry before its lock expires`, input: h.ttlSec });
+    }
+  });
 
 export const postgres = z
   .strictObject({
@@ -58,6 +108,7 @@ export const postgres = z
       .max(86_400)
       .default(3600)
       .describe('How often the supervisor runs dataplane.run_maintenance() (partitions ahead, retention, rollups); 0 = never.'),
+    ha: postgresHa.prefault({}).describe('PostgreSQL in the ha topology: members managed by Patroni, etcd, HAProxy.'),
   })
   .describe('PostgreSQL 16 server.');
 

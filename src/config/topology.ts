@@ -19,6 +19,11 @@ interface NatsFields {
   cluster: { nodes: number; port: number };
 }
 
+interface PostgresFields {
+  host: string;
+  ha: { members: number; memberPort: number; restApiPort: number; etcd: { nodes: number; port: number; peerPort: number } };
+}
+
 interface RedisFields {
   host: string;
   port: number;
@@ -93,4 +98,46 @@ export function sentinelNodes(c: { topology: Topology; redis: RedisFields }): Se
   if (c.topology !== 'ha') return [];
   const s = c.redis.sentinel;
   return Array.from({ length: s.nodes }, (_, k) => ({ instance: `sentinel-${k + 1}`, index: k, host: c.redis.host, port: s.port + k }));
+}
+
+export interface PostgresMember {
+  /** Process instance (postgres, postgres-2, ...): the member's Patroni, which runs its PostgreSQL. */
+  instance: string;
+  index: number;
+  /** Patroni's member name (pg-1, pg-2, ...), also its replication slot's name (pg_1). */
+  name: string;
+  host: string;
+  /** PostgreSQL's own port; in single the stack's postgres.port. */
+  port: number;
+  /** Patroni REST API; undefined in single (no Patroni). */
+  restApiPort: number | undefined;
+}
+
+export interface EtcdNode {
+  instance: string;
+  index: number;
+  host: string;
+  port: number;
+  peerPort: number;
+}
+
+/** single: the one server on postgres.port. ha: the Patroni members (postgres.port is HAProxy's then). */
+export function postgresMembers(c: { topology: Topology; postgres: PostgresFields & { port: number } }): PostgresMember[] {
+  const pg = c.postgres;
+  if (c.topology !== 'ha') return [{ instance: 'postgres', index: 0, name: 'pg-1', host: pg.host, port: pg.port, restApiPort: undefined }];
+  return Array.from({ length: pg.ha.members }, (_, k) => ({
+    instance: instanceName('postgres', k),
+    index: k,
+    name: `pg-${k + 1}`,
+    host: pg.host,
+    port: pg.ha.memberPort + k,
+    restApiPort: pg.ha.restApiPort + k,
+  }));
+}
+
+/** The etcd members of the ha topology (none in single). */
+export function etcdNodes(c: { topology: Topology; postgres: PostgresFields }): EtcdNode[] {
+  if (c.topology !== 'ha') return [];
+  const e = c.postgres.ha.etcd;
+  return Array.from({ length: e.nodes }, (_, k) => ({ instance: `etcd-${k + 1}`, index: k, host: c.postgres.host, port: e.port + k, peerPort: e.peerPort + k }));
 }

@@ -27,6 +27,8 @@ export interface Credential {
   sentinels?: string[];
   /** Redis in the ha topology: the name the sentinels monitor the primary under. */
   masterName?: string;
+  /** PostgreSQL in the ha topology: the replicas' address (read-only); `url` always reaches the primary. */
+  replicaUrl?: string;
 }
 
 export const MASK = '********';
@@ -48,9 +50,13 @@ export function credentialsFor(config: Config, secrets: Secrets, opts: { reveal:
     let url: string;
     let database: string | undefined;
     let sentinel: { sentinels: string[]; masterName: string } | undefined;
+    let replicaUrl: string | undefined;
     if (service === 'postgres') {
       database = user === config.postgres.superuser ? 'postgres' : config.postgres.database;
-      url = `postgresql://${auth}:${port}/${database}${caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}` : ''}`;
+      // In ha both ports are HAProxy's: the primary's wherever it moves, and the replicas'.
+      const pgUrl = (p: number) => `postgresql://${auth}:${p}/${database}${caFile ? `?sslmode=verify-full&sslrootcert=${encodeURIComponent(caFile)}` : ''}`;
+      url = pgUrl(port);
+      if (config.topology === 'ha') replicaUrl = pgUrl(config.postgres.ha.replicaPort);
     } else if (service === 'redis' && user === 'replication') {
       // The replicas' own login: it talks to the nodes, not to the sentinels.
       const nodes = redisNodes(config);
@@ -81,6 +87,6 @@ export function credentialsFor(config: Config, secrets: Secrets, opts: { reveal:
     }
     // The monitoring endpoints serve plain HTTP on monitoring.host (loopback by default).
     const secured = service !== 'monitoring' && tls;
-    return [{ service, user, purpose, host, port, ...(database ? { database } : {}), password, url, tls: secured, ...(caFile && secured ? { caFile } : {}), ...sentinel }];
+    return [{ service, user, purpose, host, port, ...(database ? { database } : {}), password, url, tls: secured, ...(caFile && secured ? { caFile } : {}), ...sentinel, ...(replicaUrl ? { replicaUrl } : {}) }];
   });
 }

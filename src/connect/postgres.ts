@@ -11,9 +11,12 @@ import type { Access, ConnectionErrorHook } from './access.js';
 import { connectionErrorListener } from './errors.js';
 import { pgSsl } from './tls.js';
 
-/** Where and as whom: the stack's own address and a login, or an explicit URL. */
+/**
+ * Where and as whom: the stack's own address and a login, or an explicit URL. Without
+ * a password node-postgres reads PGPASSFILE (a clone run by Patroni).
+ */
 export type PgEndpoint =
-  | { host: string; port: number; user: string; password: string; database: string; ssl: ConnectionOptions | false }
+  | { host: string; port: number; user: string; password?: string; database: string; ssl: ConnectionOptions | false }
   | { connectionString: string; ssl?: ConnectionOptions };
 
 /**
@@ -58,8 +61,9 @@ export function pgClient(endpoint: PgEndpoint, opts: PgClientOptions = {}): pg.C
 }
 
 /** Connect, run `fn`, always close. */
-export async function withPg<T>(access: Access, target: { user: string; database?: string } & PgClientOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = pgClient(pgEndpoint(access, target.user, target.database ? { database: target.database } : {}), target);
+export async function withPg<T>(access: Access, target: { user: string; database?: string; host?: string; port?: number } & PgClientOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const { user, database, host, port } = target;
+  const client = pgClient(pgEndpoint(access, user, { ...(database ? { database } : {}), ...(host ? { host } : {}), ...(port ? { port } : {}) }), target);
   await client.connect();
   try {
     return await fn(client);

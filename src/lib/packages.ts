@@ -25,9 +25,29 @@ export const REQUIREMENTS = {
   /** for applying the rendered firewall ruleset on a host, and its test */
   nft: { binary: 'nft', package: 'nftables', versionArgs: ['--version'] },
   ip: { binary: 'ip', package: 'iproute2', versionArgs: ['-V'] },
+  /** ha PostgreSQL: Patroni, its store, and the stable address in front */
+  patroni: { binary: 'patroni', package: 'patroni' },
+  /** Patroni's HTTP client needs it for TLS host names; Debian's patroni only suggests it */
+  patroniIdna: { binary: '/usr/bin/python3', package: 'python3-idna', versionArgs: ['-c', 'import idna'] },
+  etcd: { binary: 'etcd', package: 'etcd-server', versionArgs: ['--version'] },
+  haproxy: { binary: 'haproxy', package: 'haproxy', versionArgs: ['-v'] },
+  /**
+   * Patroni needs pg_controldata and pg_isready beside the server; the embedded 16 has
+   * neither. Debian's 15 read a 16 data directory (same control file version) and server.
+   */
+  pgControldata: { binary: '/usr/lib/postgresql/15/bin/pg_controldata', package: 'postgresql-15', versionArgs: ['--version'] },
+  pgIsready: { binary: '/usr/lib/postgresql/15/bin/pg_isready', package: 'postgresql-client-15', versionArgs: ['--version'] },
 } satisfies Record<string, Requirement>;
 
 export function findBinary(name: string): string | undefined {
+  if (path.isAbsolute(name)) {
+    try {
+      accessSync(name, constants.X_OK);
+      return name;
+    } catch {
+      return undefined;
+    }
+  }
   for (const dir of SEARCH_PATH) {
     const candidate = path.join(dir, name);
     try {

@@ -18,6 +18,7 @@ import { scrapeTimeoutSec } from '../render/monitoring.js';
 import { listBackups } from '../backup/catalog.js';
 import { natsNodes } from '../config/topology.js';
 import { fetchNatsStats, natsMonitorUrl, type NatsStats } from '../servers/nats-monitor.js';
+import { registerPostgresHaMetrics } from './postgres-ha-metrics.js';
 import { registerRedisMetrics } from './redis-metrics.js';
 
 export interface ServerMetricsSources {
@@ -195,6 +196,7 @@ export function createServerMetrics(src: ServerMetricsSources): Registry {
     );
   }
   if (config.redis.enabled) registerRedisMetrics(registry, { config, access: src.access, timeoutMs, memo });
+  if (config.postgres.enabled && config.topology === 'ha') registerPostgresHaMetrics(registry, { config, access: src.access, timeoutMs, memo });
   return registry;
 }
 

@@ -13,7 +13,7 @@ import type { Access, ConnectionErrorHook } from '../connect/access.js';
 import { pgEndpoint, pgPool, type PgEndpoint } from '../connect/postgres.js';
 import { DataplaneError, InvalidArgumentError } from '../errors/index.js';
 import { counter, gauge, histogram } from '../lib/metrics.js';
-import { backoffMs, isConnectionLost, isRetryableInTransaction, RETRYABLE_IN_TRANSACTION } from './errors.js';
+import { backoffMs, isConnectionLost, isNotPrimary, isRetryableInTransaction, RETRYABLE_IN_TRANSACTION } from './errors.js';
 
 const queries = counter('dataplane_pg_queries_total', 'Statements sent by the PostgreSQL client library', ['pool', 'outcome']);
 const queryDuration = histogram('dataplane_pg_query_duration_seconds', 'Statement latency seen by the client library', ['pool']);
@@ -91,6 +91,7 @@ export class Database {
   readonly pool: pg.Pool;
   readonly name: string;
   private readonly retryLimit: number;
+  private readonly failoverWindowMs: number;
 
   constructor(opts: PostgresOptions) {
     const client = opts.access?.config.postgres.client ?? CLIENT_DEFAULTS;
@@ -106,6 +107,7 @@ export class Database {
       onConnectionError: opts.onConnectionError ?? opts.access?.onConnectionError,
     });
     this.retryLimit = opts.retries ?? client.retries;
+    this.failoverWindowMs = client.failoverWindowMs;
     openPools.add(this);
   }
 
@@ -124,12 +126,13 @@ export class Database {
    * (no connection could be had), or when the caller declares it `idempotent`.
    */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], opts: { idempotent?: boolean } = {}): Promise<pg.QueryResult<R>> {
+    const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       let client: pg.PoolClient;
       try {
         client = await this.acquire();
       } catch (e) {
-        if (attempt < this.retryLimit && isConnectionLost(e)) {
+        if (this.mayRetry(attempt, this.retryLimit, started) && isConnectionLost(e)) {
           retries.inc({ pool: this.name, reason: 'connect' });
           await sleep(backoffMs(attempt));
           continue;
@@ -146,7 +149,7 @@ export class Database {
         const lost = isConnectionLost(e);
         client.release(lost ? (e as Error) : undefined);
         queries.inc({ pool: this.name, outcome: 'error' });
-        if (lost && opts.idempotent && attempt < this.retryLimit) {
+        if (lost && opts.idempotent && this.mayRetry(attempt, this.retryLimit, started)) {
           retries.inc({ pool: this.name, reason: 'connection lost' });
           await sleep(backoffMs(attempt));
           continue;
@@ -166,8 +169,10 @@ export class Database {
    */
   async transaction<T>(fn: (tx: Tx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
     const limit = opts.retries ?? this.retryLimit;
+    const started = Date.now();
     let last: unknown;
-    for (let attempt = 0; attempt <= limit; attempt++) {
+    let attempt = 0;
+    for (; ; attempt++) {
       if (attempt > 0) await sleep(backoffMs(attempt - 1));
       let client: pg.PoolClient | undefined;
       let committing = false;
@@ -190,18 +195,26 @@ export class Database {
           client.release(lost ? (e as Error) : undefined);
         }
         const reason = isRetryableInTransaction(e);
-        if (reason) {
+        if (reason && attempt < limit) {
           retries.inc({ pool: this.name, reason: RETRYABLE_IN_TRANSACTION[reason] });
           continue;
         }
-        if (lost && !committing) {
-          retries.inc({ pool: this.name, reason: 'connection lost' });
+        // A failover: the connection dropped before COMMIT, or a demoted primary refused the write.
+        const failover = (lost && !committing) || isNotPrimary(e);
+        if (failover && this.mayRetry(attempt, limit, started)) {
+          retries.inc({ pool: this.name, reason: lost ? 'connection lost' : 'not the primary' });
           continue;
         }
+        if (reason || failover) break;
         throw e;
       }
     }
-    throw new RetriesExhaustedError(limit + 1, last);
+    throw new RetriesExhaustedError(attempt + 1, last);
+  }
+
+  /** Within `retries`, or, for failures a failover causes, within postgres.client.failoverWindowMs. */
+  private mayRetry(attempt: number, limit: number, started: number): boolean {
+    return attempt < limit || Date.now() - started < this.failoverWindowMs;
   }
 
   /** A transaction in the tenant's context: RLS policies and tenant_* views see only `orgId`. */

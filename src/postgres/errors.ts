@@ -23,12 +23,22 @@ export function isConnectionLost(e: unknown): boolean {
   return /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(msg);
 }
 
+/**
+ * The server is (no longer, or not yet) the primary: a write reached a member that was
+ * demoted, or that the stable address still sent to during a failover. Nothing was
+ * written; once the address points at the new primary the transaction can run again.
+ */
+export function isNotPrimary(e: unknown): boolean {
+  const code = sqlState(e);
+  return code === '25006' || (code === '57P03' && /recovery|standby/i.test((e as Error).message ?? ''));
+}
+
 export function isRetryableInTransaction(e: unknown): keyof typeof RETRYABLE_IN_TRANSACTION | undefined {
   const code = sqlState(e);
   return code && code in RETRYABLE_IN_TRANSACTION ? (code as keyof typeof RETRYABLE_IN_TRANSACTION) : undefined;
 }
 
 /** Full-jitter exponential backoff (AWS architecture blog): spreads retries of many clients. */
-export function backoffMs(attempt: number, baseMs = 25, capMs = 2000): number {
+export function backoffMs(attempt: number, baseMs = 25, capMs = 500): number {
   return Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
 }

@@ -47,6 +47,15 @@ export const MONITOR_LOGIN = 'app_monitor';
 /** The login base backups run as (pg_backup_start/stop, REPLICATION). */
 export const BACKUP_LOGIN = 'app_backup';
 
+/** ha: the login replicas stream as and new replicas are cloned as (Patroni's replication user). */
+export const REPLICATION_LOGIN = 'app_replication';
+
+/**
+ * What a clone reads the primary's files with, in the postgres database (relative
+ * paths only: inside the data directory; no pg_read_server_files membership).
+ */
+export const CLONE_FUNCTIONS = ['pg_ls_dir(text, boolean, boolean)', 'pg_stat_file(text, boolean)', 'pg_read_binary_file(text, bigint, bigint, boolean)'];
+
 export const BACKUP_FUNCTIONS = ['pg_backup_start(text, boolean)', 'pg_backup_stop(boolean)', 'pg_switch_wal()'];
 
 /**
@@ -100,6 +109,18 @@ export function loginRoles(config: Config): LoginRole[] {
       attributes: ['REPLICATION'],
       limits: { connections: { fixed: 3 }, statementTimeout: '0', idleInTransactionTimeout: '0' },
     },
+    ...(config.topology === 'ha'
+      ? [
+          {
+            name: REPLICATION_LOGIN,
+            purpose: 'ha: replicas streaming from the primary, and cloning a new replica from it',
+            memberOf: ['dp_backup'],
+            attributes: ['REPLICATION'],
+            // a walsender per replica, and a clone at a time per replica
+            limits: { connections: { fixed: 2 * config.postgres.ha.members + 2 }, statementTimeout: '0', idleInTransactionTimeout: '0' },
+          },
+        ]
+      : []),
   ];
 }
 

@@ -2,6 +2,8 @@ import type { Config, ProcessName, ServiceName } from '../config/schema.js';
 import type { Access } from '../connect/access.js';
 import type { RenderContext, RenderedFile } from '../render/context.js';
 import type { SecretService } from '../secrets/identities.js';
+import { etcdDriver } from './etcd.js';
+import { haproxyDriver } from './haproxy.js';
 import { monitorDrivers, wantedMonitors } from './monitoring.js';
 import { natsDriver } from './nats.js';
 import { postgresDriver } from './postgres.js';
@@ -17,20 +19,34 @@ export const drivers: Record<ServiceName, ServerDriver> = {
 };
 
 /** Data servers, sentinels and monitoring processes alike, by kind. */
-export const allDrivers: Record<ProcessName, ServerDriver> = { ...drivers, sentinel: sentinelDriver, ...monitorDrivers };
+export const allDrivers: Record<ProcessName, ServerDriver> = { ...drivers, sentinel: sentinelDriver, etcd: etcdDriver, haproxy: haproxyDriver, ...monitorDrivers };
+
+/** PostgreSQL in ha runs under Patroni (etcd before it) behind HAProxy (after it). */
+export function wantsPatroni(config: Config): boolean {
+  return config.postgres.enabled && config.topology === 'ha';
+}
 
 /** The sentinels run with Redis in the ha topology. */
 export function wantsSentinels(config: Config): boolean {
   return config.redis.enabled && sentinelDriver.instances(config).length > 0;
 }
 
-/** The drivers of every process this config runs, in start order (sentinels after Redis, monitoring last). */
-export function enabledDrivers(config: Config): ServerDriver[] {
+/** The servers' drivers in start order: etcd, PostgreSQL and HAProxy (ha), Redis, NATS, sentinels (ha). */
+export function serverDrivers(config: Config): ServerDriver[] {
+  const on = (s: ServiceName) => config[s].enabled;
   return [
-    ...(Object.keys(drivers) as ServiceName[]).filter((s) => config[s].enabled).map((s) => drivers[s]),
+    ...(wantsPatroni(config) ? [etcdDriver] : []),
+    ...(on('postgres') ? [postgresDriver] : []),
+    ...(wantsPatroni(config) ? [haproxyDriver] : []),
+    ...(on('redis') ? [redisDriver] : []),
+    ...(on('nats') ? [natsDriver] : []),
     ...(wantsSentinels(config) ? [sentinelDriver] : []),
-    ...wantedMonitors(config).map((m) => monitorDrivers[m]),
   ];
+}
+
+/** The drivers of every process this config runs, in start order (monitoring last). */
+export function enabledDrivers(config: Config): ServerDriver[] {
+  return [...serverDrivers(config), ...wantedMonitors(config).map((m) => monitorDrivers[m])];
 }
 
 /** Every enabled process's native configuration files. */

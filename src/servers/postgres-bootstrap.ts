@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.js';
 import { scramSha256Verifier, scramVerifierMatches } from '../secrets/hashes.js';
 import { secretFor, type Secrets } from '../secrets/store.js';
-import { BACKUP_FUNCTIONS, effectiveLimits, GROUP_ROLES, loginRoles } from '../secrets/postgres-roles.js';
+import { BACKUP_FUNCTIONS, CLONE_FUNCTIONS, effectiveLimits, GROUP_ROLES, loginRoles, REPLICATION_LOGIN } from '../secrets/postgres-roles.js';
 
 /** The smallest client surface bootstrap needs (pg.Client, or a test double-free real connection). */
 export interface SqlClient {
@@ -42,6 +42,10 @@ export async function ensureRoles(client: SqlClient, config: Config, secrets: Se
     await client.query(`alter role ${ident(r.name)} connection limit ${limits.connectionLimit}`);
     await client.query(`alter role ${ident(r.name)} set statement_timeout = ${client.escapeLiteral(limits.statementTimeout)}`);
     await client.query(`alter role ${ident(r.name)} set idle_in_transaction_session_timeout = ${client.escapeLiteral(limits.idleInTransactionTimeout)}`);
+  }
+  // ha: a new replica is cloned through SQL in the postgres database (the clone connects there).
+  if (config.topology === 'ha') {
+    for (const fn of [...BACKUP_FUNCTIONS, ...CLONE_FUNCTIONS]) await client.query(`grant execute on function pg_catalog.${fn} to ${ident(REPLICATION_LOGIN)}`);
   }
 }
 

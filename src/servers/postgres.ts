@@ -10,12 +10,15 @@ import { pgClient, pgEndpoint, withPg } from '../connect/postgres.js';
 import { BinaryNotFoundError, ServerStartError } from '../errors/index.js';
 import { run, terminate } from '../lib/process.js';
 import { chownToServiceUser } from '../lib/service-user.js';
+import { postgresMembers } from '../config/topology.js';
+import { renderPatroni } from '../render/patroni.js';
 import { renderPostgres } from '../render/postgres.js';
 import { scramSha256Verifier } from '../secrets/hashes.js';
 import { MONITOR_LOGIN } from '../secrets/postgres-roles.js';
 import { secretFor } from '../secrets/store.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { ensureDatabase, ensureRoles, prepareDatabase } from './postgres-bootstrap.js';
+import { clusterExists, leaderInstance, locatePatroni, member, memberFigures, preparePatroniMember } from './patroni.js';
 import type { Binaries, PostgresFigures, ServerContext, ServerDriver } from './types.js';
 
 const REQUIRED_MAJOR = 16;
@@ -75,13 +78,19 @@ export function timescaledbInstalled(binaries: Binaries): boolean {
   return existsSync(path.join(binaries.shareDir!, 'extension', 'timescaledb.control'));
 }
 
-/** The superuser, for dataplane's own work: every statement bounded by the timeout too. */
-function superuser(access: Access, timeoutMs: number, database = 'postgres'): pg.Client {
-  return pgClient(pgEndpoint(access, access.config.postgres.superuser, { database }), { timeoutMs, queryTimeoutMs: timeoutMs });
+const isHa = (config: Access['config']) => config.topology === 'ha';
+
+/**
+ * The superuser, for dataplane's own work: every statement bounded by the timeout too.
+ * `instance`: that member itself (ha), not the primary address.
+ */
+function superuser(access: Access, timeoutMs: number, database = 'postgres', instance?: string): pg.Client {
+  const at = instance && isHa(access.config) ? member(access.config, instance) : undefined;
+  return pgClient(pgEndpoint(access, access.config.postgres.superuser, { database, ...(at ? { host: at.host, port: at.port } : {}) }), { timeoutMs, queryTimeoutMs: timeoutMs });
 }
 
-async function asSuperuser<T>(access: Access, timeoutMs: number, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
-  const client = superuser(access, timeoutMs, database);
+async function asSuperuser<T>(access: Access, timeoutMs: number, fn: (c: pg.Client) => Promise<T>, database?: string, instance?: string): Promise<T> {
+  const client = superuser(access, timeoutMs, database, instance);
   try {
     await client.connect();
     return await fn(client);
@@ -123,8 +132,9 @@ async function initdb(ctx: ServerContext): Promise<void> {
 }
 
 /** Connections, replicas and their lag, database size: read as the pg_monitor login. */
-export async function postgresFigures(access: Access, timeoutMs = 2000): Promise<PostgresFigures> {
-  return withPg(access, { user: MONITOR_LOGIN, timeoutMs }, async (db) => {
+export async function postgresFigures(access: Access, timeoutMs = 2000, instance?: string): Promise<PostgresFigures> {
+  const at = instance && isHa(access.config) ? member(access.config, instance) : undefined;
+  const figures = await withPg(access, { user: MONITOR_LOGIN, timeoutMs, ...(at ? { host: at.host, port: at.port } : {}) }, async (db) => {
     const { rows } = await db.query<{ used: number; max: number; replicas: number; lag: number | null; dbsize: string }>(
       `SELECT (SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'client backend') AS used,
               current_setting('max_connections')::int AS max,
@@ -140,12 +150,34 @@ export async function postgresFigures(access: Access, timeoutMs = 2000): Promise
       databaseBytes: Number(r.dbsize),
     };
   });
+  return at ? { ...figures, member: await memberFigures(access.config, at.instance, timeoutMs) } : figures;
+}
+
+/**
+ * ha: wait until Patroni has a primary; true when it is this member and it takes
+ * writes (a leader restarting after a failure is still in recovery for a moment).
+ */
+async function becomesWritablePrimary(ctx: ServerContext): Promise<boolean> {
+  const deadline = Date.now() + ctx.config.supervisor.startTimeoutMs;
+  while (Date.now() < deadline) {
+    const leader = await leaderInstance(ctx).catch(() => undefined);
+    if (leader && leader !== ctx.instance) return false;
+    if (leader === ctx.instance) {
+      const recovering = await asSuperuser(ctx, 2000, (c) => c.query<{ r: boolean }>('select pg_is_in_recovery() as r'), 'postgres', ctx.instance).then(
+        (x) => x.rows[0]!.r,
+        () => true,
+      );
+      if (!recovering) return true;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
 }
 
 export const postgresDriver: ServerDriver = {
   name: 'postgres',
 
-  instances: () => ['postgres'],
+  instances: (config) => postgresMembers(config).map((m) => m.instance),
 
   async locate(config) {
     const binDir = config.postgres.binDir === 'auto' ? await embeddedBinDir() : path.resolve(config.postgres.binDir);
@@ -162,16 +194,27 @@ export const postgresDriver: ServerDriver = {
         `${server} reports "${r.stdout.trim()}"; point postgres.binDir at PostgreSQL ${REQUIRED_MAJOR}`,
       );
     }
-    return { server, initdb: init, binDir, shareDir: await shareDir(binDir), version: `${m[1]}.${m[2]}` };
+    const base = { server, initdb: init, binDir, shareDir: await shareDir(binDir), version: `${m[1]}.${m[2]}` };
+    return isHa(config) ? locatePatroni(base) : base;
   },
 
-  ports: (config) => [{ host: config.postgres.host, port: config.postgres.port, configPath: 'postgres.port' }],
+  ports: (config) =>
+    isHa(config)
+      ? postgresMembers(config).flatMap((m) => [
+          { host: m.host, port: m.port, configPath: 'postgres.ha.memberPort' },
+          { host: m.host, port: m.restApiPort!, configPath: 'postgres.ha.restApiPort' },
+        ])
+      : [{ host: config.postgres.host, port: config.postgres.port, configPath: 'postgres.port' }],
 
-  address: (config) => `${config.postgres.host}:${config.postgres.port}`,
+  address: (config, instance = 'postgres') => {
+    const m = member(config, instance);
+    return `${m.host}:${m.port}`;
+  },
 
-  render: renderPostgres,
+  render: (ctx) => (isHa(ctx.config) ? renderPatroni(ctx) : renderPostgres(ctx)),
 
   async prepare(ctx) {
+    if (isHa(ctx.config)) return preparePatroniMember(ctx, () => initdb(ctx));
     const { paths, user } = ctx;
     privateDir(paths.pg.dir, user);
     if (!existsSync(path.join(paths.pg.data, 'PG_VERSION'))) await initdb(ctx);
@@ -184,31 +227,56 @@ export const postgresDriver: ServerDriver = {
     );
   },
 
-  command: (ctx) => ({ bin: ctx.binaries.server, args: ['-D', ctx.paths.pg.data], cwd: ctx.paths.pg.dir }),
+  command: (ctx) => {
+    if (!isHa(ctx.config)) return { bin: ctx.binaries.server, args: ['-D', ctx.paths.pg.data], cwd: ctx.paths.pg.dir };
+    const p = ctx.paths.pgMember(ctx.instance);
+    return { bin: ctx.binaries.patroni!, args: [p.patroni], cwd: p.dir };
+  },
 
-  async probe(access, timeoutMs = 2000) {
+  /** The member itself answers SQL (a replica too: hot standby). */
+  async probe(access, timeoutMs = 2000, instance = 'postgres') {
     const started = performance.now();
-    const r = await asSuperuser(access, timeoutMs, (c) => c.query<{ v: string }>("select current_setting('server_version') as v"));
+    const r = await asSuperuser(access, timeoutMs, (c) => c.query<{ v: string }>("select current_setting('server_version') as v"), 'postgres', instance);
     return { version: r.rows[0]!.v, latencyMs: performance.now() - started };
   },
 
   async afterStart(ctx) {
     const { config } = ctx;
-    await asSuperuser(ctx, 10_000, async (admin) => {
-      await ensureRoles(admin, config, ctx.secrets, { maxConnections: Number(ctx.tuning.postgres.max_connections?.value ?? 100) });
-      if (await ensureDatabase(admin, config)) ctx.progress(`created database ${config.postgres.database} owned by ${config.postgres.owner}`);
-    });
-    await asSuperuser(ctx, 10_000, (inApp) => prepareDatabase(inApp, { timescaledb: ctx.timescaledb }), config.postgres.database);
+    // ha: roles and the database are made on the primary (replicas copy them).
+    if (isHa(config) && !(await becomesWritablePrimary(ctx))) return;
+    try {
+      await asSuperuser(ctx, 10_000, async (admin) => {
+        await ensureRoles(admin, config, ctx.secrets, { maxConnections: Number(ctx.tuning.postgres.max_connections?.value ?? 100) });
+        if (await ensureDatabase(admin, config)) ctx.progress(`created database ${config.postgres.database} owned by ${config.postgres.owner}`);
+      }, 'postgres', ctx.instance);
+      await asSuperuser(ctx, 10_000, (inApp) => prepareDatabase(inApp, { timescaledb: ctx.timescaledb }), config.postgres.database, ctx.instance);
+    } catch (e) {
+      // ha: demoted meanwhile (25006 read-only). The new primary has the roles; failing here would stop a healthy member.
+      if (!isHa(config) || (e as { code?: string }).code !== '25006') throw e;
+      ctx.progress(`${ctx.instance} stopped being the primary during its set-up; the primary has the roles already`);
+    }
   },
 
-  async reload(ctx) {
+  async reload(ctx, rec) {
+    // Patroni re-reads patroni.yml on SIGHUP (passwords, pg_hba) and reloads its PostgreSQL.
+    if (isHa(ctx.config)) return void process.kill(rec.pid, 'SIGHUP');
     // New certificate files and pg_hba.conf take effect for new connections.
     await asSuperuser(ctx, 10_000, (c) => c.query('select pg_reload_conf()'));
   },
 
-  async stop(_access, rec, timeoutMs) {
+  async stop(access, rec, timeoutMs) {
     // SIGINT = fast shutdown: sessions end, a checkpoint writes everything committed.
-    await terminate(rec, 'SIGINT', timeoutMs);
+    // Patroni, on SIGTERM, shuts its PostgreSQL down the same way, then exits.
+    await terminate(rec, isHa(access.config) ? 'SIGTERM' : 'SIGINT', timeoutMs);
+  },
+
+  startFirstAlone: (config, paths) => isHa(config) && !clusterExists(paths),
+
+  /** ha: replicas first, the primary last, so that stopping causes no failover. */
+  async stopOrder(access, instances) {
+    if (!isHa(access.config)) return instances;
+    const leader = await leaderInstance(access).catch(() => undefined);
+    return [...instances.filter((i) => i !== leader), ...instances.filter((i) => i === leader)];
   },
 
   figures: postgresFigures,

@@ -57,6 +57,16 @@ export interface PostgresFigures {
   replicationLagSeconds: number | null;
   replicas: number;
   databaseBytes: number;
+  /** ha: this member as Patroni sees it */
+  member?: { name: string; role: 'primary' | 'sync standby' | 'replica'; state: string; timeline: number | null; lagBytes: number | null };
+}
+
+/** ha: where HAProxy sends each of its addresses now. */
+export interface HaproxyFigures {
+  /** the member behind postgres.port, undefined while there is none */
+  primary: string | undefined;
+  /** the members behind postgres.ha.replicaPort */
+  replicas: string[];
 }
 
 export interface RedisFigures {
@@ -95,7 +105,7 @@ export interface SentinelFigures {
 }
 
 /** The key figures an operator checks first: connections, memory, storage, lag. */
-export type ServerFigures = PostgresFigures | RedisFigures | NatsFigures | SentinelFigures;
+export type ServerFigures = PostgresFigures | RedisFigures | NatsFigures | SentinelFigures | HaproxyFigures;
 
 /** The logins a server checks, and how a new password becomes live on it. */
 export interface CredentialsOwner {
@@ -130,6 +140,16 @@ export interface ServerDriver {
   afterStart?(ctx: ServerContext): Promise<void>;
   /** Re-read configuration and certificates in place, without a restart. */
   reload(ctx: ServerContext, rec: PidRecord): Promise<void>;
+  /**
+   * The order a cluster's running instances are stopped in (default: newest first).
+   * PostgreSQL in ha stops its replicas before its primary, so stopping fails nothing over.
+   */
+  stopOrder?(access: Access, instances: string[]): Promise<string[]>;
+  /**
+   * The first instance must be ready before the others start: a cluster is created from
+   * it (PostgreSQL in ha before its first member exists). Default: all start together.
+   */
+  startFirstAlone?(config: Config, paths: StatePaths): boolean;
   /** Clean shutdown that keeps every acknowledged write. */
   stop(access: Access, rec: PidRecord, timeoutMs: number, instance?: string): Promise<void>;
   /**

@@ -8,7 +8,7 @@ import { freeDisk } from '../config/resources.js';
 import { SERVICES, type Config } from '../config/schema.js';
 import { formatSize, GiB, MiB } from '../lib/sizes.js';
 import { isDataplaneError } from '../errors/index.js';
-import { drivers } from '../servers/index.js';
+import { drivers, serverDrivers } from '../servers/index.js';
 import { monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
 import { findWorkingBinary, REQUIREMENTS, type Requirement } from '../lib/packages.js';
 import { isPortFree } from '../lib/ports.js';
@@ -51,6 +51,15 @@ async function binaryChecks(config: Config): Promise<Check[]> {
       }
     } catch (e) {
       checks.push({ name: `${s} binary`, status: 'fail', detail: (e as Error).message, ...(isDataplaneError(e) && e.hint ? { fix: e.hint } : {}) });
+    }
+  }
+  // ha: etcd, HAProxy and sentinels (Patroni is checked with PostgreSQL's binaries above).
+  for (const d of serverDrivers(config).filter((x) => !(SERVICES as readonly string[]).includes(x.name))) {
+    try {
+      const b = await d.locate(config);
+      checks.push({ name: `${d.name} binary`, status: 'ok', detail: `${b.version} at ${b.server}` });
+    } catch (e) {
+      checks.push({ name: `${d.name} binary`, status: 'fail', detail: (e as Error).message, ...(isDataplaneError(e) && e.hint ? { fix: e.hint } : {}) });
     }
   }
   for (const m of wantedMonitors(config)) {

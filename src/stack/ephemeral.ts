@@ -60,16 +60,27 @@ export function testMonitoring([port, alertmanagerPort, nodeExporterPort, postgr
  * Ports for the ha topology on one host: nodes of a kind number their ports from a base
  * port, so each kind gets a block of consecutive free ports.
  */
-export async function haPortBlocks(input: { nats?: { cluster?: { nodes?: number } }; redis?: { replicas?: number; sentinel?: { nodes?: number } } } = {}) {
+export async function haPortBlocks(input: { nats?: { cluster?: { nodes?: number } }; redis?: { replicas?: number; sentinel?: { nodes?: number } }; postgres?: { ha?: { members?: number; etcd?: { nodes?: number } } } } = {}) {
   const natsCount = input.nats?.cluster?.nodes ?? 3;
   const redisCount = 1 + (input.redis?.replicas ?? 2);
   const sentinelCount = input.redis?.sentinel?.nodes ?? 3;
+  const members = input.postgres?.ha?.members ?? 3;
+  const etcdCount = input.postgres?.ha?.etcd?.nodes ?? 3;
   // One block for all: blocks found one after another could overlap (each search frees its ports).
-  const base = await freePortBlock(3 * natsCount + 2 * redisCount + sentinelCount);
+  const base = await freePortBlock(3 * natsCount + 2 * redisCount + sentinelCount + 2 * members + 2 * etcdCount + 1);
   const redisBase = base + 3 * natsCount;
+  const pgBase = redisBase + 2 * redisCount + sentinelCount;
   return {
     nats: { port: base, monitorPort: base + natsCount, cluster: { port: base + 2 * natsCount } },
     redis: { port: redisBase, tlsPort: redisBase + 1, sentinel: { port: redisBase + 2 * redisCount } },
+    postgres: {
+      ha: {
+        memberPort: pgBase,
+        restApiPort: pgBase + members,
+        etcd: { port: pgBase + 2 * members, peerPort: pgBase + 2 * members + etcdCount },
+        replicaPort: pgBase + 2 * members + 2 * etcdCount,
+      },
+    },
   };
 }
 
@@ -90,7 +101,7 @@ async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): P
   };
   if ((opts.config as { topology?: string } | undefined)?.topology === 'ha') {
     const blocks = await haPortBlocks(opts.config as Record<string, unknown>);
-    Object.assign(base, { nats: { ...base.nats, ...blocks.nats }, redis: { ...base.redis, ...blocks.redis } });
+    Object.assign(base, { nats: { ...base.nats, ...blocks.nats }, redis: { ...base.redis, ...blocks.redis }, postgres: { ...base.postgres, ...blocks.postgres } });
   }
   return parseConfig(opts.config ? mergeDeep(base, opts.config as Record<string, unknown>) : base);
 }

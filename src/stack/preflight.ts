@@ -6,8 +6,9 @@
  * user and its permissions, secrets, certificates, and the plan (tuning and files).
  */
 import { chmodSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { statePaths, type StatePaths } from '../config/paths.js';
-import { SERVICES, type Config, type ProcessName, type ServiceName } from '../config/schema.js';
+import type { Config, ProcessName, ServiceName } from '../config/schema.js';
 import type { RuntimeEnvironment } from '../config/load.js';
 import { resolveAccess, type Access, type ConnectionErrorHook } from '../connect/access.js';
 import { AlreadyRunningError, InternalError, PortInUseError } from '../errors/index.js';
@@ -16,9 +17,9 @@ import { ensurePackages, REQUIREMENTS, type Requirement } from '../lib/packages.
 import { isPortFree } from '../lib/ports.js';
 import { recordFor, removeFile, writePidFile } from '../lib/process.js';
 import { ensureTraversable, resolveServiceUser, type ServiceUser } from '../lib/service-user.js';
-import { driverOf, drivers, enabledDrivers, wantsSentinels } from '../servers/index.js';
-import { sentinelDriver } from '../servers/sentinel.js';
-import { MONITOR_REQUIREMENTS, monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
+import { PACKAGE_ROOT } from '../lib/package-root.js';
+import { driverOf, enabledDrivers, wantsPatroni, wantsSentinels } from '../servers/index.js';
+import { MONITOR_REQUIREMENTS, wantedMonitors } from '../servers/monitoring.js';
 import type { Binaries } from '../servers/types.js';
 import { ensureCertificates } from '../tls/certificates.js';
 import { loadDeclarations, type Declarations } from './declarations.js';
@@ -58,6 +59,7 @@ function requirements(config: Config): Requirement[] {
   if (wantsSentinels(config)) reqs.push(REQUIREMENTS.redisSentinel);
   if (config.nats.enabled) reqs.push(REQUIREMENTS.natsServer);
   if (config.postgres.enabled) reqs.push(REQUIREMENTS.psql);
+  if (wantsPatroni(config)) reqs.push(REQUIREMENTS.patroni, REQUIREMENTS.patroniIdna, REQUIREMENTS.etcd, REQUIREMENTS.haproxy, REQUIREMENTS.pgControldata, REQUIREMENTS.pgIsready);
   if (config.tls.enabled && config.tls.source === 'generate') reqs.push(REQUIREMENTS.openssl);
   reqs.push(...wantedMonitors(config).map((m) => MONITOR_REQUIREMENTS[m]));
   return reqs;
@@ -110,16 +112,16 @@ export async function preflight(opts: SupervisorOptions, releasers: Releasers): 
     await ensurePackages(requirements(config), progress);
   }
   const binaries: Partial<Record<ProcessName, Binaries>> = {};
-  for (const s of SERVICES.filter((x) => config[x].enabled)) binaries[s] = await drivers[s].locate(config);
-  if (wantsSentinels(config)) binaries.sentinel = await sentinelDriver.locate(config);
-  for (const m of wantedMonitors(config)) binaries[m] = await monitorDrivers[m].locate(config);
+  for (const d of enabledDrivers(config)) binaries[d.name] = await d.locate(config);
 
   // Every port before anything starts, so a conflict starts nothing.
   await checkPorts(config);
 
   const user = await resolveServiceUser(config.runAs, progress);
   chmodSync(paths.root, 0o711); // servers traverse it; only root reads it
-  const opened = [paths.root, ...Object.values(binaries).map((b) => b!.server)].flatMap((p) => ensureTraversable(p, user));
+  // ha: Patroni (as the service user) runs `node dist/cli/main.js postgres clone-replica`.
+  const cloneCommand = wantsPatroni(config) ? [process.execPath, path.join(PACKAGE_ROOT, 'dist', 'cli', 'main.js')] : [];
+  const opened = [paths.root, ...Object.values(binaries).map((b) => b!.server), ...cloneCommand].flatMap((p) => ensureTraversable(p, user));
   for (const d of new Set(opened)) logger.warn(`granted search permission (o+x) on ${d} so ${user.name} can reach its files`);
 
   const { secrets } = resolveAccess({ config, environment: opts.environment }, { create: true });

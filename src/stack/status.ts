@@ -10,7 +10,7 @@ import { resolveAccess, type Access } from '../connect/access.js';
 import { withPg } from '../connect/postgres.js';
 import { isRecordAlive, readPidFile } from '../lib/process.js';
 import { listTimeseries, type TimeseriesTable } from '../postgres/timeseries.js';
-import { allDrivers, figuresOf, wantsSentinels } from '../servers/index.js';
+import { allDrivers, figuresOf, wantsPatroni, wantsSentinels } from '../servers/index.js';
 import { monitorUrl, wantedMonitors } from '../servers/monitoring.js';
 import type { ServerFigures } from '../servers/types.js';
 import { liveSupervisor, readSupervisorState } from './state.js';
@@ -61,7 +61,9 @@ export async function stackStatus(config: Config, environment?: RuntimeEnvironme
   // The data servers always (a disabled one says so); monitoring processes only when the config runs them;
   // every node of a server in the ha topology.
   const monitors = new Set<ProcessName>(wantedMonitors(config));
-  const servers: ProcessName[] = SERVICES.flatMap((s) => (s === 'redis' && wantsSentinels(config) ? [s, 'sentinel' as const] : [s]));
+  const servers: ProcessName[] = SERVICES.flatMap((s): ProcessName[] =>
+    s === 'postgres' && wantsPatroni(config) ? ['etcd', s, 'haproxy'] : s === 'redis' && wantsSentinels(config) ? [s, 'sentinel'] : [s],
+  );
   const rows = [...servers, ...MONITORS.filter((m) => monitors.has(m))].flatMap((service) => {
     const enabled = (SERVICES as readonly string[]).includes(service) ? config[service as (typeof SERVICES)[number]].enabled : true;
     return (enabled ? allDrivers[service].instances(config) : [service]).map((instance) => ({ service, instance }));
@@ -82,7 +84,7 @@ export async function stackStatus(config: Config, environment?: RuntimeEnvironme
         reason: null,
         figures: null,
       };
-      if (server ? !config[server].enabled : name !== 'sentinel' && !monitors.has(name)) return { ...base, status: 'disabled' };
+      if (server ? !config[server].enabled : !servers.includes(name) && !monitors.has(name)) return { ...base, status: 'disabled' };
       const rec = readPidFile(paths.pidFile(instance));
       if (!rec || !isRecordAlive(rec)) {
         return { ...base, reason: rec ? 'pid file is stale (process gone)' : sup ? 'restarting or not started' : 'not running' };
@@ -107,7 +109,7 @@ export async function stackStatus(config: Config, environment?: RuntimeEnvironme
     }),
   );
   let timeseries: TimeseriesTable[] | null = null;
-  if (access && services.find((x) => x.name === 'postgres')?.status === 'running') {
+  if (access && services.find((x) => x.name === (wantsPatroni(config) ? 'haproxy' : 'postgres'))?.status === 'running') {
     timeseries = await withPg(access, { user: config.postgres.owner, timeoutMs: 2000 }, listTimeseries).catch(() => null);
   }
   return {

@@ -11,8 +11,7 @@ import { BackupScheduler } from '../backup/schedule.js';
 import type { ComponentHealth } from '../observe/health.js';
 import { removeFile } from '../lib/process.js';
 import { loadMigrations, migrate as migrateDatabase, migrationsDir } from '../postgres/migrations.js';
-import { drivers, figuresOf, wantsSentinels } from '../servers/index.js';
-import { sentinelDriver } from '../servers/sentinel.js';
+import { figuresOf, serverDrivers } from '../servers/index.js';
 import { monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
 import type { ServerContext, ServerDriver, ServerFigures } from '../servers/types.js';
 import { tlsFiles } from '../tls/certificates.js';
@@ -104,9 +103,8 @@ export class Supervisor {
     const { paths } = this.prepared;
     this.releasers.push('state file', () => removeFile(paths.supervisorState));
 
-    for (const name of SERVICES.filter((s) => config[s].enabled)) await this.startServer(drivers[name]);
-    // ha: the sentinels, once the Redis nodes they watch are up.
-    if (wantsSentinels(config)) await this.startServer(sentinelDriver);
+    // ha: etcd before the PostgreSQL members, HAProxy after; the sentinels once the Redis nodes they watch are up.
+    for (const driver of serverDrivers(config)) await this.startServer(driver);
 
     if (config.postgres.enabled && config.postgres.migrateOnUp) await this.migrate();
     const pgUp = () => this.processes.find('postgres')?.state === 'running';
@@ -162,13 +160,19 @@ export class Supervisor {
    * cluster keeps its quorum for as long as it can while going down.
    */
   private async startServer(driver: ServerDriver): Promise<void> {
-    const started = driver.instances(this.config).map((instance) => {
-      const m = this.processes.add(driver, this.contextFor(driver, instance), instance);
-      this.releasers.push(m.instance, () => this.processes.stop(m));
-      return m;
-    });
+    const alone = driver.startFirstAlone?.(this.config, this.paths) ?? false;
+    const started = driver.instances(this.config).map((instance) => this.processes.add(driver, this.contextFor(driver, instance), instance));
+    if (driver.stopOrder && started.length > 1) {
+      // One releaser for all: the driver decides the order when the time comes (a primary last).
+      this.releasers.push(`${driver.name} members`, async () => {
+        const order = await driver.stopOrder!(this.access, started.map((m) => m.instance));
+        for (const instance of order) await this.processes.stop(started.find((m) => m.instance === instance)!);
+      });
+    } else for (const m of started) this.releasers.push(m.instance, () => this.processes.stop(m));
     // All settled before a failure is reported: the unwinding must not race a launch still under way.
-    const results = await Promise.allSettled(started.map((m) => this.processes.launch(m)));
+    const launchAll = (ms: Managed[]) => Promise.allSettled(ms.map((m) => this.processes.launch(m)));
+    const results = alone ? [...(await launchAll(started.slice(0, 1)))] : await launchAll(started);
+    if (alone && results[0]!.status === 'fulfilled') results.push(...(await launchAll(started.slice(1))));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -273,13 +277,14 @@ export class Supervisor {
     const quorums = [...clusters].map(([service, members]): ComponentHealth => {
       const up = members.filter((c) => c.status === 'up').length;
       // Redis serves while its primary does (replicas are copies); the others need a majority.
-      const ok = service === 'redis' ? members.some((c) => c.status === 'up' && c.details?.role === 'master') : up > members.length / 2;
+      // PostgreSQL serves while one member does (HAProxy, required on its own, proves it is a primary).
+      const ok = service === 'redis' ? members.some((c) => c.status === 'up' && c.details?.role === 'master') : service === 'postgres' ? up > 0 : up > members.length / 2;
       return {
         name: `${service} cluster`,
         status: ok ? 'up' : 'down',
         required: true,
         details: { nodesUp: up, nodes: members.length, down: members.filter((c) => c.status !== 'up').map((c) => c.name) },
-        ...(ok ? {} : { reason: service === 'redis' ? 'no node answers as the primary' : `only ${up} of ${members.length} nodes answer: no majority` }),
+        ...(ok ? {} : { reason: service === 'redis' ? 'no node answers as the primary' : service === 'postgres' ? 'no member answers' : `only ${up} of ${members.length} nodes answer: no majority` }),
       };
     });
     const inCluster = new Set([...clusters.values()].flat().map((c) => c.name));
@@ -290,7 +295,7 @@ export class Supervisor {
     return Promise.all(
       this.processes.all.map(async (m): Promise<ComponentHealth> => {
         // Monitoring is reported, but serving data does not depend on it.
-        const required = (SERVICES as readonly string[]).includes(m.driver.name);
+        const required = [...SERVICES, 'etcd', 'haproxy'].includes(m.driver.name);
         if (m.state !== 'running') {
           return { name: m.instance, status: 'down', required, reason: m.lastExit ? `${m.state} after it ${m.lastExit}` : m.state };
         }

@@ -71,6 +71,7 @@ export async function tempProject(extra: Record<string, unknown> = {}): Promise<
     const blocks = await haPortBlocks(extra);
     config.nats = { ...(config.nats as object), ...blocks.nats };
     config.redis = { ...(config.redis as object), ...blocks.redis };
+    config.postgres = { ...(config.postgres as object), ...blocks.postgres };
   }
   for (const [k, v] of Object.entries(extra)) {
     const base = config[k];

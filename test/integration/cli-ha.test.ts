@@ -1,11 +1,11 @@
 /**
  * The ha topology as a user runs it from the CLI: `up --detach` with `topology: ha`
- * starts PostgreSQL, three NATS nodes, a Redis primary with two replicas and three
- * sentinels; status shows each node and its role; credentials name every NATS node
+ * starts three etcd members, three PostgreSQL members under Patroni behind HAProxy,
+ * three NATS nodes, a Redis primary with two replicas and three sentinels; status shows each node and its role; credentials name every NATS node
  * and the sentinels (the Redis primary moves); `down` stops every process it started.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisFigures, SentinelFigures } from '../../src/servers/types.js';
@@ -18,7 +18,7 @@ import { expectAllGone, waitFor } from '../helpers/processes.js';
 let project: Project;
 let up: { code: number | null; stdout: string; stderr: string };
 
-const INSTANCES = ['postgres', 'redis', 'redis-2', 'redis-3', 'sentinel-1', 'sentinel-2', 'sentinel-3', 'nats', 'nats-2', 'nats-3'];
+const INSTANCES = ['etcd-1', 'etcd-2', 'etcd-3', 'postgres', 'postgres-2', 'postgres-3', 'haproxy', 'redis', 'redis-2', 'redis-3', 'sentinel-1', 'sentinel-2', 'sentinel-3', 'nats', 'nats-2', 'nats-3'];
 
 beforeAll(async () => {
   project = await tempProject({ topology: 'ha' });
@@ -43,6 +43,14 @@ function redisCli(port: number, user: string, password: string, caFile: string, 
   return r.stdout.trim();
 }
 
+/** The PostgreSQL servers Patroni runs, from their postmaster.pid files. */
+function postmasters(): number[] {
+  return ['pg', 'pg-2', 'pg-3']
+    .map((d) => path.join(project.stateDir, d, 'data', 'postmaster.pid'))
+    .filter((f) => existsSync(f))
+    .map((f) => Number(readFileSync(f, 'utf8').split('\n')[0]));
+}
+
 describe('dataplane CLI, topology ha', () => {
   it('`up --detach` starts every node and prints one row per node', () => {
     expect(up.code, up.stderr).toBe(0);
@@ -61,13 +69,21 @@ describe('dataplane CLI, topology ha', () => {
     const ready = await fetch(`http://127.0.0.1:${project.ports.health}/readyz`);
     expect(ready.status).toBe(200);
     const body = (await ready.json()) as { components: Record<string, { status: string; required: boolean }> };
-    for (const cluster of ['nats cluster', 'redis cluster', 'sentinel cluster']) expect(body.components[cluster], cluster).toMatchObject({ status: 'up', required: true });
+    for (const cluster of ['etcd cluster', 'postgres cluster', 'haproxy', 'nats cluster', 'redis cluster', 'sentinel cluster']) expect(body.components[cluster], cluster).toMatchObject({ status: 'up', required: true });
     // Single nodes are reported but not required: one may go while the cluster serves.
     expect(body.components['nats-2']).toMatchObject({ status: 'up', required: false });
   });
 
   it('credentials name every NATS node and the sentinels, which lead to the Redis primary', async () => {
     const creds = await credentials(project);
+    // psql with the URL from credentials reaches the PostgreSQL primary through HAProxy; the replica URL a replica.
+    const owner = find(creds, 'postgres', 'app_owner');
+    const psql = (url: string, sql: string) => spawnSync('psql', [url, '-Atc', sql], { encoding: 'utf8' });
+    const viaPrimary = psql(owner.url, 'create table cli_ha (v text); insert into cli_ha values (\'kept\'); select pg_is_in_recovery()');
+    expect(viaPrimary.stderr).toBe('');
+    expect(viaPrimary.stdout.trim().split('\n').pop()).toBe('f');
+    expect(psql(owner.replicaUrl!, 'select pg_is_in_recovery()').stdout.trim()).toBe('t');
+
     const nats = find(creds, 'nats', 'app');
     expect(nats.url.split(',')).toHaveLength(3);
     // A client given the whole list connects even when the first node is gone.
@@ -104,9 +120,10 @@ describe('dataplane CLI, topology ha', () => {
       return p && p.primary !== before.primary ? p : undefined;
     }, 60_000, 500);
 
-    // The machine loses power, as far as the processes can tell: the supervisor and every server at once.
+    // The machine loses power, as far as the processes can tell: the supervisor and every server at once,
+    // PostgreSQL's postmasters (Patroni's children) too.
     const { json } = await status();
-    const pids = [json.supervisor!.pid, ...json.services.map((s) => s.pid).filter((p): p is number => typeof p === 'number')];
+    const pids = [json.supervisor!.pid, ...json.services.map((s) => s.pid).filter((p): p is number => typeof p === 'number'), ...postmasters()];
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     await expectAllGone(pids);
 
@@ -121,6 +138,9 @@ describe('dataplane CLI, topology ha', () => {
     const redisRoles = Object.fromEntries(healthy.services.filter((s) => s.service === 'redis').map((s) => [s.name, (s.figures as RedisFigures).role]));
     expect(redisRoles[after.primary]).toBe('master');
     expect(Object.values(redisRoles).filter((r) => r === 'master')).toHaveLength(1);
+    // PostgreSQL has a primary again, with the row written before the crash.
+    const owner = find(await credentials(project), 'postgres', 'app_owner');
+    expect(spawnSync('psql', [owner.url, '-Atc', 'select v from cli_ha'], { encoding: 'utf8' }).stdout.trim()).toBe('kept');
     // The key written before both faults is still there.
     const redis = find(await credentials(project), 'redis', 'app');
     const port = healthy.services.find((s) => s.name === after.primary)!.address!.split(':')[1]!;
@@ -132,9 +152,11 @@ describe('dataplane CLI, topology ha', () => {
     const pids = [json.supervisor!.pid, ...json.services.map((s) => s.pid!)];
     expect(pids.every((p) => typeof p === 'number')).toBe(true);
     expect(pids).toHaveLength(1 + INSTANCES.length);
+    const pgPids = postmasters();
+    expect(pgPids).toHaveLength(3);
     const r = await project.run(['down']);
     expect(r.code, r.stderr).toBe(0);
-    await expectAllGone(pids, 30_000);
+    await expectAllGone([...pids, ...pgPids], 30_000);
     expect(readdirSync(path.join(project.stateDir, 'run'))).toEqual([]);
   });
 });

@@ -94,6 +94,20 @@ describe('loading', () => {
     expect(issues).toEqual([expect.objectContaining({ path: 'nats.port', message: 'port 4222 is also used by redis.port' })]);
   });
 
+  it('refuses a PostgreSQL ha topology that cannot keep a quorum or a leader lock, with the reason', () => {
+    const issues = issuesOf(() => loadConfig({ cwd: project('topology: ha\npostgres:\n  ha:\n    members: 1\n    ttlSec: 4\n    retryTimeoutSec: 2\n    etcd:\n      nodes: 2\n'), env: {} }));
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'postgres.ha.etcd.nodes', message: expect.stringContaining('expected an odd number: etcd keeps working while a majority of its members runs') }),
+        expect.objectContaining({ path: 'postgres.ha.members', message: expect.stringContaining('2') }),
+        expect.objectContaining({ path: 'postgres.ha.ttlSec', message: expect.stringContaining('must be at least loopWaitSec + 2 × retryTimeoutSec (5)') }),
+      ]),
+    );
+    // The ha ports are claimed like the others: an etcd member on the NATS port is refused before anything starts.
+    const clash = issuesOf(() => loadConfig({ cwd: project('topology: ha\npostgres:\n  ha:\n    etcd:\n      port: 4222\n'), env: {} }));
+    expect(clash).toContainEqual(expect.objectContaining({ path: 'nats.port', message: 'port 4222 is also used by postgres.ha.etcd.port of etcd-1' }));
+  });
+
   it('the prod profile refuses to run without TLS, and "files" needs the files', () => {
     const issues = issuesOf(() => loadConfig({ cwd: project('profile: prod\ntls:\n  enabled: false\n'), env: {} }));
     expect(issues).toContainEqual(expect.objectContaining({ path: 'tls.enabled', message: 'the prod profile requires TLS' }));

@@ -1,6 +1,6 @@
 /** `dataplane status`: per-service health from a real authenticated probe. */
 import type { Command } from 'commander';
-import type { NatsFigures, PostgresFigures, RedisFigures, SentinelFigures } from '../../servers/types.js';
+import type { HaproxyFigures, NatsFigures, PostgresFigures, RedisFigures, SentinelFigures } from '../../servers/types.js';
 import type { ServiceStatus } from '../../stack/status.js';
 import { loadFor } from '../context.js';
 import { printJson, status, table } from '../output.js';
@@ -14,7 +14,13 @@ export function figureLine(s: ServiceStatus): string | undefined {
   if (s.service === 'postgres') {
     const f = s.figures as PostgresFigures;
     const lag = f.replicationLagSeconds === null ? 'no replicas' : `${f.replicas} replica(s), lag ${f.replicationLagSeconds.toFixed(1)} s`;
-    return `connections ${f.connections.used}/${f.connections.max}${pct(f.connections.used, f.connections.max)} · database ${mb(f.databaseBytes)} · ${lag}`;
+    const m = f.member;
+    const role = m ? `${m.name} ${m.role}${m.state === 'running' || m.state === 'streaming' ? '' : ` (${m.state})`} · timeline ${m.timeline ?? '?'}${m.role === 'primary' ? '' : ` · ${m.lagBytes === null ? 'lag unknown' : `${m.lagBytes} bytes behind`}`} · ` : '';
+    return `${role}connections ${f.connections.used}/${f.connections.max}${pct(f.connections.used, f.connections.max)} · database ${mb(f.databaseBytes)} · ${lag}`;
+  }
+  if (s.service === 'haproxy') {
+    const f = s.figures as HaproxyFigures;
+    return `primary address → ${f.primary ?? 'NO PRIMARY'} · replica address → ${f.replicas.join(', ') || 'none'}`;
   }
   if (s.service === 'sentinel') {
     const f = s.figures as SentinelFigures;
