@@ -6,7 +6,7 @@
  * switchover runs. Each acknowledged commit is counted against the table afterwards,
  * and the time until writes succeed again through the primary address is measured.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,11 +18,16 @@ import { connectPostgres, type Database } from '../../src/postgres/database.js';
 import { anyPatroniCluster, switchover, waitForPrimaryAddress, type PatroniMember } from '../../src/servers/patroni.js';
 import type { HaproxyFigures, PostgresFigures } from '../../src/servers/types.js';
 import { stackStatus } from '../../src/stack/status.js';
+import { silentLogger } from '../../src/lib/logger.js';
+import { Supervisor } from '../../src/stack/supervisor.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
+import { healthyCluster, instanceOf as instanceOfMember, leaderOf as clusterLeader, ledgerIds, ledgerWriter, postmasterPid as memberPostmaster, serverProcesses } from '../helpers/postgres-ha.js';
 import { waitFor } from '../helpers/processes.js';
 
 let stack: EphemeralStack;
 let db: Database;
+/** The supervisor the restore test starts on the same state after the restore. */
+let restarted: Supervisor | undefined;
 
 beforeAll(async () => {
   stack = await startEphemeralStack({ services: ['postgres'], config: { topology: 'ha' } });
@@ -34,83 +39,17 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await db?.close();
+  await restarted?.stop();
   await stack?.stop();
 });
 
-const instanceOf = (name: string) => postgresMembers(stack.config).find((m) => m.name === name)!.instance;
+const instanceOf = (name: string) => instanceOfMember(stack.config, name);
 const pidOf = (instance: string) => stack.supervisor.snapshot().find((s) => s.name === instance)!.pid!;
-/** The member's PostgreSQL (Patroni's child): the first line of its postmaster.pid. */
-const postmasterPid = (instance: string) => Number(readFileSync(path.join(statePaths(stack.config).pgMember(instance).data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-
-/** A PostgreSQL server's processes: the postmaster and every backend and helper it forked. */
-function serverProcesses(postmaster: number): number[] {
-  const children = readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .flatMap((d) => {
-      try {
-        // The parent pid is the 4th field, after "(comm)" which may hold spaces.
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster ? [Number(d)] : [];
-      } catch {
-        return [];
-      }
-    });
-  return [postmaster, ...children];
-}
-
-/** A healthy cluster: one running primary and every other member streaming. */
-async function healthy(): Promise<PatroniMember[] | undefined> {
-  const { members } = await anyPatroniCluster(stack.config).catch(() => ({ members: [] as PatroniMember[] }));
-  const leaders = members.filter((m) => m.role === 'leader' && m.state === 'running');
-  const streaming = members.filter((m) => m.role !== 'leader' && (m.state === 'streaming' || m.state === 'running') && m.lag === 0);
-  return members.length === 3 && leaders.length === 1 && streaming.length === 2 && members.some((m) => m.role === 'sync_standby') ? members : undefined;
-}
-
-const leaderOf = (members: PatroniMember[]) => instanceOf(members.find((m) => m.role === 'leader')!.name);
-
-/**
- * Commits one row per transaction through the library until stopped. `acked` holds the
- * ids whose COMMIT was acknowledged; `stalls` the longest gap between two acknowledgements.
- */
-function writer(from: number) {
-  const acked: number[] = [];
-  /** when each acknowledged write was sent, and when its acknowledgement came */
-  const sentAt: number[] = [];
-  const ackedAt: number[] = [];
-  let failed = 0;
-  let stop = false;
-  const done = (async () => {
-    for (let id = from; !stop; id++) {
-      const sent = performance.now();
-      try {
-        await db.transaction((tx) => tx.query('insert into ha_ledger (id) values ($1)', [id]));
-        acked.push(id);
-        sentAt.push(sent);
-        ackedAt.push(performance.now());
-      } catch {
-        // Gave up, or the connection died during COMMIT (outcome unknown): not acknowledged.
-        failed++;
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  return {
-    acked,
-    /** when the first write sent after `t` was acknowledged (the library retries it through a failover) */
-    firstAckSentAfter: (t: number) => ackedAt[sentAt.findIndex((x) => x > t)],
-    longestGapMs: () => ackedAt.slice(1).reduce((m, t, i) => Math.max(m, t - ackedAt[i]!), 0),
-    failed: () => failed,
-    async stop() {
-      stop = true;
-      await done;
-    },
-  };
-}
-
-async function idsInTable(): Promise<Set<number>> {
-  const r = await db.query<{ id: string }>('select id from ha_ledger', [], { idempotent: true });
-  return new Set(r.rows.map((x) => Number(x.id)));
-}
+const postmasterPid = (instance: string) => memberPostmaster(stack.config, instance);
+const healthy = () => healthyCluster(stack.config);
+const leaderOf = (members: PatroniMember[]) => clusterLeader(stack.config, members);
+const writer = (from: number) => ledgerWriter(db, from);
+const idsInTable = () => ledgerIds(db);
 
 /** One query on a member's own port (not through HAProxy). */
 async function onMember<T extends pg.QueryResultRow>(instance: string, sql: string): Promise<T[]> {
@@ -288,5 +227,29 @@ describe('ha topology: PostgreSQL under Patroni', () => {
     } finally {
       await superuser.close();
     }
+  });
+
+  it('a restore into the ha stack re-creates the cluster from the restored member; the others are cloned from it', { timeout: 240_000 }, async () => {
+    await waitFor('a healthy cluster', healthy, 60_000, 250);
+    const superuser = connectPostgres({ access: stack.access, user: stack.config.postgres.superuser, max: 1 });
+    const { f } = (await superuser.query<{ f: string }>('select pg_walfile_name(pg_switch_wal()) as f')).rows[0]!;
+    await superuser.close();
+    await waitFor(`WAL ${f} archived`, () => existsSync(path.join(statePaths(stack.config).pg.walArchive, f)) || undefined, 30_000, 200);
+    const before = await idsInTable();
+    await stack.supervisor.stop();
+    const r = await restore(stack.access, { label: 'before-failovers', target: { latest: true } });
+    const paths = statePaths(stack.config);
+    // The other members' data and etcd's are kept aside, not deleted.
+    for (const dir of [paths.pgMember('postgres-2').data, paths.pgMember('postgres-3').data, paths.etcd('etcd-1').data]) {
+      expect(r.movedAside.some((m) => m.startsWith(`${dir}.before-restore-`)), dir).toBe(true);
+    }
+    restarted = await Supervisor.start({ config: stack.config, logger: silentLogger, installPackages: false, fastInit: true });
+    const members = await waitFor('the re-created cluster, every member streaming', healthy, 120_000, 500);
+    expect(members.map((m) => m.name).sort()).toEqual(['pg-1', 'pg-2', 'pg-3']);
+    const after = await idsInTable();
+    console.log(`[ha-postgres] restore into the ha stack (to the end of the archive): ${after.size} of ${before.size} rows back; primary ${leaderOf(members)}; replicas cloned from it`);
+    expect([...before].filter((id) => !after.has(id))).toEqual([]);
+    const [count] = await onMember<{ n: number }>(instanceOf(members.find((m) => m.role !== 'leader')!.name), 'select count(*)::int as n from ha_ledger');
+    expect(count!.n).toBe(after.size);
   });
 });
