@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisFigures, SentinelFigures } from '../../src/servers/types.js';
+import type { PostgresFigures, RedisFigures, SentinelFigures } from '../../src/servers/types.js';
 import type { StackStatus } from '../../src/stack/status.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { credentials, find } from '../helpers/clients.js';
@@ -105,6 +105,29 @@ describe('dataplane CLI, topology ha', () => {
     expect(redisCli(Number(addr[1]), 'app', redis.password, redis.caFile!, ['ping'])).toBe('PONG');
     // A replica would answer READONLY.
     expect(redisCli(Number(addr[1]), 'app', redis.password, redis.caFile!, ['set', 'app:cli-ha', 'x'])).toBe('OK');
+  });
+
+  it('`postgres switchover --to` moves the PostgreSQL primary and says how long writes paused', { timeout: 90_000 }, async () => {
+    const roles = async () => {
+      const { json } = await status();
+      return Object.fromEntries(json.services.filter((s) => s.service === 'postgres').map((s) => [s.name, (s.figures as PostgresFigures | null)?.member?.role]));
+    };
+    const before = await waitFor('a primary and a sync standby', async () => {
+      const r = await roles();
+      return Object.values(r).includes('primary') && Object.values(r).includes('sync standby') ? r : undefined;
+    }, 30_000, 500);
+    const from = Object.keys(before).find((k) => before[k] === 'primary')!;
+    const to = Object.keys(before).find((k) => before[k] === 'sync standby')!;
+    const r = await project.run(['postgres', 'switchover', '--to', to, '--json'], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { from: string; to: string; ms: number };
+    expect(out).toMatchObject({ from, to });
+    expect(out.ms).toBeGreaterThan(0);
+    await waitFor(`${to} the primary in status`, async () => ((await roles())[to] === 'primary' ? true : undefined), 30_000, 500);
+    // A member that does not exist: a clear error naming the members, nothing changed.
+    const bad = await project.run(['postgres', 'switchover', '--to', 'postgres-9']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('no member postgres-9: the members are postgres, postgres-2, postgres-3');
   });
 
   it('after a failover and a crash of everything, `up` brings every node back with the promoted primary', { timeout: 180_000 }, async () => {

@@ -98,6 +98,14 @@ describe('ha topology: PostgreSQL under Patroni', () => {
     expect(hap.status).toBe('running');
     expect((hap.figures as HaproxyFigures).primary).toBe(primary);
     expect((hap.figures as HaproxyFigures).replicas.sort()).toEqual(['postgres', 'postgres-2', 'postgres-3'].filter((i) => i !== primary));
+    // Each replica streams through its own replication slot on the primary.
+    const slots = await onMember<{ slot_name: string; active: boolean }>(primary, 'select slot_name, active from pg_replication_slots order by slot_name');
+    expect(slots).toEqual(members.filter((m) => m.role !== 'leader').map((m) => ({ slot_name: m.name.replace('-', '_'), active: true })).sort((a, b) => a.slot_name.localeCompare(b.slot_name)));
+    // The supervisor's metrics say what the alerts watch.
+    const metrics = await (await fetch(`${stack.healthUrl!.replace(/\/readyz$/, '')}/metrics`)).text();
+    expect(metrics).toMatch(/^dataplane_postgres_primary_up 1$/m);
+    expect(metrics).toMatch(/^dataplane_etcd_members_healthy 3$/m);
+    expect(metrics).toMatch(/^dataplane_postgres_members\{role="sync standby",state="(streaming|running)"\} 1$/m);
   });
 
   it('the primary killed (SIGKILL of PostgreSQL and Patroni) under writes: restarted at once, it keeps its lock; no acknowledged commit is lost', { timeout: 120_000 }, async () => {
@@ -230,14 +238,18 @@ describe('ha topology: PostgreSQL under Patroni', () => {
   });
 
   it('a restore into the ha stack re-creates the cluster from the restored member; the others are cloned from it', { timeout: 240_000 }, async () => {
-    await waitFor('a healthy cluster', healthy, 60_000, 250);
+    const now = await waitFor('a healthy cluster', healthy, 60_000, 250);
+    // A backup after the failovers copies whichever member is primary now.
+    const { manifest } = await createBackup(stack.access, { label: 'after-failovers' });
+    expect(manifest.postgres!.timeline).toBeGreaterThan(1);
+    console.log(`[ha-postgres] backup after the failovers taken from ${leaderOf(now)} on timeline ${manifest.postgres!.timeline}`);
     const superuser = connectPostgres({ access: stack.access, user: stack.config.postgres.superuser, max: 1 });
     const { f } = (await superuser.query<{ f: string }>('select pg_walfile_name(pg_switch_wal()) as f')).rows[0]!;
     await superuser.close();
     await waitFor(`WAL ${f} archived`, () => existsSync(path.join(statePaths(stack.config).pg.walArchive, f)) || undefined, 30_000, 200);
     const before = await idsInTable();
     await stack.supervisor.stop();
-    const r = await restore(stack.access, { label: 'before-failovers', target: { latest: true } });
+    const r = await restore(stack.access, { label: 'after-failovers', target: { latest: true } });
     const paths = statePaths(stack.config);
     // The other members' data and etcd's are kept aside, not deleted.
     for (const dir of [paths.pgMember('postgres-2').data, paths.pgMember('postgres-3').data, paths.etcd('etcd-1').data]) {

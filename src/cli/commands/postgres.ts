@@ -11,7 +11,7 @@ export function register(program: Command): void {
 
   pg.command('switchover')
     .description('make another member the primary, planned: no acknowledged commit is lost; prints how long writes paused')
-    .option('--to <member>', 'the member to promote (postgres-2, or its Patroni name pg-2); default: the one Patroni picks (the synchronous standby)')
+    .option('--to <member>', 'the member to promote (postgres-2, or its Patroni name pg-2); in synchronous mode it must be the synchronous standby (`dataplane status`); default: the one Patroni picks')
     .option('--json', 'print machine-readable JSON')
     .action(async (opts: { to?: string; json?: boolean }, cmd: Command) => {
       const { access } = accessFor(cmd);
