@@ -161,13 +161,28 @@ export interface SwitchoverResult {
  */
 export async function switchover(access: Access, opts: { to?: string; timeoutMs?: number } = {}): Promise<{ from: string; to: string; requestedAt: number }> {
   const { config } = access;
-  const { members } = await anyPatroniCluster(config);
+  // Right after a failover or switchover the old primary is still catching up: in synchronous
+  // mode Patroni refuses a switchover until a synchronous standby exists again, so wait for one.
+  const ready = (ms: PatroniMember[]) => ms.some((x) => x.role === 'leader') && (!config.postgres.ha.synchronous || ms.some((x) => x.role === 'sync_standby'));
+  const waitUntil = Date.now() + (opts.timeoutMs ?? 30_000);
+  let members = (await anyPatroniCluster(config)).members;
+  while (!ready(members) && Date.now() < waitUntil) {
+    await new Promise((res) => setTimeout(res, 250));
+    members = (await anyPatroniCluster(config).catch(() => ({ members }))).members;
+  }
   const leader = members.find((x) => x.role === 'leader');
   if (!leader) throw new ProbeError('there is no primary to switch over from (a failover is under way, or no member runs)');
+  if (!ready(members)) throw new ProbeError('no synchronous standby is in sync yet (a member is still catching up); try again once `dataplane status` shows one');
   const byInstance = (i: string) => postgresMembers(config).find((m) => m.instance === i || m.name === i);
   const candidate = opts.to ? byInstance(opts.to) : undefined;
   if (opts.to && !candidate) throw new ProbeError(`no member ${opts.to}: the members are ${postgresMembers(config).map((m) => m.instance).join(', ')}`);
   if (candidate?.name === leader.name) throw new ProbeError(`${opts.to} is the primary already`);
+  // Patroni answers only "candidate name does not match with sync_standby": say which one is.
+  const sync = members.find((x) => x.role === 'sync_standby');
+  if (candidate && config.postgres.ha.synchronous && sync && sync.name !== candidate.name) {
+    const syncInstance = byInstance(sync.name)!.instance;
+    throw new ProbeError(`${opts.to} is not the synchronous standby (${syncInstance} is): in synchronous mode only it has every acknowledged commit. Use --to ${syncInstance}, or leave --to out`);
+  }
   const from = byInstance(leader.name)!;
   const requestedAt = performance.now();
   const r = await restRequest<string>(config, { host: from.host, port: from.restApiPort! }, '/switchover', {
