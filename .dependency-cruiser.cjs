@@ -19,6 +19,7 @@ const LAYERS = [
   { name: 'backup', folders: ['backup'], owns: 'base backups, WAL archive, snapshots, verification, point-in-time restore' },
   { name: 'observe', folders: ['observe'], owns: 'health endpoints, server metrics, dashboards as code, metric reference' },
   { name: 'stack', folders: ['stack'], owns: 'running a stack: preflight, process manager, background jobs, supervisor, status, rotation, doctor' },
+  { name: 'soak', folders: ['soak'], owns: 'soak runs: a mixed workload through the library, a fault schedule, the ledger of acknowledged writes and its check, the report' },
   { name: 'cli', folders: ['cli'], owns: 'one file per command: parse, call the layers below, print' },
   { name: 'entry points', folders: ['index.ts', 'testing.ts'], owns: 'the public library surface (index.ts) and test support (testing.ts)' },
   { name: 'domain', folders: ['domain'], owns: 'the reference application: its streams, subjects and keyspaces; nothing imports it, `up` loads it by path' },

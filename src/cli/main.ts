@@ -19,6 +19,7 @@ import { register as registerOutbox } from './commands/outbox.js';
 import { register as registerPostgres } from './commands/postgres.js';
 import { register as registerStreams } from './commands/streams.js';
 import { register as registerSchema } from './commands/schema.js';
+import { register as registerSoak } from './commands/soak.js';
 import { register as registerStatus } from './commands/status.js';
 import { register as registerUp } from './commands/up.js';
 import { exitWith, serializeError } from './errors.js';
@@ -33,7 +34,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('-c, --config <file>', 'config file (default: ./dataplane.config.yaml, or $DATAPLANE_CONFIG)')
     .exitOverride();
-  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerPostgres, registerCerts, registerBackup, registerMetrics, registerDashboards, registerDoctor, registerConfig, registerErrors]) {
+  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerPostgres, registerCerts, registerBackup, registerMetrics, registerDashboards, registerDoctor, registerSoak, registerConfig, registerErrors]) {
     register(program);
   }
   return program;

@@ -52,7 +52,7 @@ export type ErrorCode = keyof typeof ERROR_CATALOG;
 /** Exit codes the CLI returns without an error (a check that found problems is not a crash). */
 export const RESULT_EXIT_CODES: { exitCode: number; meaning: string }[] = [
   { exitCode: 0, meaning: 'success (`status`: the supervisor and every enabled server are up)' },
-  { exitCode: 1, meaning: 'a check found problems: `doctor` (a failed check), `backup verify` (a damaged backup), `migrate status` (a changed or missing migration), `streams reconcile` (drift)' },
+  { exitCode: 1, meaning: 'a check found problems: `doctor` (a failed check), `backup verify` (a damaged backup), `migrate status` (a changed or missing migration), `streams reconcile` (drift), `soak` (an acknowledged write lost or applied twice)' },
   { exitCode: 3, meaning: '`status`: the stack is not (fully) running' },
 ];
 
