@@ -6,7 +6,7 @@
  * streams from the primary. Written by hand because the PostgreSQL 16 binaries here
  * ship no pg_basebackup, and Debian's (15) refuses a 16 server.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { pgClient, type PgEndpoint } from '../connect/postgres.js';
 import { ServerStartError } from '../errors/index.js';
@@ -65,11 +65,17 @@ interface Entry {
 
 /**
  * Copy the primary named by `connectionString` (libpq keywords or a URL, as Patroni
- * gives it; the password comes from PGPASSFILE) into `dataDir`, which must not exist
+ * gives it; the password comes from PGPASSFILE) into `target`, which must not exist
  * or be empty.
  */
-export async function cloneFromPrimary(connectionString: string, dataDir: string, opts: { label?: string; onProgress?: (msg: string) => void } = {}): Promise<CloneResult> {
+export async function cloneFromPrimary(connectionString: string, target: string, opts: { label?: string; onProgress?: (msg: string) => void } = {}): Promise<CloneResult> {
   const progress = opts.onProgress ?? (() => {});
+  // The copy is made beside the data directory and put in place only once complete: a clone
+  // killed half-way (the host lost power) leaves no data directory that PostgreSQL would try
+  // to start from, and Patroni clones again.
+  if (existsSync(target) && readdirSync(target).length) throw new ServerStartError('postgres', `${target} is not empty: a replica is cloned only into an empty data directory`, '', target);
+  const dataDir = `${target}.cloning`;
+  rmSync(dataDir, { recursive: true, force: true });
   const t0 = performance.now();
   const db = pgClient(parseConninfo(connectionString), { client: 'dataplane-clone', timeoutMs: 10_000 });
   await db.connect();
@@ -117,11 +123,14 @@ export async function cloneFromPrimary(connectionString: string, dataDir: string
     const stop = (await db.query<{ lsn: string; labelfile: string; spcmapfile: string | null }>('select lsn::text, labelfile, spcmapfile from pg_backup_stop(true)')).rows[0]!;
     writeFileSync(path.join(dataDir, 'backup_label'), stop.labelfile, { mode: 0o600 });
     if (stop.spcmapfile) writeFileSync(path.join(dataDir, 'tablespace_map'), stop.spcmapfile, { mode: 0o600 });
+    rmSync(target, { recursive: true, force: true });
+    renameSync(dataDir, target);
     const ms = Math.round(performance.now() - t0);
     progress(`cloned ${files} files (${Math.round(bytes / 1048576)} MB) in ${ms} ms, WAL ${start} to ${stop.lsn}`);
     return { files, bytes, startLsn: start, stopLsn: stop.lsn, ms };
   } catch (e) {
-    throw new ServerStartError('postgres', `cloning a replica from the primary failed: ${(e as Error).message}`, '', dataDir, e);
+    rmSync(dataDir, { recursive: true, force: true });
+    throw new ServerStartError('postgres', `cloning a replica from the primary failed: ${(e as Error).message}`, '', target, e);
   } finally {
     await db.end().catch(() => {});
   }

@@ -1,6 +1,11 @@
-/** The soak report: report.json (everything) and summary.md (what a person reads first). */
+/**
+ * The soak report: report.json (everything), summary.md (what a person reads first) and
+ * report.html (one self-contained page: the ledger, then charts of throughput, latency and
+ * resources over time with the faults marked).
+ */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { formatValue, lineChart, type Line } from './charts.js';
 import type { SoakResult } from './run.js';
 
 export function summaryMarkdown(r: SoakResult): string {
@@ -30,6 +35,10 @@ export function summaryMarkdown(r: SoakResult): string {
     '| --- | --- | --- | --- |',
     ...r.faults.map((f) => `| ${f.kind} | ${f.target} | ${f.at} | ${f.recoveredAt ?? 'not during the run'} |`),
     '',
+    '## Growth at constant load',
+    '',
+    ...(r.growth.length ? r.growth.map((g) => `- ${g.what}: +${formatValue(g.perMinute, g.unit === 'bytes' ? 'bytes' : 'files')} per minute`) : ['None found (resident memory and open files of every process, second half of the run).']),
+    '',
     '## Operations',
     '',
     '| operation | ok | errors |',
@@ -39,12 +48,49 @@ export function summaryMarkdown(r: SoakResult): string {
   ].join('\n');
 }
 
-/** Write report.json and summary.md into `dir`; returns their paths. */
+export function reportHtml(r: SoakResult): string {
+  const ops = [...new Set(r.buckets.flatMap((b) => Object.keys(b.ops)))];
+  const bucketSec = r.buckets.length > 1 ? r.buckets[1]!.t - r.buckets[0]!.t : 10;
+  const perOp = (f: (o: SoakResult['buckets'][number]['ops'][string]) => number): Line[] =>
+    ops.map((op) => ({ name: op, points: r.buckets.filter((b) => b.ops[op]).map((b) => ({ t: b.t + bucketSec / 2, y: f(b.ops[op]!) })) }));
+  const errors: Line[] = ops.map((op) => ({ name: op, points: r.buckets.map((b) => ({ t: b.t + bucketSec / 2, y: Object.values(b.ops[op]?.errors ?? {}).reduce((a, c) => a + c, 0) })) }));
+  const names = [...new Set(r.resources.flatMap((s) => Object.keys(s.processes)))];
+  const proc = (k: 'rssBytes' | 'cpuPct' | 'openFiles'): Line[] => names.map((n) => ({ name: n, points: r.resources.filter((s) => s.processes[n]).map((s) => ({ t: s.t, y: s.processes[n]![k] })) }));
+  const areas = [...new Set(r.resources.flatMap((s) => Object.keys(s.diskBytes)))];
+  const disk: Line[] = areas.map((a) => ({ name: a, points: r.resources.map((s) => ({ t: s.t, y: s.diskBytes[a] ?? 0 })) }));
+  // One time axis for every chart, so a fault's band sits at the same place in each.
+  const span = Math.max(r.durationSec, ...r.buckets.map((b) => b.t + bucketSec), ...r.resources.map((s) => s.t));
+  const chart = (title: string, lines: Line[], unit: string) => lineChart(title, lines, { unit, durationSec: span, faults: r.faults });
+  const md = summaryMarkdown(r);
+  const c = r.check;
+  const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Soak run ${esc(r.startedAt)}</title>
+<style>body{font:14px/1.5 system-ui,sans-serif;margin:24px auto;max-width:900px;color:#111827}h1{font-size:20px}.verdict{padding:8px 12px;border-radius:6px;font-weight:600;display:inline-block}
+.ok{background:#dcfce7;color:#166534}.bad{background:#fee2e2;color:#991b1b}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #e5e7eb;padding:3px 8px;text-align:left}svg{display:block;margin:12px 0}</style></head>
+<body><h1>Soak run ${esc(r.startedAt)}</h1>
+<p>${r.durationSec} s at ${r.rates.writes} writes/s and ${r.rates.cache} cache writes/s; ${r.faults.length} fault(s), shaded from start to recovery.</p>
+<p class="verdict ${c.ok ? 'ok' : 'bad'}">${c.ok ? 'Ledger clean' : 'LEDGER VIOLATED'}: ${c.rows.acknowledged} rows acknowledged, ${c.rows.lost.length} lost, ${c.effects.missing.length} events not applied, ${c.effects.duplicated.length} applied twice, ${c.deadLetters.missing.length} malformed not dead-lettered, ${c.cache.lost.length} cache keys lost</p>
+${chart('Throughput (operations per second)', perOp((o) => o.ok / bucketSec), '/s')}
+${chart('Latency p99 (ms)', perOp((o) => o.p99Ms), 'ms')}
+${chart('Errors per bucket', errors, '')}
+${chart('Resident memory per process', proc('rssBytes'), 'bytes')}
+${chart('CPU per process (% of one core)', proc('cpuPct'), '%')}
+${chart('Open files per process', proc('openFiles'), '')}
+${chart('Disk used per data area', disk, 'bytes')}
+<pre style="white-space:pre-wrap;background:#f9fafb;padding:12px">${esc(md)}</pre>
+</body></html>
+`;
+}
+
+/** Write report.json, summary.md and report.html into `dir`; returns their paths. */
 export function writeReport(dir: string, r: SoakResult): string[] {
   mkdirSync(dir, { recursive: true });
   const json = path.join(dir, 'report.json');
   const md = path.join(dir, 'summary.md');
+  const html = path.join(dir, 'report.html');
   writeFileSync(json, JSON.stringify(r, null, 2) + '\n');
   writeFileSync(md, summaryMarkdown(r));
-  return [json, md];
+  writeFileSync(html, reportHtml(r));
+  return [json, md, html];
 }

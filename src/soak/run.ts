@@ -4,6 +4,7 @@
  */
 import type { Access } from '../connect/access.js';
 import { Ledger, type LedgerCheck } from './ledger.js';
+import { growth, ResourceSampler, type Growth, type ResourceSample } from './resources.js';
 import { runFaults, type Fault } from './faults.js';
 import { Series, type Bucket, type FaultMark } from './series.js';
 import { Workload, type Rates } from './workload.js';
@@ -25,6 +26,10 @@ export interface SoakResult {
   faults: FaultMark[];
   buckets: Bucket[];
   totals: Record<string, { ok: number; errors: number }>;
+  /** per process and data area, every bucket */
+  resources: ResourceSample[];
+  /** what kept growing through the second half at a constant load (a leak, or a store filling) */
+  growth: Growth[];
   check: LedgerCheck;
 }
 
@@ -38,6 +43,9 @@ export async function runSoak(access: Access, opts: SoakOptions): Promise<SoakRe
   const faultsDone = runFaults(access, opts.faults, series, ends.signal, (m) => progress(`fault: ${m.kind} ${m.target} at ${m.at} s, answering again at ${m.recoveredAt ?? '-'} s`));
   // Rates over the last tick, not the bucket under way (a bucket just begun would read as a stall).
   let last = { at: series.now(), counts: new Map<string, number>() };
+  const sampler = new ResourceSampler(access.config);
+  sampler.sample(0);
+  const sampling = setInterval(() => sampler.sample(series.now()), (opts.bucketSec ?? 10) * 1000);
   const ticker = setInterval(() => {
     const now = { at: series.now(), counts: new Map(['write', 'consume', 'cache'].map((op) => [op, series.count(op)])) };
     const rate = (op: string) => Math.round((now.counts.get(op)! - (last.counts.get(op) ?? 0)) / Math.max(0.001, now.at - last.at));
@@ -47,6 +55,8 @@ export async function runSoak(access: Access, opts: SoakOptions): Promise<SoakRe
   try {
     await new Promise((r) => setTimeout(r, opts.durationSec * 1000));
     ends.abort();
+    clearInterval(sampling);
+    sampler.sample(series.now());
     const faults = await faultsDone;
     progress('draining: waiting for the consumer to apply every relayed event');
     await workload.stop();
@@ -62,9 +72,10 @@ export async function runSoak(access: Access, opts: SoakOptions): Promise<SoakRe
         t.errors += Object.values(s.errors).reduce((a, c) => a + c, 0);
       }
     }
-    return { startedAt, durationSec: opts.durationSec, rates: opts.rates, faults, buckets, totals, check };
+    return { startedAt, durationSec: opts.durationSec, rates: opts.rates, faults, buckets, totals, resources: sampler.samples, growth: growth(sampler.samples), check };
   } finally {
     clearInterval(ticker);
+    clearInterval(sampling);
     ends.abort();
     await faultsDone.catch(() => undefined);
     await workload.close();

@@ -143,6 +143,12 @@ describe('dataplane CLI, topology ha', () => {
       return p && p.primary !== before.primary ? p : undefined;
     }, 60_000, 500);
 
+    // PostgreSQL settled after the switchover above (the old primary follows the new one, caught up).
+    await waitFor('every PostgreSQL member streaming and caught up', async () => {
+      const { json: j } = await status();
+      const members = j.services.filter((x) => x.service === 'postgres').map((x) => (x.figures as PostgresFigures | null)?.member);
+      return members.length === 3 && members.every((m) => m && (m.role === 'primary' || (m.lagBytes === 0 && /running|streaming/.test(m.state)))) ? true : undefined;
+    }, 60_000, 500);
     // The machine loses power, as far as the processes can tell: the supervisor and every server at once,
     // PostgreSQL's postmasters (Patroni's children) too.
     const { json } = await status();

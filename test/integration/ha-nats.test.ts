@@ -83,7 +83,7 @@ describe('ha topology: NATS cluster', () => {
     const ackedAtLeast = (n: number, what: string) => waitFor(what, () => (acked.length >= n ? true : undefined), 60_000, 50);
 
     await ackedAtLeast(300, 'messages before the faults');
-    const leader = instanceOf((await jsm.streams.info('HA')).cluster!.leader!);
+    const leader = instanceOf((await waitFor('the stream leader', async () => (await jsm.streams.info('HA')).cluster?.leader, 30_000, 250)));
     const leaderPid = pidOf(leader);
     process.kill(leaderPid, 'SIGKILL');
     const afterLeader = acked.length;
@@ -92,7 +92,11 @@ describe('ha topology: NATS cluster', () => {
 
     // A follower of the new leader, once the killed node is back.
     await waitFor(`${leader} back`, () => (stack.supervisor.snapshot().find((s) => s.name === leader)?.state === 'running' ? true : undefined), 30_000);
-    const info = await jsm.streams.info('HA');
+    // Asked while the cluster may still settle after the kill: a request can time out, so ask again.
+    const info = await waitFor('stream info with a current follower', async () => {
+      const i = await jsm.streams.info('HA');
+      return i.cluster?.replicas?.some((r) => r.current) ? i : undefined;
+    }, 30_000, 250);
     const follower = instanceOf(info.cluster!.replicas!.find((r) => r.current)!.name);
     process.kill(pidOf(follower), 'SIGKILL');
     const afterFollower = acked.length;
@@ -109,7 +113,7 @@ describe('ha topology: NATS cluster', () => {
 
     const stored: string[] = [];
     const consumer = await jetstream(nc).consumers.get('HA');
-    const total = (await jsm.streams.info('HA')).state.messages;
+    const total = (await waitFor('stream info', () => jsm.streams.info('HA'), 30_000, 250)).state.messages;
     const messages = await consumer.consume();
     for await (const m of messages) {
       stored.push(m.headers?.get('Nats-Msg-Id') ?? '');

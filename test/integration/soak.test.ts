@@ -56,10 +56,17 @@ describe('soak', () => {
 
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-soak-'));
     try {
-      const [json, md] = writeReport(dir, r);
+      const [json, md, html] = writeReport(dir, r);
       expect(JSON.parse(readFileSync(json!, 'utf8')).check.ok).toBe(true);
       expect(readFileSync(md!, 'utf8')).toContain('**Ledger clean.**');
+      // One page, no script, no network: seven charts with the two faults shaded on each.
+      const page = readFileSync(html!, 'utf8');
+      expect(page.match(/<svg /g)).toHaveLength(7);
+      expect(page.match(/<rect [^>]*fill="#fca5a5"/g)).toHaveLength(14);
+      expect(page).not.toMatch(/<script|(src|href)="https?:/);
       expect(existsSync(md!)).toBe(true);
+      // Every process of the stack was sampled, the killed one under a new pid after its restart.
+      expect(Object.keys(r.resources.at(-1)!.processes)).toEqual(expect.arrayContaining(['postgres', 'redis', 'nats', 'supervisor']));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
