@@ -88,3 +88,18 @@ export async function ledgerIds(db: Database): Promise<Set<number>> {
   const r = await db.query<{ id: string }>('select id from ha_ledger', [], { idempotent: true });
   return new Set(r.rows.map((x) => Number(x.id)));
 }
+
+/**
+ * A member's host lost for good: its Patroni and every PostgreSQL process freeze (its leader lock
+ * runs out, open connections hang), `whileLost` runs, then they are killed (the supervisor restarts them).
+ */
+export async function loseMember<T>(config: Config, patroniPid: number, instance: string, whileLost: (lostAt: number) => Promise<T>): Promise<{ lostAt: number; result: T }> {
+  const frozen = [patroniPid, ...serverProcesses(postmasterPid(config, instance))];
+  const lostAt = performance.now();
+  for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+  try {
+    return { lostAt, result: await whileLost(lostAt) };
+  } finally {
+    for (const pid of frozen) process.kill(pid, 'SIGKILL');
+  }
+}

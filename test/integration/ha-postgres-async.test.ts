@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anyPatroniCluster } from '../../src/servers/patroni.js';
 import { connectPostgres, type Database } from '../../src/postgres/database.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
-import { healthyCluster, instanceOf, leaderOf, ledgerIds, ledgerWriter, postmasterPid, serverProcesses } from '../helpers/postgres-ha.js';
+import { healthyCluster, instanceOf, leaderOf, ledgerIds, ledgerWriter, loseMember } from '../helpers/postgres-ha.js';
 import { waitFor } from '../helpers/processes.js';
 
 let stack: EphemeralStack;
@@ -34,15 +34,7 @@ describe('ha topology: PostgreSQL with synchronous mode off', () => {
     const w = ledgerWriter(db, 1);
     await new Promise((r) => setTimeout(r, 1500));
     const patroniPid = stack.supervisor.snapshot().find((s) => s.name === old)!.pid!;
-    const frozen = [patroniPid, ...serverProcesses(postmasterPid(stack.config, old))];
-    const lostAt = performance.now();
-    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
-    let resumedAt: number;
-    try {
-      resumedAt = await waitFor('a write acknowledged by a new primary', () => w.firstAckSentAfter(lostAt), 60_000, 50);
-    } finally {
-      for (const pid of frozen) process.kill(pid, 'SIGKILL');
-    }
+    const { lostAt, result: resumedAt } = await loseMember(stack.config, patroniPid, old, (t) => waitFor('a write acknowledged by a new primary', () => w.firstAckSentAfter(t), 60_000, 50));
     await new Promise((r) => setTimeout(r, 1000));
     await w.stop();
     const present = await ledgerIds(db);

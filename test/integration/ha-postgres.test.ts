@@ -21,7 +21,7 @@ import { stackStatus } from '../../src/stack/status.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { Supervisor } from '../../src/stack/supervisor.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
-import { healthyCluster, instanceOf as instanceOfMember, leaderOf as clusterLeader, ledgerIds, ledgerWriter, postmasterPid as memberPostmaster, serverProcesses } from '../helpers/postgres-ha.js';
+import { healthyCluster, instanceOf as instanceOfMember, leaderOf as clusterLeader, ledgerIds, ledgerWriter, loseMember, postmasterPid as memberPostmaster } from '../helpers/postgres-ha.js';
 import { waitFor } from '../helpers/processes.js';
 
 let stack: EphemeralStack;
@@ -134,18 +134,8 @@ describe('ha topology: PostgreSQL under Patroni', () => {
     const old = leaderOf(before);
     const w = writer(1_500_000);
     await new Promise((r) => setTimeout(r, 1500));
-    const patroniPid = pidOf(old);
-    const frozen = [patroniPid, ...serverProcesses(postmasterPid(old))];
-    // A host that stops answering: its processes freeze (every PostgreSQL backend too), its leader lock runs out.
-    const lostAt = performance.now();
-    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
-    let resumedAt: number;
-    try {
-      resumedAt = await waitFor('a write acknowledged by a new primary', () => w.firstAckSentAfter(lostAt), 60_000, 50);
-    } finally {
-      // Then it dies; the supervisor restarts it and Patroni makes it a replica (cloned again if it diverged).
-      for (const pid of frozen) process.kill(pid, 'SIGKILL');
-    }
+    // A host that stops answering, then dies: the supervisor restarts it and Patroni makes it a replica.
+    const { lostAt, result: resumedAt } = await loseMember(stack.config, pidOf(old), old, (t) => waitFor('a write acknowledged by a new primary', () => w.firstAckSentAfter(t), 60_000, 50));
     await new Promise((r) => setTimeout(r, 1500));
     await w.stop();
     const present = await idsInTable();
