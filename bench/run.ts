@@ -5,12 +5,14 @@
  *
  *   npm run bench -- --only ingest,cache --rounds 3
  *   npm run bench -- --only ha-messaging,ha-cache   # the ha topology's comparisons
+ *   npm run bench -- --only growth --growth-steps 1,10,50   # telemetry.measurements from 1M to 50M rows (about 30 min)
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startEphemeralStack } from '../src/testing.js';
 import { benchCache } from './cache.js';
 import { describeCpu, fmt, machine, median, progress, ratio, versionOf, type Comparison } from './harness.js';
+import { benchGrowth, growthMarkdown } from './growth.js';
 import { benchIngest } from './ingest.js';
 import { benchHaCache, benchHaMessaging } from './ha.js';
 import { benchMessaging } from './messaging.js';
@@ -21,6 +23,7 @@ const { values } = parseArgs({
     only: { type: 'string', default: 'ingest,cache,messaging,outbox,ha-messaging,ha-cache' },
     rounds: { type: 'string', default: '3' },
     write: { type: 'string', default: 'docs/benchmarks.md' },
+    'growth-steps': { type: 'string', default: '1,10,50' },
   },
 });
 const only = new Set(values.only!.split(','));
@@ -56,6 +59,14 @@ if (only.has('messaging')) {
   const m = await benchMessaging({ rounds });
   comparisons.push(...m.comparisons);
   notes.push(`Messaging end-to-end latency (publish to handler, same process, 5,000 msgs/s for 3 s): p50 ${m.latency.p50.toFixed(2)} ms, p99 ${m.latency.p99.toFixed(2)} ms.`);
+}
+
+let growthSection: string | undefined;
+if (only.has('growth')) {
+  const steps = values['growth-steps']!.split(',').map(Number);
+  if (steps.some((n) => !(n > 0)) || steps.length < 2) throw new Error(`--growth-steps expects at least two sizes in millions of rows, e.g. 1,10,50; got ${values['growth-steps']}`);
+  growthSection = growthMarkdown(await benchGrowth({ stepsMillions: steps, rounds }), `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+  process.stdout.write(growthSection + '\n');
 }
 
 if (only.has('ha-messaging')) comparisons.push(...(await benchHaMessaging({ rounds })));
@@ -168,6 +179,12 @@ figures move by ±30% between rounds; read the ratios of one run, never an absol
   of this comparison (the plaintext rows above are the fairer measure of the client itself).
 `;
 if (values.write) {
-  writeFileSync(values.write, md);
+  // The growth section is written by its own (long) run and kept by the others, and the other way round.
+  const previous = existsSync(values.write) ? readFileSync(values.write, 'utf8') : '';
+  const GROWTH = /<!-- growth:begin[\s\S]*?<!-- growth:end -->/;
+  const kept = growthSection ?? GROWTH.exec(previous)?.[0];
+  let doc = comparisons.length ? md : previous || md;
+  if (kept) doc = GROWTH.test(doc) ? doc.replace(GROWTH, () => kept) : `${doc.trimEnd()}\n\n${kept}\n`;
+  writeFileSync(values.write, doc);
   progress(`wrote ${values.write}`);
 }

@@ -106,5 +106,11 @@ export const supervisor = z
       .prefault('64mb')
       .describe('A log in <stateDir>/logs larger than this is rotated (copied to .1, then truncated in place).'),
     logKeep: z.int().min(1).max(20).default(3).describe('Rotated generations kept per log (name.log.1 .. name.log.N).'),
+    unresponsiveRestartSec: z
+      .int()
+      .min(0)
+      .max(3600)
+      .default(60)
+      .describe('A NATS or Redis server that lives but has not answered its probe for this long is wedged: it is stopped (killed if it does not stop) and restarted. 0: never.'),
   })
   .describe('Process supervision: readiness, restarts and shutdown.');

@@ -44,6 +44,7 @@ export const ERROR_CATALOG = {
   PUBLISH_FAILED: { exitCode: 1, meaning: 'JetStream did not acknowledge a publish (no stream, refused, or no ack in time)', action: 'declare a stream for the subject, or check `dataplane status` for NATS' },
   RETRIES_EXHAUSTED: { exitCode: 1, meaning: 'a transaction failed in a retryable way more often than postgres.client.retries allows', action: 'look at the cause: contention (serialization failures, deadlocks) or a server that keeps dropping connections' },
   NOT_REPLICATED: { exitCode: 1, meaning: 'a write asked to wait for Redis replicas reached fewer of them in time (it is on the primary only)', action: 'check the replicas with `dataplane status`; retry, or accept the risk for that write' },
+  SOAK_SETUP: { exitCode: 15, meaning: 'a soak run could not set up its stack or carry out a fault (mount its filesystem, restart the supervisor)', action: 'the message names the step and quotes its output; a fault that needs --ephemeral says so' },
   INGEST_FAILED: { exitCode: 1, meaning: 'COPY batches of an ingest failed; the rows of those batches were not written', action: 'the cause of the first batch is in the message' },
 } as const satisfies Record<string, CatalogEntry>;
 

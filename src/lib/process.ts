@@ -5,7 +5,7 @@
  * the process start time from /proc: a stale file never makes us signal a stranger.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -62,6 +62,27 @@ export function readPidFile(file: string): PidRecord | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A process and all its descendants (read from /proc), parents first: freezing a server
+ * whole means its workers too (PostgreSQL's backends, Patroni's postmaster).
+ */
+export function processTree(root: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // The parent pid is the 4th field, after "(comm)" which may hold spaces.
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parentOf.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) for (const [pid, parent] of parentOf) if (parent === tree[i]) tree.push(pid);
+  return tree;
 }
 
 export function removeFile(file: string): void {

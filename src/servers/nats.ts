@@ -117,6 +117,22 @@ export const natsDriver: ServerDriver = {
     }
   },
 
+  async stuck(access, instance) {
+    const nc = await loginOnce(access, 'admin', 2000, 'dataplane-watchdog', natsNode(access.config, instance)).catch(() => undefined);
+    if (!nc) return undefined;
+    try {
+      await (await jetstreamManager(nc, { timeout: 2000 })).getAccountInfo();
+      return undefined;
+    } catch (e) {
+      // nats-server disables JetStream when a write fails for lack of space ("JetStream out of
+      // resources, will be DISABLED") and enables it again only when it starts. (The client's
+      // error class is not exported; its name is.)
+      return (e as Error).name === 'JetStreamNotEnabled' ? 'JetStream is disabled (nats-server turns it off when its disk fills up); a restart turns it on again' : undefined;
+    } finally {
+      await nc.close().catch(() => {});
+    }
+  },
+
   async reload(_ctx, rec) {
     // nats-server re-reads nats.conf (users, passwords, TLS files) on SIGHUP.
     process.kill(rec.pid, 'SIGHUP');
@@ -125,6 +141,8 @@ export const natsDriver: ServerDriver = {
   async stop(_access, rec, timeoutMs) {
     await terminate(rec, 'SIGTERM', timeoutMs);
   },
+
+  restartWhenUnresponsive: true,
 
   figures: natsFigures,
 

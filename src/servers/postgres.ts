@@ -135,12 +135,13 @@ async function initdb(ctx: ServerContext): Promise<void> {
 export async function postgresFigures(access: Access, timeoutMs = 2000, instance?: string): Promise<PostgresFigures> {
   const at = instance && isHa(access.config) ? member(access.config, instance) : undefined;
   const figures = await withPg(access, { user: MONITOR_LOGIN, timeoutMs, ...(at ? { host: at.host, port: at.port } : {}) }, async (db) => {
-    const { rows } = await db.query<{ used: number; max: number; replicas: number; lag: number | null; dbsize: string }>(
+    const { rows } = await db.query<{ used: number; max: number; replicas: number; lag: number | null; dbsize: string; wal: string | null }>(
       `SELECT (SELECT count(*)::int FROM pg_stat_activity WHERE backend_type = 'client backend') AS used,
               current_setting('max_connections')::int AS max,
               (SELECT count(*)::int FROM pg_stat_replication) AS replicas,
               (SELECT extract(epoch FROM max(replay_lag))::float8 FROM pg_stat_replication) AS lag,
-              pg_database_size(current_database())::text AS dbsize`,
+              pg_database_size(current_database())::text AS dbsize,
+              pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, '0/0')::text AS wal`,
     );
     const r = rows[0]!;
     return {
@@ -148,6 +149,7 @@ export async function postgresFigures(access: Access, timeoutMs = 2000, instance
       replicas: r.replicas,
       replicationLagSeconds: r.replicas ? (r.lag ?? 0) : null,
       databaseBytes: Number(r.dbsize),
+      walPositionBytes: r.wal === null ? null : Number(r.wal),
     };
   });
   return at ? { ...figures, member: await memberFigures(access.config, at.instance, timeoutMs) } : figures;

@@ -178,6 +178,8 @@ export const redisDriver: ServerDriver = {
   // would serve as a second primary until the sentinels demote it (seconds of split brain).
   freshFilesOnRestart: true,
 
+  restartWhenUnresponsive: true,
+
   figures: redisFigures,
 
   credentials: {

@@ -57,6 +57,8 @@ export interface PostgresFigures {
   replicationLagSeconds: number | null;
   replicas: number;
   databaseBytes: number;
+  /** WAL written (a primary) or replayed (a replica) since the cluster began, in bytes: its rate is the WAL rate */
+  walPositionBytes: number | null;
   /** ha: this member as Patroni sees it */
   member?: { name: string; role: 'primary' | 'sync standby' | 'replica'; state: string; timeline: number | null; lagBytes: number | null };
 }
@@ -163,6 +165,18 @@ export interface ServerDriver {
    * sentinels made primary), so a restart renders and writes them again first.
    */
   freshFilesOnRestart?: boolean;
+  /**
+   * The server runs and answers, but is in a state only a restart clears (NATS turns
+   * JetStream off for good when its disk fills up): the reason, or undefined when it is
+   * not stuck or cannot tell (down, frozen). The supervisor's watchdog asks periodically.
+   */
+  stuck?(access: Access, instance: string): Promise<string | undefined>;
+  /**
+   * A probe failing for supervisor.unresponsiveRestartSec while the process lives means it is
+   * wedged, and a restart is the cure. Not for servers whose probe may fail for long on
+   * purpose (a PostgreSQL member being cloned, a cluster waiting for its quorum).
+   */
+  restartWhenUnresponsive?: boolean;
   /** Key figures, read as the server's monitoring login. */
   figures?(access: Access, timeoutMs: number, instance?: string): Promise<ServerFigures>;
   /** Present when the server checks passwords of one of the stack's services. */

@@ -106,9 +106,10 @@ function slopePerMinute(points: { t: number; y: number }[]): number {
 }
 
 /**
- * Resident memory or open files that keep growing through the second half of the run (after
- * warm-up), beyond a threshold: 1 MiB of RSS per minute, or one open file per minute. Needs
- * at least six samples in that half; shorter runs report nothing.
+ * Resident memory, open files or disk that keep growing through the second half of the run
+ * (after warm-up), beyond a threshold: 1 MiB of RSS or 10 MiB of disk per minute, or one open
+ * file per minute. Needs at least six samples in that half; shorter runs report nothing. Disk
+ * that grows with the rows written is expected; the report gives the rate to compare.
  */
 export function growth(samples: ResourceSample[]): Growth[] {
   const half = samples.slice(Math.floor(samples.length / 2));
@@ -121,6 +122,10 @@ export function growth(samples: ResourceSample[]): Growth[] {
     if (mem > 1024 * 1024) found.push({ what: `${name} resident memory`, perMinute: Math.round(mem), unit: 'bytes' });
     const fds = slopePerMinute(pts('openFiles'));
     if (fds > 1) found.push({ what: `${name} open files`, perMinute: Math.round(fds * 10) / 10, unit: 'files' });
+  }
+  for (const area of new Set(half.flatMap((s) => Object.keys(s.diskBytes)))) {
+    const disk = slopePerMinute(half.filter((s) => s.diskBytes[area] !== undefined).map((s) => ({ t: s.t, y: s.diskBytes[area]! })));
+    if (disk > 10 * 1024 * 1024) found.push({ what: `${area} disk`, perMinute: Math.round(disk), unit: 'bytes' });
   }
   return found;
 }

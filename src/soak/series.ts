@@ -9,6 +9,14 @@ export interface Bucket {
   ops: Record<string, { ok: number; errors: Record<string, number>; p50Ms: number; p99Ms: number; maxMs: number }>;
 }
 
+/** A stretch without a single success of an operation, longer than a second. */
+export interface Stall {
+  op: string;
+  /** seconds since the start: the last success before, and the first after */
+  from: number;
+  to: number;
+}
+
 export interface FaultMark {
   kind: string;
   target: string;
@@ -26,6 +34,8 @@ export class Series {
   /** successes per operation since the start, for rates over any interval */
   private readonly counts = new Map<string, number>();
   readonly startedAt = performance.now();
+  private readonly lastOk = new Map<string, number>();
+  readonly stalls: Stall[] = [];
 
   constructor(readonly bucketSec = 10) {}
 
@@ -40,6 +50,10 @@ export class Series {
 
   ok(op: string, latencyMs: number): void {
     this.counts.set(op, (this.counts.get(op) ?? 0) + 1);
+    const now = this.now();
+    const last = this.lastOk.get(op);
+    if (last !== undefined && now - last > 1) this.stalls.push({ op, from: round(last), to: round(now) });
+    this.lastOk.set(op, now);
     const s = this.slot(op);
     s.ok++;
     s.lat.push(latencyMs);
@@ -53,6 +67,11 @@ export class Series {
   /** Successes of `op` since the start. */
   count(op: string): number {
     return this.counts.get(op) ?? 0;
+  }
+
+  /** Operations seen so far. */
+  ops(): string[] {
+    return [...this.counts.keys()];
   }
 
   /** Seconds since the start. */

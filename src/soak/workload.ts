@@ -16,10 +16,11 @@ import { defineSubject } from '../nats/subjects.js';
 import { msgIdOf, processOnce } from '../outbox/inbox.js';
 import { enqueueRaw } from '../outbox/outbox.js';
 import { connectPostgres, type Database } from '../postgres/database.js';
-import { sqlState } from '../postgres/errors.js';
 import { connectRedis } from '../redis/connection.js';
 import type { Ledger, LedgerReaders } from './ledger.js';
+import { kindOf, paced, sleep } from './pacing.js';
 import type { Series } from './series.js';
+import { TelemetryWorkload } from './telemetry.js';
 
 export interface Rates {
   /** committed rows (each with its event) per second */
@@ -28,6 +29,10 @@ export interface Rates {
   cache: number;
   /** one write in this many also carries a malformed event (0: none) */
   malformedEvery: number;
+  /** telemetry samples per second, by COPY */
+  telemetry: number;
+  /** documented analytics queries per second */
+  queries: number;
 }
 
 const SUBJECT = 'app.events.soak.write';
@@ -37,12 +42,6 @@ const CONSUMER = 'dataplane-soak';
 const MAX_DELIVER = 20;
 const soakWrite = defineSubject({ name: SUBJECT, description: 'a soak run wrote a row', schema: z.object({ id: z.number().int() }) });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Why an operation failed, in a word or two (the series counts errors by kind). */
-function kindOf(e: unknown): string {
-  return sqlState(e) ?? (e as { code?: string }).code ?? (e as Error).name ?? 'error';
-}
 
 export class Workload {
   private stopping = false;
@@ -56,6 +55,7 @@ export class Workload {
     private readonly redis: Redis,
     private readonly nc: NatsConnection,
     private readonly consumer: ConsumerRunner,
+    private readonly telemetry: TelemetryWorkload,
   ) {}
 
   /** Tables, the durable consumer, then the workers. */
@@ -93,23 +93,14 @@ export class Workload {
       },
       onError: (e) => series.error('consume', kindOf(e)),
     });
-    const w = new Workload(access, ledger, series, db, connectRedis({ access }), nc, consumer);
-    if (rates.writes > 0) w.workers.push(w.paced(rates.writes, (n) => w.write(n, rates.malformedEvery)));
-    if (rates.cache > 0) w.workers.push(w.paced(rates.cache, (n) => w.cacheWrite(n)));
+    const telemetry = await TelemetryWorkload.start(access);
+    const w = new Workload(access, ledger, series, db, connectRedis({ access }), nc, consumer, telemetry);
+    const stopping = () => w.stopping;
+    if (rates.writes > 0) w.workers.push(paced(rates.writes, stopping, (n) => w.write(n, rates.malformedEvery)));
+    if (rates.cache > 0) w.workers.push(paced(rates.cache, stopping, (n) => w.cacheWrite(n)));
+    if (rates.telemetry > 0) w.workers.push(telemetry.ingest(rates.telemetry, ledger, series, stopping));
+    if (rates.queries > 0) w.workers.push(telemetry.query(rates.queries, series, stopping));
     return w;
-  }
-
-  /** Run `op` about `perSec` times a second until stopped; a slow operation slows its own worker only. */
-  private async paced(perSec: number, op: (n: number) => Promise<void>): Promise<void> {
-    const interval = 1000 / perSec;
-    let next = performance.now();
-    for (let n = 1; !this.stopping; n++) {
-      await op(n);
-      next += interval;
-      const wait = next - performance.now();
-      if (wait > 0) await sleep(wait);
-      else if (wait < -1000) next = performance.now(); // fell behind during a fault: do not burst to catch up
-    }
   }
 
   private async write(id: number, malformedEvery: number): Promise<void> {
@@ -144,7 +135,7 @@ export class Workload {
   }
 
   /** Stop the producers, let the consumer apply what was relayed (up to `drainMs`), stop it. */
-  async stop(drainMs = 60_000): Promise<void> {
+  async stop(drainMs = 120_000): Promise<void> {
     this.stopping = true;
     await Promise.all(this.workers);
     const want = this.ledger.rows.size;
@@ -159,6 +150,7 @@ export class Workload {
   }
 
   async close(): Promise<void> {
+    await this.telemetry.close();
     await this.db.close();
     this.redis.disconnect();
     await this.nc.close();
@@ -191,6 +183,7 @@ export class Workload {
         const values = keys.length ? await this.redis.mget(...keys) : [];
         return new Map(keys.map((k, i) => [k, values[i] ?? null]));
       },
+      telemetryBatches: () => this.telemetry.batchesPresent(),
     };
   }
 }

@@ -84,7 +84,8 @@ export async function haPortBlocks(input: { nats?: { cluster?: { nodes?: number 
   };
 }
 
-async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): Promise<Config> {
+/** The configuration of a throw-away stack in `stateDir`, as it would be written in a file (before defaults). */
+export async function ephemeralConfigInput(stateDir: string, opts: Pick<EphemeralStackOptions, 'services' | 'config'> = {}): Promise<Record<string, unknown>> {
   const want = new Set(opts.services ?? SERVICES);
   const [pg, redis, redisTls, nats, natsMonitor, health, prom, am, nodeExp, pgExp, redisExp] = await freePorts(11);
   const base = {
@@ -103,7 +104,11 @@ async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): P
     const blocks = await haPortBlocks(opts.config as Record<string, unknown>);
     Object.assign(base, { nats: { ...base.nats, ...blocks.nats }, redis: { ...base.redis, ...blocks.redis }, postgres: { ...base.postgres, ...blocks.postgres } });
   }
-  return parseConfig(opts.config ? mergeDeep(base, opts.config as Record<string, unknown>) : base);
+  return opts.config ? mergeDeep(base, opts.config as Record<string, unknown>) : base;
+}
+
+async function ephemeralConfig(stateDir: string, opts: EphemeralStackOptions): Promise<Config> {
+  return parseConfig(await ephemeralConfigInput(stateDir, opts));
 }
 
 export async function startEphemeralStack(opts: EphemeralStackOptions = {}): Promise<EphemeralStack> {

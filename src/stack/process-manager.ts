@@ -201,6 +201,23 @@ export class ProcessManager {
     }
   }
 
+  /**
+   * A running process that answers but is stuck (the watchdog found it so): stop it cleanly
+   * and let the usual restart, with its backoff, bring it back.
+   */
+  async recycle(m: Managed, reason: string): Promise<void> {
+    if (m.state !== 'running' || this.stopping) return;
+    // Not "running" while it stops: its exit is ours, not a crash to react to.
+    m.state = 'restarting';
+    m.lastExit = reason;
+    this.opts.logger.warn(`${m.instance} ${reason}; restarting it`, { service: m.instance });
+    if (m.rec && isRecordAlive(m.rec)) {
+      await m.driver.stop(m.ctx, m.rec, this.opts.supervisor.stopTimeoutMs, m.instance).catch((e: Error) => this.opts.logger.warn(`stopping ${m.instance}: ${e.message}`));
+    }
+    m.child = undefined;
+    this.scheduleRestart(m);
+  }
+
   /** After a failed start: stop quickly whatever is left, without waiting a clean shutdown's full timeout. */
   private async kill(m: Managed): Promise<void> {
     if (m.rec && isRecordAlive(m.rec)) {

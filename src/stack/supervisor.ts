@@ -19,6 +19,7 @@ import { HealthJob } from './jobs/health.js';
 import type { Job } from './jobs/job.js';
 import { LogRotationJob } from './jobs/log-rotation.js';
 import { MaintenanceJob } from './jobs/maintenance.js';
+import { WatchdogJob } from './jobs/watchdog.js';
 import { WorkersJob } from './jobs/workers.js';
 import { renderPlanned, type Plan } from './plan.js';
 import { preflight, type Prepared, type SupervisorOptions } from './preflight.js';
@@ -114,6 +115,7 @@ export class Supervisor {
       // WAL is archived continuously by PostgreSQL itself; base backups on a schedule.
       new BackupScheduler(() => this.access, logger),
       new WorkersJob(this.access, this.prepared.declarations, logger),
+      new WatchdogJob(() => this.access, this.processes, logger, { unresponsiveMs: config.supervisor.unresponsiveRestartSec * 1000 }),
       (this.health = new HealthJob({
         config,
         paths,

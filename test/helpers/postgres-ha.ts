@@ -3,11 +3,12 @@
  * commits, the processes of a member (to kill or freeze them as a host failure would),
  * and what a healthy Patroni cluster looks like.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { statePaths } from '../../src/config/paths.js';
 import type { Config } from '../../src/config/schema.js';
 import { postgresMembers } from '../../src/config/topology.js';
+import { processTree } from '../../src/lib/process.js';
 import type { Database } from '../../src/postgres/database.js';
 import { anyPatroniCluster, type PatroniMember } from '../../src/servers/patroni.js';
 
@@ -17,22 +18,6 @@ export const leaderOf = (config: Config, members: PatroniMember[]) => instanceOf
 
 /** The member's PostgreSQL (Patroni's child): the first line of its postmaster.pid. */
 export const postmasterPid = (config: Config, instance: string) => Number(readFileSync(path.join(statePaths(config).pgMember(instance).data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-
-/** A PostgreSQL server's processes: the postmaster and every backend and helper it forked. */
-export function serverProcesses(postmaster: number): number[] {
-  const children = readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .flatMap((d) => {
-      try {
-        // The parent pid is the 4th field, after "(comm)" which may hold spaces.
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster ? [Number(d)] : [];
-      } catch {
-        return [];
-      }
-    });
-  return [postmaster, ...children];
-}
 
 /** A healthy cluster: one running primary and every other member streaming, caught up (and a sync standby when synchronous). */
 export async function healthyCluster(config: Config): Promise<PatroniMember[] | undefined> {
@@ -94,7 +79,7 @@ export async function ledgerIds(db: Database): Promise<Set<number>> {
  * runs out, open connections hang), `whileLost` runs, then they are killed (the supervisor restarts them).
  */
 export async function loseMember<T>(config: Config, patroniPid: number, instance: string, whileLost: (lostAt: number) => Promise<T>): Promise<{ lostAt: number; result: T }> {
-  const frozen = [patroniPid, ...serverProcesses(postmasterPid(config, instance))];
+  const frozen = [patroniPid, ...processTree(postmasterPid(config, instance))];
   const lostAt = performance.now();
   for (const pid of frozen) process.kill(pid, 'SIGSTOP');
   try {

@@ -14,6 +14,8 @@ import { ServerStartError } from '../../src/errors/index.js';
 import { freePorts } from '../../src/lib/ports.js';
 import { isAlive, terminate } from '../../src/lib/process.js';
 import type { ServerContext, ServerDriver } from '../../src/servers/types.js';
+import type { Access } from '../../src/connect/access.js';
+import { WatchdogJob } from '../../src/stack/jobs/watchdog.js';
 import { ProcessManager } from '../../src/stack/process-manager.js';
 import { expectAllGone, waitFor } from '../helpers/processes.js';
 
@@ -78,6 +80,65 @@ describe('process manager', () => {
     await expectAllGone(pids);
     expect(existsSync(paths.pidFile('web-1')) || existsSync(paths.pidFile('web-2'))).toBe(false);
     expect(pm.snapshot().map((s) => s.state)).toEqual(['stopped', 'stopped']);
+  });
+
+  it('the watchdog restarts an instance its driver calls stuck (two checks in a row), and leaves the others alone', async () => {
+    const [p1, p2] = await freePorts(2);
+    const pm = new ProcessManager({ paths, supervisor: config.supervisor, logger });
+    let wedged: number | undefined;
+    // Stuck while its pid is the one marked: as NATS is once JetStream turned itself off, until a restart.
+    const stuckDriver = (port: number): ServerDriver => ({ ...httpDriver(port), stuck: async (_a, instance) => (pm.find(instance)!.rec!.pid === wedged ? 'wedged' : undefined) });
+    const a = pm.add(stuckDriver(p1!), ctx, 'web-1');
+    const b = pm.add(stuckDriver(p2!), ctx, 'web-2');
+    await pm.launch(a);
+    await pm.launch(b);
+    const watchdog = new WatchdogJob(() => ({}) as Access, pm, logger, { everyMs: 100, unresponsiveMs: 0 });
+    watchdog.start();
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      expect([a.restarts, b.restarts]).toEqual([0, 0]);
+      const first = (wedged = a.rec!.pid);
+      const other = b.rec!.pid;
+      await waitFor('web-1 to be restarted', () => (a.state === 'running' && a.rec!.pid !== first ? true : undefined), 10_000, 50);
+      expect(isAlive(first)).toBe(false);
+      expect(a.restarts).toBe(1);
+      expect(a.lastExit).toBe('wedged');
+      expect(b.rec!.pid).toBe(other);
+      expect(logs).toContain('web-1 wedged; restarting it');
+      expect(await (await fetch(`http://127.0.0.1:${p1}/`)).text()).toBe('ok');
+    } finally {
+      await watchdog.stop();
+      pm.shutdown();
+      await pm.stop(b);
+      await pm.stop(a);
+    }
+  });
+
+  it('the watchdog restarts an instance whose probe has failed for too long while it lives (frozen), and only that one', async () => {
+    const [p1, p2] = await freePorts(2);
+    const pm = new ProcessManager({ paths, supervisor: config.supervisor, logger });
+    const a = pm.add({ ...httpDriver(p1!), restartWhenUnresponsive: true }, ctx, 'web-1');
+    const b = pm.add({ ...httpDriver(p2!), restartWhenUnresponsive: true }, ctx, 'web-2');
+    await pm.launch(a);
+    await pm.launch(b);
+    const watchdog = new WatchdogJob(() => ({}) as Access, pm, logger, { everyMs: 100, unresponsiveMs: 1000 });
+    watchdog.start();
+    const frozen = a.rec!.pid;
+    try {
+      // Alive, holding its port, answering nothing: what a wedged server looks like from outside.
+      process.kill(frozen, 'SIGSTOP');
+      await waitFor('web-1 to be restarted', () => (a.state === 'running' && a.rec!.pid !== frozen ? true : undefined), 20_000, 50);
+      expect(isAlive(frozen)).toBe(false);
+      expect(a.lastExit).toMatch(/^has not answered its probe for \d+ s \(last: /);
+      expect(b.restarts).toBe(0);
+      expect(await (await fetch(`http://127.0.0.1:${p1}/`)).text()).toBe('ok');
+    } finally {
+      if (isAlive(frozen)) process.kill(frozen, 'SIGKILL');
+      await watchdog.stop();
+      pm.shutdown();
+      await pm.stop(b);
+      await pm.stop(a);
+    }
   });
 
   it('a process that exits during start-up fails the launch with its log, and leaves nothing running', async () => {
