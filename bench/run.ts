@@ -5,14 +5,15 @@
  *
  *   npm run bench -- --only ingest,cache --rounds 3
  *   npm run bench -- --only ha-messaging,ha-cache   # the ha topology's comparisons
- *   npm run bench -- --only growth --growth-steps 1,10,50   # telemetry.measurements from 1M to 50M rows (about 30 min)
+ *   npm run bench -- --only growth --growth-steps 1,10,50   # telemetry.measurements from 1M to 50M rows (about 20 min)
+ *   npm run bench -- --only foreign-keys --rounds 5          # what the two foreign keys cost at ingest
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startEphemeralStack } from '../src/testing.js';
 import { benchCache } from './cache.js';
 import { describeCpu, fmt, machine, median, progress, ratio, versionOf, type Comparison } from './harness.js';
-import { benchGrowth, growthMarkdown } from './growth.js';
+import { benchForeignKeys, benchGrowth, foreignKeysMarkdown, growthMarkdown } from './growth.js';
 import { benchIngest } from './ingest.js';
 import { benchHaCache, benchHaMessaging } from './ha.js';
 import { benchMessaging } from './messaging.js';
@@ -61,13 +62,16 @@ if (only.has('messaging')) {
   notes.push(`Messaging end-to-end latency (publish to handler, same process, 5,000 msgs/s for 3 s): p50 ${m.latency.p50.toFixed(2)} ms, p99 ${m.latency.p99.toFixed(2)} ms.`);
 }
 
-let growthSection: string | undefined;
+// Sections written by their own (long) runs and kept by the others.
+const sections = new Map<string, string>();
+const runDate = `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 if (only.has('growth')) {
   const steps = values['growth-steps']!.split(',').map(Number);
   if (steps.some((n) => !(n > 0)) || steps.length < 2) throw new Error(`--growth-steps expects at least two sizes in millions of rows, e.g. 1,10,50; got ${values['growth-steps']}`);
-  growthSection = growthMarkdown(await benchGrowth({ stepsMillions: steps, rounds }), `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
-  process.stdout.write(growthSection + '\n');
+  sections.set('growth', growthMarkdown(await benchGrowth({ stepsMillions: steps }), runDate));
 }
+if (only.has('foreign-keys')) sections.set('foreign-keys', foreignKeysMarkdown(await benchForeignKeys({ rounds }), runDate));
+for (const s of sections.values()) process.stdout.write(s + '\n');
 
 if (only.has('ha-messaging')) comparisons.push(...(await benchHaMessaging({ rounds })));
 if (only.has('ha-cache')) comparisons.push(...(await benchHaCache({ rounds })));
@@ -179,12 +183,14 @@ figures move by ±30% between rounds; read the ratios of one run, never an absol
   of this comparison (the plaintext rows above are the fairer measure of the client itself).
 `;
 if (values.write) {
-  // The growth section is written by its own (long) run and kept by the others, and the other way round.
+  // A section is replaced by its own run and kept by the others; the comparisons table only by a run that made one.
   const previous = existsSync(values.write) ? readFileSync(values.write, 'utf8') : '';
-  const GROWTH = /<!-- growth:begin[\s\S]*?<!-- growth:end -->/;
-  const kept = growthSection ?? GROWTH.exec(previous)?.[0];
   let doc = comparisons.length ? md : previous || md;
-  if (kept) doc = GROWTH.test(doc) ? doc.replace(GROWTH, () => kept) : `${doc.trimEnd()}\n\n${kept}\n`;
+  for (const name of ['growth', 'foreign-keys']) {
+    const marked = new RegExp(`<!-- ${name}:begin[\\s\\S]*?<!-- ${name}:end -->`);
+    const kept = sections.get(name) ?? marked.exec(previous)?.[0];
+    if (kept) doc = marked.test(doc) ? doc.replace(marked, () => kept) : `${doc.trimEnd()}\n\n${kept}\n`;
+  }
   writeFileSync(values.write, doc);
   progress(`wrote ${values.write}`);
 }

@@ -66,9 +66,10 @@ export function readPidFile(file: string): PidRecord | undefined {
 
 /**
  * A process and all its descendants (read from /proc), parents first: freezing a server
- * whole means its workers too (PostgreSQL's backends, Patroni's postmaster).
+ * whole means its workers too (PostgreSQL's backends, Patroni's postmaster). `prune`:
+ * processes left out with their descendants (the supervisor's servers, counted on their own).
  */
-export function processTree(root: number): number[] {
+export function processTree(root: number, prune: ReadonlySet<number> = new Set()): number[] {
   const parentOf = new Map<number, number>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -81,7 +82,7 @@ export function processTree(root: number): number[] {
     }
   }
   const tree = [root];
-  for (let i = 0; i < tree.length; i++) for (const [pid, parent] of parentOf) if (parent === tree[i]) tree.push(pid);
+  for (let i = 0; i < tree.length; i++) for (const [pid, parent] of parentOf) if (parent === tree[i] && !prune.has(pid)) tree.push(pid);
   return tree;
 }
 

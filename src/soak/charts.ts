@@ -12,7 +12,7 @@ export interface Line {
 
 const W = 860;
 const H = 240;
-const PAD = { l: 64, r: 16, t: 28, b: 34 };
+const PAD = { l: 64, r: 16, t: 62, b: 34 };
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563', '#ca8a04'];
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -38,12 +38,16 @@ export function lineChart(title: string, lines: Line[], opts: { unit: string; du
     const gy = y(maxY * f);
     return `<line x1="${PAD.l}" x2="${W - PAD.r}" y1="${gy}" y2="${gy}" stroke="#e5e7eb"/><text x="${PAD.l - 6}" y="${gy + 4}" text-anchor="end" font-size="11" fill="#6b7280">${esc(formatValue(maxY * f, opts.unit))}</text>`;
   });
-  const ticks = Array.from({ length: 6 }, (_, i) => (maxT * i) / 5).map(
+  // Ticks on round seconds (every 10, 20, 50, 100, 200, 500 ... s), about five of them.
+  const tickStep = niceMax(maxT / 6);
+  const ticks = Array.from({ length: Math.floor(maxT / tickStep) + 1 }, (_, i) => i * tickStep).map(
     (t) => `<text x="${x(t)}" y="${H - PAD.b + 16}" text-anchor="middle" font-size="11" fill="#6b7280">${Math.round(t)} s</text>`,
   );
-  const bands = opts.faults.map((f) => {
+  const bands = opts.faults.map((f, i) => {
     const end = f.recoveredAt ?? maxT;
-    return `<rect x="${x(f.at)}" y="${PAD.t}" width="${Math.max(2, x(end) - x(f.at))}" height="${H - PAD.t - PAD.b}" fill="#fca5a5" opacity="0.35"><title>${esc(`${f.kind} ${f.target}: ${f.at} s to ${f.recoveredAt ?? '-'} s`)}</title></rect><text x="${x(f.at) + 2}" y="${PAD.t + 10}" font-size="10" fill="#991b1b">${esc(`${f.kind} ${f.target}`)}</text>`;
+    // Labels on three staggered rows above the plot, so that faults close together stay readable.
+    const ly = PAD.t - 24 + (i % 3) * 10;
+    return `<rect x="${x(f.at)}" y="${PAD.t}" width="${Math.max(2, x(end) - x(f.at))}" height="${H - PAD.t - PAD.b}" fill="#fca5a5" opacity="0.35"><title>${esc(`${f.kind} ${f.target}: ${f.at} s to ${f.recoveredAt ?? '-'} s`)}</title></rect><line x1="${x(f.at)}" x2="${x(f.at)}" y1="${ly + 2}" y2="${PAD.t}" stroke="#fca5a5"/><text x="${x(f.at) + 2}" y="${ly}" font-size="9" fill="#991b1b">${esc(`${f.kind} ${f.target}`)}</text>`;
   });
   const paths = lines.map((l, i) => {
     const d = l.points.map((p, j) => `${j ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.y).toFixed(1)}`).join('');
@@ -53,7 +57,7 @@ export function lineChart(title: string, lines: Line[], opts: { unit: string; du
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">`,
     `<text x="${PAD.l}" y="16" font-size="13" font-weight="600" fill="#111827">${esc(title)}</text>`,
-    `<text x="${W - PAD.r}" y="16" font-size="11" text-anchor="end">${legend}</text>`,
+    `<text x="${PAD.l}" y="31" font-size="11">${legend}</text>`,
     ...grid,
     ...bands,
     ...ticks,

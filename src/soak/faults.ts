@@ -13,6 +13,7 @@
  * target answered its probe again.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { setTimeout as wait } from 'node:timers/promises';
 import { z } from 'zod';
 import { statePaths } from '../config/paths.js';
@@ -111,8 +112,26 @@ async function recovered(access: Access, instances: string[], series: Series, si
   return Math.round(series.now() * 10) / 10;
 }
 
-function signalTree(root: number, signal: NodeJS.Signals): number[] {
-  const tree = processTree(root);
+/**
+ * The processes that make up an instance: its own and every process it started, and in ha
+ * a PostgreSQL member's postmaster too, which Patroni starts in a session of its own (so it
+ * is not Patroni's child for long): losing the member's host loses both.
+ */
+function instanceTree(config: Config, instance: string, pid: number): number[] {
+  const roots = [pid];
+  if (config.topology === 'ha' && driverOf(instance)?.name === 'postgres') {
+    try {
+      const postmaster = Number(readFileSync(path.join(statePaths(config).pgMember(instance).data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      // A stale file may name a pid reused by another program: only a live postgres counts.
+      if (readFileSync(`/proc/${postmaster}/comm`, 'utf8').trim() === 'postgres') roots.push(postmaster);
+    } catch {
+      // no postmaster running
+    }
+  }
+  return [...new Set(roots.flatMap((r) => processTree(r)))];
+}
+
+function signalAll(tree: number[], signal: NodeJS.Signals): number[] {
   for (const pid of tree) {
     try {
       process.kill(pid, signal);
@@ -140,10 +159,11 @@ async function inflict(access: Access, f: Fault, env: FaultEnvironment, mark: Fa
   mark.target = instance === f.target ? instance : `${f.target} (${instance})`;
   const rec = readPidFile(statePaths(access.config).pidFile(instance));
   if (!rec || !isRecordAlive(rec) || !driverOf(instance)) throw new InvalidArgumentError(`fault target ${instance} is not a running process of this stack`);
+  const tree = instanceTree(access.config, instance, rec.pid);
   if (f.kind === 'kill') {
-    signalTree(rec.pid, 'SIGKILL');
+    signalAll(tree, 'SIGKILL');
   } else {
-    const frozen = signalTree(rec.pid, 'SIGSTOP');
+    const frozen = signalAll(tree, 'SIGSTOP');
     await sleep(f.forSec * 1000);
     for (const pid of frozen) {
       try {

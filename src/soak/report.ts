@@ -75,7 +75,7 @@ export function summaryMarkdown(r: SoakResult): string {
     '',
     '## Growth at constant load',
     '',
-    ...(r.growth.length ? r.growth.map((g) => `- ${g.what}: +${formatValue(g.perMinute, g.unit === 'bytes' ? 'bytes' : 'files')} per minute`) : ['None found (resident memory and open files of every process, disk used by every data area, second half of the run).']),
+    ...(r.growth.length ? r.growth.map((g) => `- ${g.what}: +${formatValue(g.perMinute, g.unit === 'bytes' ? 'bytes' : 'files')} per minute`) : ['None found (memory and open files of every process, disk used by every data area, second half of the run).']),
     '',
     '## Operations',
     '',
@@ -88,12 +88,16 @@ export function summaryMarkdown(r: SoakResult): string {
 
 export function reportHtml(r: SoakResult): string {
   const ops = [...new Set(r.buckets.flatMap((b) => Object.keys(b.ops)))];
-  const bucketSec = r.buckets.length > 1 ? r.buckets[1]!.t - r.buckets[0]!.t : 10;
-  const perOp = (f: (o: SoakResult['buckets'][number]['ops'][string]) => number): Line[] =>
+  const bucketSec = r.bucketSec;
+  type Ops = SoakResult['buckets'][number]['ops'][string];
+  // Latency exists only where the operation succeeded; a rate is 0 where it did not.
+  const perOp = (f: (o: Ops) => number): Line[] =>
     ops.map((op) => ({ name: op, points: r.buckets.filter((b) => b.ops[op]).map((b) => ({ t: b.t + bucketSec / 2, y: f(b.ops[op]!) })) }));
+  const full = r.buckets.filter((b) => b.t + bucketSec <= r.durationSec);
+  const rate = (op: string, per: number) => ({ name: op, points: full.map((b) => ({ t: b.t + bucketSec / 2, y: ((b.ops[op]?.ok ?? 0) * per) / bucketSec })) });
   const errors: Line[] = ops.map((op) => ({ name: op, points: r.buckets.map((b) => ({ t: b.t + bucketSec / 2, y: Object.values(b.ops[op]?.errors ?? {}).reduce((a, c) => a + c, 0) })) }));
   const names = [...new Set(r.resources.flatMap((s) => Object.keys(s.processes)))];
-  const proc = (k: 'rssBytes' | 'cpuPct' | 'openFiles'): Line[] => names.map((n) => ({ name: n, points: r.resources.filter((s) => s.processes[n]).map((s) => ({ t: s.t, y: s.processes[n]![k] })) }));
+  const proc = (k: 'memoryBytes' | 'cpuPct' | 'openFiles'): Line[] => names.map((n) => ({ name: n, points: r.resources.filter((s) => s.processes[n]).map((s) => ({ t: s.t, y: s.processes[n]![k] })) }));
   const areas = [...new Set(r.resources.flatMap((s) => Object.keys(s.diskBytes)))];
   const disk: Line[] = areas.map((a) => ({ name: a, points: r.resources.map((s) => ({ t: s.t, y: s.diskBytes[a] ?? 0 })) }));
   const server = (k: Exclude<keyof SoakResult['servers'][number], 't'>, name: string): Line => ({ name, points: r.servers.filter((s) => s[k] !== undefined).map((s) => ({ t: s.t, y: s[k]! })) });
@@ -110,12 +114,12 @@ export function reportHtml(r: SoakResult): string {
 <body><h1>Soak run ${esc(r.startedAt)}</h1>
 <p>${r.durationSec} s at ${esc(ratesText(r.rates))}; ${r.faults.length} fault(s), shaded from start to recovery.</p>
 <p class="verdict ${c.ok ? 'ok' : 'bad'}">${esc(verdictText(c))}</p>
-${chart('Throughput (operations per second)', perOp((o) => o.ok / bucketSec).filter((l) => l.name !== 'ingest'), '/s')}
-${chart('Telemetry ingest (rows per second, by COPY)', perOp((o) => (o.ok * ingestBatchRows(r.rates.telemetry)) / bucketSec).filter((l) => l.name === 'ingest'), '/s')}
+${chart('Throughput (operations per second)', ops.filter((op) => op !== 'ingest').map((op) => rate(op, 1)), '/s')}
+${chart('Telemetry ingest (rows per second, by COPY)', [rate('ingest', ingestBatchRows(r.rates.telemetry))], '/s')}
 ${chart('Latency p99 (ms)', perOp((o) => o.p99Ms), 'ms')}
 ${chart('Errors per bucket', errors, '')}
-${chart('Resident memory per process', proc('rssBytes'), 'bytes')}
-${chart('CPU per process (% of one core)', proc('cpuPct'), '%')}
+${chart('Memory per process with its children (PSS)', proc('memoryBytes'), 'bytes')}
+${chart('CPU per process with its children (% of one core)', proc('cpuPct'), '%')}
 ${chart('Open files per process', proc('openFiles'), '')}
 ${chart('Disk used per data area', disk, 'bytes')}
 ${chart('WAL written per second (PostgreSQL)', [server('walBytesPerSec', 'WAL')], 'bytes')}

@@ -1,40 +1,48 @@
 /**
  * What each process of the stack uses over a soak run, read from /proc by the pids the
- * stack itself recorded: CPU (share of one core since the last sample), resident memory,
- * open files; and the disk used by each data area. A steady climb at a constant load is
- * a leak: `growth` fits a line to the second half of the run and reports what keeps rising.
+ * stack itself recorded, each with every process it started (PostgreSQL's backends,
+ * Patroni's postmaster): CPU (share of one core since the last sample), memory (PSS, so
+ * that shared memory mapped by many backends counts once), open files; and the disk used
+ * by each data area. A steady climb at a constant load is a leak: `growth` fits a line to
+ * the second half of the run and reports what keeps rising.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
-import { isRecordAlive, readPidFile } from '../lib/process.js';
+import { isRecordAlive, processTree, readPidFile } from '../lib/process.js';
 import { dataAreas, directoryBytes } from '../observe/server-metrics.js';
 
 export interface ResourceSample {
   /** seconds since the start */
   t: number;
-  processes: Record<string, { cpuPct: number; rssBytes: number; openFiles: number }>;
+  processes: Record<string, { cpuPct: number; memoryBytes: number; openFiles: number }>;
   diskBytes: Record<string, number>;
 }
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ; 100 on Linux everywhere it matters). */
 const TICKS = 100;
 
-function cpuTicks(pid: number): number | undefined {
+/** utime + stime, and with `reaped` the children that exited (cutime + cstime): a backend's CPU moves there when it ends. */
+function cpuTicks(pid: number, reaped: boolean): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]); // utime + stime
+    return Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
   } catch {
     return undefined;
   }
 }
 
-function rss(pid: number): number {
+/** Proportional set size: private memory plus a fair share of shared memory (RSS where smaps_rollup is missing). */
+function memory(pid: number): number {
   try {
-    return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    return Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0) * 1024;
   } catch {
-    return 0;
+    try {
+      return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    } catch {
+      return 0;
+    }
   }
 }
 
@@ -72,14 +80,20 @@ export class ResourceSampler {
   sample(t: number): ResourceSample {
     const now = performance.now();
     const processes: ResourceSample['processes'] = {};
-    for (const [name, pid] of this.processes()) {
-      const ticks = cpuTicks(pid);
-      if (ticks === undefined) continue;
+    const stack = this.processes();
+    const roots = new Set(stack.values());
+    for (const [name, pid] of stack) {
+      // The supervisor reaps the servers themselves: their CPU is not its own.
+      const root = cpuTicks(pid, name !== 'supervisor');
+      if (root === undefined) continue;
+      // Each server on its own, not in its parent's (the supervisor's) figures.
+      const tree = processTree(pid, roots);
+      const ticks = root + tree.slice(1).reduce((a, p) => a + (cpuTicks(p, false) ?? 0), 0);
       const prev = this.last.get(name);
       // A restarted process (new pid) starts its CPU share afresh.
       const cpuPct = prev && prev.pid === pid ? Math.round(((ticks - prev.ticks) / TICKS / ((now - prev.at) / 1000)) * 1000) / 10 : 0;
       this.last.set(name, { pid, ticks, at: now });
-      processes[name] = { cpuPct, rssBytes: rss(pid), openFiles: openFiles(pid) };
+      processes[name] = { cpuPct, memoryBytes: tree.reduce((a, p) => a + memory(p), 0), openFiles: tree.reduce((a, p) => a + openFiles(p), 0) };
     }
     const diskBytes = Object.fromEntries(dataAreas(this.config, statePaths(this.config)).map((a) => [a.area, directoryBytes(a.dir)]));
     const s = { t: Math.round(t * 10) / 10, processes, diskBytes };
@@ -106,8 +120,8 @@ function slopePerMinute(points: { t: number; y: number }[]): number {
 }
 
 /**
- * Resident memory, open files or disk that keep growing through the second half of the run
- * (after warm-up), beyond a threshold: 1 MiB of RSS or 10 MiB of disk per minute, or one open
+ * Memory, open files or disk that keep growing through the second half of the run
+ * (after warm-up), beyond a threshold: 1 MiB of memory or 10 MiB of disk per minute, or one open
  * file per minute. Needs at least six samples in that half; shorter runs report nothing. Disk
  * that grows with the rows written is expected; the report gives the rate to compare.
  */
@@ -117,9 +131,9 @@ export function growth(samples: ResourceSample[]): Growth[] {
   const names = new Set(half.flatMap((s) => Object.keys(s.processes)));
   const found: Growth[] = [];
   for (const name of names) {
-    const pts = (k: 'rssBytes' | 'openFiles') => half.filter((s) => s.processes[name]).map((s) => ({ t: s.t, y: s.processes[name]![k] }));
-    const mem = slopePerMinute(pts('rssBytes'));
-    if (mem > 1024 * 1024) found.push({ what: `${name} resident memory`, perMinute: Math.round(mem), unit: 'bytes' });
+    const pts = (k: 'memoryBytes' | 'openFiles') => half.filter((s) => s.processes[name]).map((s) => ({ t: s.t, y: s.processes[name]![k] }));
+    const mem = slopePerMinute(pts('memoryBytes'));
+    if (mem > 1024 * 1024) found.push({ what: `${name} memory`, perMinute: Math.round(mem), unit: 'bytes' });
     const fds = slopePerMinute(pts('openFiles'));
     if (fds > 1) found.push({ what: `${name} open files`, perMinute: Math.round(fds * 10) / 10, unit: 'files' });
   }

@@ -26,6 +26,8 @@ export interface SoakOptions {
 export interface SoakResult {
   startedAt: string;
   durationSec: number;
+  /** width of each bucket of the series */
+  bucketSec: number;
   rates: Rates;
   faults: FaultMark[];
   /** every stretch of more than a second without a success of an operation */
@@ -47,10 +49,11 @@ export async function runSoak(access: Access, opts: SoakOptions): Promise<SoakRe
   const series = new Series(opts.bucketSec ?? 10);
   const startedAt = new Date().toISOString();
   const workload = await Workload.start(access, ledger, series, opts.rates);
+  let faultsSoFar = 0;
   // At the end of the run no new fault starts; a recovery under way is waited for through the drain.
   const ends = new AbortController();
   const giveUp = new AbortController();
-  const faultsDone = runFaults(access, opts.faults, series, { ends: ends.signal, giveUp: giveUp.signal }, opts.environment, (m) => progress(`fault: ${m.kind} ${m.target} at ${m.at} s, ${m.recoveredAt === null ? 'still not answering when the run ended' : `answering again at ${m.recoveredAt} s`}`));
+  const faultsDone = runFaults(access, opts.faults, series, { ends: ends.signal, giveUp: giveUp.signal }, opts.environment, (m) => progress(`fault ${++faultsSoFar}/${opts.faults.length}: ${m.kind} ${m.target} at ${m.at} s, ${m.recoveredAt === null ? 'still not answering when the run ended' : `answering again at ${m.recoveredAt} s`}`));
   // Rates over the last tick, not the bucket under way (a bucket just begun would read as a stall).
   let last = { at: series.now(), counts: new Map<string, number>() };
   const sampler = new ResourceSampler(access.config);
@@ -69,7 +72,7 @@ export async function runSoak(access: Access, opts: SoakOptions): Promise<SoakRe
     const queries = ops.filter((op) => op.startsWith('query'));
     progress(
       `${Math.round(now.at)}/${opts.durationSec} s · writes ${rate('write')}/s · consumed ${rate('consume')}/s · cache ${rate('cache')}/s · ` +
-        `telemetry ${rate('ingest') * ingestBatchRows(opts.rates.telemetry)} rows/s · queries ${rate(...queries)}/s · acknowledged rows ${ledger.rows.size}`,
+        `telemetry ${rate('ingest') * ingestBatchRows(opts.rates.telemetry)} rows/s · queries ${rate(...queries)}/s · acknowledged rows ${ledger.rows.size} · faults ${faultsSoFar}/${opts.faults.length}`,
     );
     last = now;
   }, 5000);
@@ -95,7 +98,7 @@ export async function runSoak(access: Access, opts: SoakOptions): Promise<SoakRe
         t.errors += Object.values(s.errors).reduce((a, c) => a + c, 0);
       }
     }
-    return { startedAt, durationSec: opts.durationSec, rates: opts.rates, faults, stalls: series.stalls, buckets, totals, resources: sampler.samples, servers: servers.samples, growth: growth(sampler.samples), check };
+    return { startedAt, durationSec: opts.durationSec, bucketSec: series.bucketSec, rates: opts.rates, faults, stalls: series.stalls, buckets, totals, resources: sampler.samples, servers: servers.samples, growth: growth(sampler.samples), check };
   } finally {
     clearInterval(ticker);
     clearInterval(sampling);

@@ -33,14 +33,20 @@ interface Catalog {
   metrics: number[];
 }
 
-/** The documented queries, each as the role an application would use for it. */
-const QUERIES: { name: string; role: 'app_ro' | 'app_analytics'; tenant: boolean; sql: string }[] = [
+const HOUR = 3_600_000;
+
+/**
+ * The documented queries, each as the role an application would use for it, with the time
+ * range as parameters as the docs write them (so the planner prunes partitions at plan time).
+ */
+const QUERIES: { name: string; role: 'app_ro' | 'app_analytics'; tenant: boolean; sql: string; range?: (now: number) => Date[] }[] = [
   {
     name: 'query raw last hour',
     role: 'app_ro',
     tenant: true,
     sql: `select dataplane.bucket('5 minutes', time) as bucket, avg(value) from telemetry.tenant_measurements
-           where source_id = $1 and metric_id = $2 and time >= now() - interval '1 hour' group by 1 order by 1`,
+           where source_id = $1 and metric_id = $2 and time >= $3 and time < $4 group by 1 order by 1`,
+    range: (now) => [new Date(now - HOUR), new Date(now)],
   },
   {
     name: 'query latest values',
@@ -53,14 +59,16 @@ const QUERIES: { name: string; role: 'app_ro' | 'app_analytics'; tenant: boolean
     role: 'app_analytics',
     tenant: false,
     sql: `select bucket, count, min, max, avg from analytics.measurements_1m
-           where source_id = $1 and metric_id = $2 and bucket >= now() - interval '1 hour' order by bucket`,
+           where source_id = $1 and metric_id = $2 and bucket >= $3 order by bucket`,
+    range: (now) => [new Date(now - HOUR)],
   },
   {
     name: 'query rollup 1h',
     role: 'app_analytics',
     tenant: false,
     sql: `select bucket, count, min, max, avg from analytics.measurements_1h
-           where source_id = $1 and metric_id = $2 and bucket >= now() - interval '1 day' order by bucket`,
+           where source_id = $1 and metric_id = $2 and bucket >= $3 and bucket < $4 order by bucket`,
+    range: (now) => [new Date(now - 24 * HOUR), new Date(now)],
   },
 ];
 
@@ -133,7 +141,7 @@ export class TelemetryWorkload {
     const { orgId, sources, metrics } = this.catalog;
     return paced(perSec, stopping, async (n) => {
       const q = QUERIES[n % QUERIES.length]!;
-      const params = [sources[Math.floor(Math.random() * sources.length)]!, metrics[Math.floor(Math.random() * metrics.length)]!];
+      const params = [sources[Math.floor(Math.random() * sources.length)]!, metrics[Math.floor(Math.random() * metrics.length)]!, ...(q.range?.(Date.now()) ?? [])];
       const db = this.readers[q.role];
       const t0 = performance.now();
       try {

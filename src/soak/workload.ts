@@ -156,18 +156,24 @@ export class Workload {
     await this.nc.close();
   }
 
+  /** Tags of the malformed events in the dead letter stream, read to the end (a fetch may return part of what is pending). */
   private async deadLetters(): Promise<Set<string>> {
     const js = jetstream(this.nc);
     // A single subject as a string: nats-server 2.9 knows filter_subject, not filter_subjects.
     const oc = await js.consumers.get('DLQ', { filter_subjects: dlqSubject(STREAM, CONSUMER) });
     const tags = new Set<string>();
-    const pending = (await oc.info()).num_pending;
-    if (!pending) return tags;
-    const batch = await oc.fetch({ max_messages: pending, expires: 5000 });
-    for await (const m of batch) {
-      const id = (m.json() as { id?: unknown }).id;
-      if (typeof id === 'string') tags.add(id);
-      if (tags.size >= pending) break;
+    let left = (await oc.info()).num_pending;
+    while (left > 0) {
+      let got = 0;
+      const batch = await oc.fetch({ max_messages: Math.min(left, 500), expires: 5000 });
+      for await (const m of batch) {
+        const id = (m.json() as { id?: unknown }).id;
+        if (typeof id === 'string') tags.add(id);
+        got++;
+        if (got >= Math.min(left, 500)) break;
+      }
+      if (!got) break;
+      left -= got;
     }
     return tags;
   }

@@ -23,7 +23,7 @@ describe('dataplane soak --ephemeral', () => {
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/^Ledger clean: \d+ rows acknowledged, 0 lost; 0 events not applied, 0 applied twice; (\d+)\/\1 malformed events dead-lettered; \d+ telemetry batches \(\d+ rows\), 0 lost, 0 written twice/);
     expect(r.stderr).toContain('on a 384MB tmpfs');
-    expect(r.stderr).toMatch(/fault: restart-supervisor supervisor at 1\d(\.\d)? s, answering again at \d+(\.\d)? s/);
+    expect(r.stderr).toMatch(/fault 1\/2: restart-supervisor supervisor at 1\d(\.\d)? s, answering again at \d+(\.\d)? s/);
 
     const report = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as SoakResult;
     expect(report.faults.map((f) => [f.kind, f.recoveredAt !== null])).toEqual([

@@ -63,7 +63,7 @@ describe('soak', () => {
     for (const f of r.faults) expect(f.recoveredAt, `${f.target} answered again`).not.toBeNull();
     // Writes came back at their rate after the PostgreSQL restart (the 15-20 s bucket).
     expect(r.buckets.find((b) => b.t === 15)!.ops.write!.ok).toBeGreaterThan(100);
-    expect(progress.some((m) => m.startsWith('fault: kill postgres'))).toBe(true);
+    expect(progress.some((m) => m.startsWith('fault 1/2: kill postgres'))).toBe(true);
 
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-soak-'));
     try {

@@ -3,13 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { growth, type ResourceSample } from '../../src/soak/resources.js';
 
 const run = (rss: (t: number) => number, files: (t: number) => number): ResourceSample[] =>
-  Array.from({ length: 20 }, (_, i) => ({ t: i * 10, processes: { redis: { cpuPct: 5, rssBytes: rss(i * 10), openFiles: files(i * 10) } }, diskBytes: {} }));
+  Array.from({ length: 20 }, (_, i) => ({ t: i * 10, processes: { redis: { cpuPct: 5, memoryBytes: rss(i * 10), openFiles: files(i * 10) } }, diskBytes: {} }));
 
 describe('soak growth', () => {
   it('reports memory and open files that keep rising at a constant load', () => {
     const g = growth(run((t) => 50e6 + t * 100_000, (t) => 20 + Math.floor(t / 20)));
     expect(g).toEqual([
-      { what: 'redis resident memory', perMinute: 6_000_000, unit: 'bytes' },
+      { what: 'redis memory', perMinute: 6_000_000, unit: 'bytes' },
       // a step every 20 s: about 3 a minute (a least-squares fit of a staircase)
       { what: 'redis open files', perMinute: 2.9, unit: 'files' },
     ]);
