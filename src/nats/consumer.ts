@@ -125,8 +125,10 @@ export async function runConsumer<T = Uint8Array>(opts: ConsumerRunnerOptions<T>
       stats.deadLettered++;
       outcomes.inc({ consumer: label, outcome: 'dead_lettered' });
     } catch (e) {
-      // Not dead-lettered, so not removed: it comes back and is tried again.
-      msg.nak(backoff[0]);
+      // Not dead-lettered, so not removed: it comes back and is tried again, later each time (as a
+      // failed handler): a dead letter stream without a leader for a few seconds (a NATS node frozen,
+      // an election) must not use up the message's deliveries and leave it neither consumed nor dead-lettered.
+      msg.nak(backoff[Math.min(msg.info.deliveryCount - 1, backoff.length - 1)]);
       stats.nakked++;
       outcomes.inc({ consumer: label, outcome: 'dlq_failed' });
       opts.onError?.(e as Error, msg);

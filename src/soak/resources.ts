@@ -15,7 +15,7 @@ import { dataAreas, directoryBytes } from '../observe/server-metrics.js';
 export interface ResourceSample {
   /** seconds since the start */
   t: number;
-  processes: Record<string, { cpuPct: number; memoryBytes: number; openFiles: number }>;
+  processes: Record<string, { pid?: number; cpuPct: number; memoryBytes: number; openFiles: number }>;
   diskBytes: Record<string, number>;
 }
 
@@ -93,7 +93,7 @@ export class ResourceSampler {
       // A restarted process (new pid) starts its CPU share afresh.
       const cpuPct = prev && prev.pid === pid ? Math.round(((ticks - prev.ticks) / TICKS / ((now - prev.at) / 1000)) * 1000) / 10 : 0;
       this.last.set(name, { pid, ticks, at: now });
-      processes[name] = { cpuPct, memoryBytes: tree.reduce((a, p) => a + memory(p), 0), openFiles: tree.reduce((a, p) => a + openFiles(p), 0) };
+      processes[name] = { pid, cpuPct, memoryBytes: tree.reduce((a, p) => a + memory(p), 0), openFiles: tree.reduce((a, p) => a + openFiles(p), 0) };
     }
     const diskBytes = Object.fromEntries(dataAreas(this.config, statePaths(this.config)).map((a) => [a.area, directoryBytes(a.dir)]));
     const s = { t: Math.round(t * 10) / 10, processes, diskBytes };
@@ -131,7 +131,10 @@ export function growth(samples: ResourceSample[]): Growth[] {
   const names = new Set(half.flatMap((s) => Object.keys(s.processes)));
   const found: Growth[] = [];
   for (const name of names) {
-    const pts = (k: 'memoryBytes' | 'openFiles') => half.filter((s) => s.processes[name]).map((s) => ({ t: s.t, y: s.processes[name]![k] }));
+    // Only the process that runs at the end: a restart (new pid) starts another line, not a leak.
+    const last = half.filter((s) => s.processes[name]).at(-1)!.processes[name]!.pid;
+    const pts = (k: 'memoryBytes' | 'openFiles') => half.filter((s) => s.processes[name] && s.processes[name].pid === last).map((s) => ({ t: s.t, y: s.processes[name]![k] }));
+    if (pts('memoryBytes').length < 6) continue;
     const mem = slopePerMinute(pts('memoryBytes'));
     if (mem > 1024 * 1024) found.push({ what: `${name} memory`, perMinute: Math.round(mem), unit: 'bytes' });
     const fds = slopePerMinute(pts('openFiles'));

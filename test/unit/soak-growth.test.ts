@@ -21,3 +21,20 @@ describe('soak growth', () => {
     expect(growth(run((t) => 50e6 + t * 100_000, () => 20).slice(0, 10))).toEqual([]);
   });
 });
+
+describe('soak growth across a restart', () => {
+  it('fits only the process running at the end: a restart with a new pid is not a leak', () => {
+    // 10 samples of pid 1 at 50 MB, then pid 2 at 150 MB, flat: one line over both would climb.
+    const samples: ResourceSample[] = Array.from({ length: 20 }, (_, i) => ({
+      t: i * 10,
+      processes: { supervisor: { pid: i < 14 ? 1 : 2, cpuPct: 5, memoryBytes: i < 14 ? 50e6 : 150e6, openFiles: i < 14 ? 20 : 30 } },
+      diskBytes: {},
+    }));
+    expect(growth(samples)).toEqual([]);
+    // The same climb under one pid is reported.
+    expect(growth(samples.map((s) => ({ ...s, processes: { supervisor: { ...s.processes.supervisor!, pid: 1 } } })))).toEqual([
+      expect.objectContaining({ what: 'supervisor memory', unit: 'bytes' }),
+      expect.objectContaining({ what: 'supervisor open files', unit: 'files' }),
+    ]);
+  });
+});
