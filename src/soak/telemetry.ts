@@ -52,7 +52,8 @@ const QUERIES: { name: string; role: 'app_ro' | 'app_analytics'; tenant: boolean
     name: 'query latest values',
     role: 'app_ro',
     tenant: true,
-    sql: 'select time, value from telemetry.tenant_measurements where source_id = $1 and metric_id = $2 order by time desc limit 100',
+    sql: 'select time, value from telemetry.tenant_measurements where source_id = $1 and metric_id = $2 and time >= $3 order by time desc limit 100',
+    range: (now) => [new Date(now - 24 * HOUR)],
   },
   {
     name: 'query rollup 1m',
