@@ -53,7 +53,8 @@ describe('ha topology: NATS cluster', () => {
   });
 
   it('loses no acknowledged message and duplicates none while the leader and then a follower are killed', { timeout: 180_000 }, async () => {
-    await reconcile(jsm, { streams: [{ name: 'HA', subjects: ['app.ha.>'], duplicateWindow: '5m' }], consumers: [] }, { replicas: 3, nodes: 3 });
+    // Retried: under a loaded machine a JetStream API request to a young cluster can time out (reconcile is idempotent).
+    await waitFor('the HA stream', () => reconcile(jsm, { streams: [{ name: 'HA', subjects: ['app.ha.>'], duplicateWindow: '5m' }], consumers: [] }, { replicas: 3, nodes: 3 }).then(() => true), 60_000, 500);
     const publisher = new Publisher(nc, { timeoutMs: 2000 });
     const acked: string[] = [];
     let stop = false;
@@ -112,7 +113,7 @@ describe('ha topology: NATS cluster', () => {
     }, 60_000, 250);
 
     const stored: string[] = [];
-    const consumer = await jetstream(nc).consumers.get('HA');
+    const consumer = await waitFor('an ordered consumer on HA', () => jetstream(nc).consumers.get('HA'), 30_000, 250);
     const total = (await waitFor('stream info', () => jsm.streams.info('HA'), 30_000, 250)).state.messages;
     const messages = await consumer.consume();
     for await (const m of messages) {
