@@ -19,7 +19,7 @@ const LAYERS = [
   { name: 'backup', folders: ['backup'], owns: 'base backups, WAL archive, snapshots, verification, point-in-time restore' },
   { name: 'observe', folders: ['observe'], owns: 'health endpoints, server metrics, dashboards as code, metric reference' },
   { name: 'stack', folders: ['stack'], owns: 'running a stack: preflight, process manager, background jobs (the watchdog among them), supervisor, status, rotation, doctor' },
-  { name: 'soak', folders: ['soak'], owns: 'soak runs: a mixed workload through the library (rows with events, cache, telemetry COPY, analytics queries), a fault schedule (kill, freeze, supervisor crash, full disk), a stack under its own supervisor, the ledger of acknowledged writes and its check, the report' },
+  { name: 'soak, deploy', folders: ['soak', 'deploy'], independent: true, owns: 'soak runs: a mixed workload through the library, a fault schedule, a stack under its own supervisor, the ledger of acknowledged writes and its check, the report; production on several hosts: the inventory as hosts, per-host bundles (configuration, certificates, systemd units, nftables, install script) and their verification' },
   { name: 'cli', folders: ['cli'], owns: 'one file per command: parse, call the layers below, print' },
   { name: 'entry points', folders: ['index.ts', 'testing.ts'], owns: 'the public library surface (index.ts) and test support (testing.ts)' },
   { name: 'domain', folders: ['domain'], owns: 'the reference application: its streams, subjects and keyspaces; nothing imports it, `up` loads it by path' },

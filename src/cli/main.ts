@@ -9,6 +9,7 @@ import { register as registerCerts } from './commands/certs.js';
 import { register as registerConfig } from './commands/config.js';
 import { register as registerCredentials } from './commands/credentials.js';
 import { register as registerDashboards } from './commands/dashboards.js';
+import { register as registerDeploy } from './commands/deploy.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerDown } from './commands/down.js';
 import { register as registerErrors } from './commands/errors.js';
@@ -34,7 +35,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('-c, --config <file>', 'config file (default: ./dataplane.config.yaml, or $DATAPLANE_CONFIG)')
     .exitOverride();
-  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerPostgres, registerCerts, registerBackup, registerMetrics, registerDashboards, registerDoctor, registerSoak, registerConfig, registerErrors]) {
+  for (const register of [registerUp, registerDown, registerStatus, registerLogs, registerCredentials, registerMigrate, registerSchema, registerCache, registerStreams, registerOutbox, registerPostgres, registerCerts, registerBackup, registerMetrics, registerDashboards, registerDoctor, registerSoak, registerDeploy, registerConfig, registerErrors]) {
     register(program);
   }
   return program;

@@ -69,9 +69,15 @@ export interface RedisPaths {
   tls: string;
 }
 
-export function statePaths(config: Pick<Config, 'stateDir'>): StatePaths {
+/**
+ * With an inventory (deploy.hosts) the WAL archive and the base backups live on the
+ * storage every PostgreSQL host shares (deploy.backupDir): a replica on another host
+ * must read what a primary archived.
+ */
+export function statePaths(config: Pick<Config, 'stateDir'> & { deploy?: { hosts: readonly unknown[]; backupDir: string } | undefined }): StatePaths {
   const root = config.stateDir;
   const j = (...p: string[]) => path.join(root, ...p);
+  const shared = config.deploy?.hosts.length ? config.deploy.backupDir : undefined;
   const natsNode = (i: string): NatsPaths => ({ dir: j(i), conf: j(i, 'nats.conf'), jetstream: j(i, 'jetstream'), tls: j(i, 'tls') });
   const redisNode = (i: string): RedisPaths => ({ dir: j(i), conf: j(i, 'redis.conf'), tls: j(i, 'tls') });
   return {
@@ -80,8 +86,8 @@ export function statePaths(config: Pick<Config, 'stateDir'>): StatePaths {
     logs: j('logs'),
     run: j('run'),
     tls: j('tls'),
-    backups: j('backups'),
-    pg: { dir: j('pg'), data: j('pg', 'data'), walArchive: j('pg', 'wal-archive'), tls: j('pg', 'tls') },
+    backups: shared ? path.join(shared, 'backups') : j('backups'),
+    pg: { dir: j('pg'), data: j('pg', 'data'), walArchive: shared ? path.join(shared, 'wal-archive') : j('pg', 'wal-archive'), tls: j('pg', 'tls') },
     redis: redisNode('redis'),
     nats: natsNode('nats'),
     natsNode,

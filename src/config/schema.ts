@@ -5,7 +5,8 @@
  * `config docs` and the environment-variable names are all derived from it.
  */
 import { z } from 'zod';
-import { backup, health, monitoring, networkSection, resources, supervisor, tls } from './sections.js';
+import { backup, deploy, health, monitoring, networkSection, resources, supervisor, tls } from './sections.js';
+import { checkInventory } from './inventory-checks.js';
 import { nats, postgres, postgresClient, redis } from './servers.js';
 import { etcdNodes, natsNodes, postgresMembers, redisNodes, sentinelNodes } from './topology.js';
 
@@ -43,6 +44,7 @@ export const configSchema = z
     monitoring: monitoring.prefault({}),
     backup: backup.prefault({}),
     supervisor: supervisor.prefault({}),
+    deploy: deploy.prefault({}),
     postgres: postgres.prefault({}),
     redis: redis.prefault({}),
     nats: nats.prefault({}),
@@ -98,6 +100,7 @@ export const configSchema = z
     claim('monitoring.nodeExporterPort', m.host, m.nodeExporterPort, m.enabled);
     claim('monitoring.postgresExporterPort', m.host, m.postgresExporterPort, m.enabled && c.postgres.enabled);
     claim('monitoring.redisExporterPort', m.host, m.redisExporterPort, m.enabled && c.redis.enabled);
+    checkInventory(c, (path, message, input) => ctx.issues.push({ code: 'custom', path, message, input }));
     if (c.redis.sentinel.quorum > c.redis.sentinel.nodes) {
       ctx.issues.push({ code: 'custom', path: ['redis', 'sentinel', 'quorum'], message: `must not exceed redis.sentinel.nodes (${c.redis.sentinel.nodes})`, input: c.redis.sentinel.quorum });
     }

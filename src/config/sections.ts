@@ -114,3 +114,57 @@ export const supervisor = z
       .describe('A NATS or Redis server that lives but has not answered its probe for this long is wedged: it is stopped (killed if it does not stop) and restarted. 0: never.'),
   })
   .describe('Process supervision: readiness, restarts and shutdown.');
+
+/** What a host of the inventory may run: the ha topology's processes. */
+export const HOST_SERVICES = ['postgres', 'etcd', 'haproxy', 'redis', 'sentinel', 'nats'] as const;
+export type HostService = (typeof HOST_SERVICES)[number];
+
+const inventoryHost = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'expected a host name such as db1 (lower-case letters, digits and -)')
+    .describe('Short name of the host: its bundle folder, its certificate names it.'),
+  address: z.union([z.ipv4(), z.ipv6()], { error: 'expected the IP address the other hosts and the applications reach it at' }).describe('Address its servers listen on and the others reach it at.'),
+  services: z
+    .array(z.enum(HOST_SERVICES))
+    .min(1)
+    .default([...HOST_SERVICES])
+    .describe('What it runs: postgres (a Patroni member), etcd, haproxy (the PostgreSQL addresses), redis, sentinel, nats.'),
+  stateDir: z.string().min(1).default('/var/lib/dataplane').describe('Where its data, configuration and certificates live.'),
+  resources: z
+    .strictObject({
+      cpus: autoOrInt(1, 1024).optional(),
+      memory: autoOrSize('8gb').optional(),
+      disk: autoOrSize('100gb').optional(),
+    })
+    .default({})
+    .describe('Its CPUs, memory and disk for the tuning formulas; unset fields take `resources` ("auto" there measures the machine that renders).'),
+});
+
+export const deploy = z
+  .strictObject({
+    hosts: z
+      .array(inventoryHost)
+      .default([])
+      .describe('The inventory: production hosts and what each runs (topology ha). Empty: every node runs on this machine. With hosts, the number of hosts that run a service is its node count, and every node uses the base ports on its host\'s address.'),
+    monitoringNetworks: z
+      .array(network)
+      .default([])
+      .describe('Where Prometheus scrapes from: the only sources the hosts\' firewalls let reach the monitoring ports (NATS monitoring, Patroni\'s API for checks stays peers only).'),
+    installDir: z
+      .string()
+      .min(1)
+      .default('/opt/dataplane')
+      .describe('Where dataplane (this package, with its pinned PostgreSQL binaries) is installed on every PostgreSQL host: Patroni runs its replica clone.'),
+    node: z.string().min(1).default('/usr/bin/node').describe('Node.js 20 on the hosts (runs the replica clone).'),
+    backupDir: z
+      .string()
+      .min(1)
+      .default('/var/backups/dataplane')
+      .describe('Storage shared by every PostgreSQL host (an NFS or similar mount): the WAL archive every primary writes and replicas read, and base backups.'),
+    packages: z
+      .enum(['debian', 'pgdg'])
+      .default('debian')
+      .describe('"debian": PostgreSQL 16 from the pinned embedded binaries, no TimescaleDB. "pgdg": PostgreSQL 16 and TimescaleDB 2.15 from the PostgreSQL and Timescale apt repositories, pinned (hosts must reach them).'),
+  })
+  .describe('Production on several hosts: the inventory `dataplane deploy render` makes per-host bundles from (docs/deployment.md).');

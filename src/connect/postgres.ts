@@ -10,13 +10,53 @@ import { secretFor } from '../secrets/store.js';
 import type { Access, ConnectionErrorHook } from './access.js';
 import { connectionErrorListener } from './errors.js';
 import { pgSsl } from './tls.js';
+import { haproxyNodes, onHosts } from '../config/topology.js';
+
+/**
+ * node-postgres takes one host, and has no multi-host connection string (libpq does).
+ * With an inventory every host that runs HAProxy reaches the primary: a new connection
+ * goes to the address that answered last, and a failed connect moves on to the next one,
+ * so a host cut off costs one connect timeout, not every connection's.
+ */
+const preferred = new Map<string, number>();
+const keyOf = (hosts: string[]) => hosts.join(',');
+
+function preferredHost(hosts: string[]): string | undefined {
+  return hosts.length ? hosts[(preferred.get(keyOf(hosts)) ?? 0) % hosts.length] : undefined;
+}
+
+function failedHost(hosts: string[], host: string): void {
+  const k = keyOf(hosts);
+  const now = preferred.get(k) ?? 0;
+  if (hosts[now % hosts.length] === host) preferred.set(k, (now + 1) % hosts.length);
+}
+
+/** A pg.Client class for pg.Pool that connects to the preferred address of `hosts`. */
+function multiHostClient(hosts: string[]): typeof pg.Client {
+  return class extends pg.Client {
+    constructor(cfg: pg.ClientConfig) {
+      super({ ...cfg, host: preferredHost(hosts) ?? cfg.host });
+    }
+    override connect(): Promise<void>;
+    override connect(callback: (err: Error) => void): void;
+    override connect(callback?: (err: Error) => void): Promise<void> | void {
+      const p = super.connect().catch((e: unknown) => {
+        failedHost(hosts, this.host);
+        throw e;
+      });
+      if (!callback) return p;
+      // pg-pool passes a callback: no error is an undefined first argument.
+      p.then(() => callback(undefined as unknown as Error), callback);
+    }
+  } as unknown as typeof pg.Client;
+}
 
 /**
  * Where and as whom: the stack's own address and a login, or an explicit URL. Without
  * a password node-postgres reads PGPASSFILE (a clone run by Patroni).
  */
 export type PgEndpoint =
-  | { host: string; port: number; user: string; password?: string; database: string; ssl: ConnectionOptions | false }
+  | { host: string; port: number; user: string; password?: string; database: string; ssl: ConnectionOptions | false; /** every address that serves `host`'s role, `host` among them (one HAProxy per inventory host) */ hosts?: string[] }
   | { connectionString: string; ssl?: ConnectionOptions };
 
 /**
@@ -26,8 +66,10 @@ export type PgEndpoint =
  */
 export function pgEndpoint(access: Access, user: string, opts: { database?: string; host?: string; port?: number } = {}): PgEndpoint {
   const { config } = access;
+  const proxies = onHosts(config) && !opts.host ? haproxyNodes(config).map((n) => n.host) : [];
   return {
-    host: opts.host ?? config.postgres.host,
+    host: opts.host ?? preferredHost(proxies) ?? config.postgres.host,
+    ...(proxies.length > 1 ? { hosts: proxies } : {}),
     port: opts.port ?? config.postgres.port,
     user,
     password: secretFor(access.secrets, 'postgres', user),
@@ -48,7 +90,8 @@ export interface PgClientOptions {
 export function pgClient(endpoint: PgEndpoint, opts: PgClientOptions = {}): pg.Client {
   const timeout = opts.timeoutMs ?? 10_000;
   const name = opts.client ?? 'dataplane';
-  const client = new pg.Client({
+  const Client = 'hosts' in endpoint && endpoint.hosts ? multiHostClient(endpoint.hosts) : pg.Client;
+  const client = new Client({
     ...endpoint,
     connectionTimeoutMillis: timeout,
     ...(opts.queryTimeoutMs !== undefined ? { query_timeout: opts.queryTimeoutMs } : {}),
@@ -86,6 +129,7 @@ export interface PgPoolOptions {
 export function pgPool(endpoint: PgEndpoint, opts: PgPoolOptions): pg.Pool {
   const pool = new pg.Pool({
     ...endpoint,
+    ...('hosts' in endpoint && endpoint.hosts ? { Client: multiHostClient(endpoint.hosts) } : {}),
     max: opts.max,
     connectionTimeoutMillis: opts.connectTimeoutMs,
     idleTimeoutMillis: opts.idleTimeoutMs,

@@ -11,6 +11,8 @@ export interface RenderContext {
   paths: StatePaths;
   /** ha: the Redis node that is primary now (after failovers, as the sentinels recorded it); default the first. */
   redisPrimary?: string | undefined;
+  /** With an inventory: the host whose files are rendered (a process that runs once per host, HAProxy, binds to its address). */
+  host?: string | undefined;
 }
 
 /**

@@ -5,12 +5,18 @@
  * every second. TLS itself is PostgreSQL's, end to end: HAProxy passes TCP through.
  */
 import path from 'node:path';
-import { postgresMembers } from '../config/topology.js';
+import { haproxyNodes, postgresMembers } from '../config/topology.js';
 import { HEADER, type RenderContext, type RenderedFile } from './context.js';
 
+/**
+ * One HAProxy per machine: on one machine at postgres.host; with an inventory on every
+ * host that runs haproxy, rendered for the host `ctx.host` names (none: the first).
+ */
 export function renderHaproxy(ctx: RenderContext): RenderedFile[] {
   const { config, paths } = ctx;
   const pg = config.postgres;
+  const nodes = haproxyNodes(config);
+  const bind = (nodes.find((n) => n.hostName === ctx.host) ?? nodes[0])?.host ?? pg.host;
   const tls = config.tls.enabled;
   const members = postgresMembers(config);
   const dir = paths.haproxy;
@@ -19,7 +25,7 @@ export function renderHaproxy(ctx: RenderContext): RenderedFile[] {
   const maxconn = Number(ctx.tuning.postgres.max_connections?.value ?? 100) * 2;
   const listen = (name: string, port: number, uri: string, extra: string[]) => [
     `listen ${name}`,
-    `  bind ${pg.host}:${port}`,
+    `  bind ${bind.includes(':') ? `[${bind}]` : bind}:${port}`,
     ...extra,
     '  option httpchk',
     `  http-check send meth GET uri ${uri}`,

@@ -81,7 +81,8 @@ function renderNatsNode(ctx: RenderContext, node: NatsNode, nodes: NatsNode[]): 
   const n = { ...config.nats, serverName: node.serverName, host: node.host, port: node.port, monitorPort: node.monitorPort };
   const pw = (user: string) => q(hashOnce(secretFor(ctx.secrets, 'nats', user)));
   // Nodes on one host share its disk and memory: each gets its part of the server's share.
-  const share = (v: number) => Math.floor(v / nodes.length);
+  const neighbours = nodes.filter((o) => o.host === node.host).length;
+  const share = (v: number) => Math.floor(v / neighbours);
   const t = {
     ...tuning.nats,
     maxMemoryStore: { ...tuning.nats.maxMemoryStore, value: share(tuning.nats.maxMemoryStore.value) },
@@ -115,7 +116,7 @@ function renderNatsNode(ctx: RenderContext, node: NatsNode, nodes: NatsNode[]): 
     '',
     'jetstream {',
     `  store_dir: ${q(paths.nats.jetstream)}`,
-    ...(nodes.length > 1 ? [`  # ${nodes.length} nodes on one host: each has 1/${nodes.length} of the stores below`] : []),
+    ...(neighbours > 1 ? [`  # ${neighbours} nodes on one host: each has 1/${neighbours} of the stores below`] : []),
     `  # ${t.maxMemoryStore.why}`,
     `  max_memory_store: ${t.maxMemoryStore.value}`,
     `  # ${t.maxFileStore.why}`,

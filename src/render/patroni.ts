@@ -11,7 +11,7 @@
  */
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { etcdNodes, postgresMembers, type PostgresMember } from '../config/topology.js';
+import { etcdNodes, onHosts, postgresMembers, type PostgresMember } from '../config/topology.js';
 import { PACKAGE_ROOT } from '../lib/package-root.js';
 import { REPLICATION_LOGIN } from '../secrets/postgres-roles.js';
 import { secretFor } from '../secrets/store.js';
@@ -24,9 +24,13 @@ import { renderPostgres } from './postgres.js';
  */
 const CLUSTER_WIDE = ['max_connections', 'max_locks_per_transaction', 'max_worker_processes', 'max_prepared_transactions', 'max_wal_senders', 'max_replication_slots', 'track_commit_timestamp', 'wal_keep_size'];
 
-/** The command Patroni runs to create a replica (its arguments are appended by Patroni). */
-export function cloneCommand(): string {
-  return `${process.execPath} ${path.join(PACKAGE_ROOT, 'dist', 'cli', 'main.js')} postgres clone-replica`;
+/**
+ * The command Patroni runs to create a replica (its arguments are appended by Patroni):
+ * this installation's on one machine, the hosts' (deploy.node, deploy.installDir) with an inventory.
+ */
+export function cloneCommand(config: Pick<RenderContext['config'], 'deploy'>): string {
+  const [node, root] = onHosts(config) ? [config.deploy.node, config.deploy.installDir] : [process.execPath, PACKAGE_ROOT];
+  return `${node} ${path.join(root, 'dist', 'cli', 'main.js')} postgres clone-replica`;
 }
 
 export function renderPatroni(ctx: RenderContext): RenderedFile[] {
@@ -104,7 +108,7 @@ function renderMember(ctx: RenderContext, m: PostgresMember, hba: string[]): str
       },
       pg_hba: hba,
       create_replica_methods: ['dataplane'],
-      dataplane: { command: cloneCommand() },
+      dataplane: { command: cloneCommand(config) },
       // A replica that fell behind its slot reads the shared WAL archive.
       recovery_conf: { restore_command: `cp ${paths.pg.walArchive}/%f %p` },
     },

@@ -61,7 +61,10 @@ export function renderPostgres(ctx: RenderContext): RenderedFile[] {
     '# No "local" lines: the server has no Unix socket. Anything not listed is rejected.',
     '# TYPE     DATABASE     USER  ADDRESS  METHOD',
   ];
-  for (const net of config.network.allowedNetworks) {
+  // With an inventory the members replicate from each other and HAProxy connects from its
+  // host: every host's address is a source (the firewall still decides who reaches which port).
+  const hosts = config.deploy.hosts.map((h) => `${h.address}/${h.address.includes(':') ? 128 : 32}`);
+  for (const net of [...config.network.allowedNetworks, ...hosts.filter((h) => !config.network.allowedNetworks.includes(h))]) {
     const type = !tls ? 'host' : 'hostssl';
     hba.push(`${type.padEnd(9)} all          all   ${net}   scram-sha-256`, `${type.padEnd(9)} replication  all   ${net}   scram-sha-256`);
   }

@@ -30,7 +30,7 @@ export function primaryNode(nodes: RedisNode[], instance?: string): RedisNode {
 export function renderRedis(ctx: RenderContext): RenderedFile[] {
   const nodes = redisNodes(ctx.config);
   const primary = primaryNode(nodes, ctx.redisPrimary);
-  return nodes.map((node) => ({ service: node.instance, name: 'redis.conf', content: renderRedisNode(ctx, node, nodes.length > 1 ? primary : undefined, nodes.length) }));
+  return nodes.map((node) => ({ service: node.instance, name: 'redis.conf', content: renderRedisNode(ctx, node, nodes.length > 1 ? primary : undefined, nodes.filter((o) => o.host === node.host).length) }));
 }
 
 function replicationLines(ctx: RenderContext, node: RedisNode, primary: RedisNode): string[] {

@@ -34,7 +34,7 @@ function renderSentinel(ctx: RenderContext, node: SentinelNode): string {
   const m = s.masterName;
   return [
     `# ${HEADER('the dataplane config')}`,
-    `# ${node.instance}: one of ${s.nodes} sentinels; quorum ${s.quorum}, a primary silent for ${s.downAfterMs} ms is down`,
+    `# ${node.instance}: one of ${sentinelNodes(config).length} sentinels; quorum ${s.quorum}, a primary silent for ${s.downAfterMs} ms is down`,
     `bind ${node.host}`,
     ...(tls
       ? [

@@ -11,7 +11,8 @@ import { statePaths, type StatePaths } from '../config/paths.js';
 import type { Config, ProcessName, ServiceName } from '../config/schema.js';
 import type { RuntimeEnvironment } from '../config/load.js';
 import { resolveAccess, type Access, type ConnectionErrorHook } from '../connect/access.js';
-import { AlreadyRunningError, InternalError, PortInUseError } from '../errors/index.js';
+import { AlreadyRunningError, InternalError, PortInUseError, UsageError } from '../errors/index.js';
+import { onHosts } from '../config/topology.js';
 import type { Logger } from '../lib/logger.js';
 import { ensurePackages, REQUIREMENTS, type Requirement } from '../lib/packages.js';
 import { isPortFree } from '../lib/ports.js';
@@ -99,6 +100,9 @@ async function checkPorts(config: Config): Promise<void> {
 export async function preflight(opts: SupervisorOptions, releasers: Releasers): Promise<Prepared> {
   const { config, logger } = opts;
   const progress = opts.progress ?? (() => {});
+  if (onHosts(config)) {
+    throw new UsageError('this configuration places the servers on the hosts of its inventory (deploy.hosts): render their bundles with `dataplane deploy render` and install them there (docs/deployment.md); `up` runs a stack on this machine');
+  }
   // A declarations module that does not load is a configuration error: nothing starts.
   const declarations = opts.declarations ?? (await loadDeclarations(config));
   const paths = statePaths(config);

@@ -126,10 +126,19 @@ async function createCa(dir: string): Promise<void> {
 }
 
 async function issue(dir: string, config: Config, service: ServiceName, files: ServerCert): Promise<void> {
-  const { ips, dns } = subjectAltNames(config, service);
+  await issueCertificate(dir, { name: service, ...subjectAltNames(config, service), days: config.tls.certDays }, files);
+}
+
+/**
+ * A certificate of the CA in `caDir` (ca-current.crt, ca.key) for `name` and its
+ * addresses, for servers and clients alike; key 0600. Also issues production hosts'.
+ */
+export async function issueCertificate(caDir: string, subject: { name: string; ips: string[]; dns: string[]; days: number }, files: ServerCert): Promise<void> {
+  const { ips, dns, name: service } = subject;
+  const dir = caDir;
   const tmpKey = `${files.keyFile}.new`;
-  const csr = path.join(dir, `${service}.csr`);
-  const ext = path.join(dir, `${service}.ext`);
+  const csr = path.join(path.dirname(files.keyFile), `${service}.csr`);
+  const ext = path.join(path.dirname(files.keyFile), `${service}.ext`);
   await openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', tmpKey], dir);
   chmodSync(tmpKey, 0o600);
   try {
@@ -148,7 +157,7 @@ async function issue(dir: string, config: Config, service: ServiceName, files: S
     await openssl(
       [
         'x509', '-req', '-in', csr, '-CA', path.join(dir, 'ca-current.crt'), '-CAkey', path.join(dir, 'ca.key'),
-        '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', String(config.tls.certDays), '-sha256',
+        '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', String(subject.days), '-sha256',
         '-extfile', ext, '-out', `${files.certFile}.new`,
       ],
       dir,

@@ -14,5 +14,7 @@ export default async function setup(): Promise<void> {
   execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
     stdio: 'inherit',
   });
-  await ensurePackages([...Object.values(REQUIREMENTS), ...Object.values(MONITOR_REQUIREMENTS), PROMTOOL], (m) => process.stderr.write(`• ${m}\n`));
+  // shellcheck: the deploy test lints the rendered install scripts.
+  const shellcheck = { binary: 'shellcheck', package: 'shellcheck' };
+  await ensurePackages([...Object.values(REQUIREMENTS), ...Object.values(MONITOR_REQUIREMENTS), PROMTOOL, shellcheck], (m) => process.stderr.write(`• ${m}\n`));
 }
