@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import { HEADER } from '../render/context.js';
+import { nftRuleset } from '../render/nftables.js';
 import { plaintextAllowed } from '../tls/policy.js';
 import type { HostPlan } from './hosts.js';
 
@@ -51,38 +52,16 @@ export function renderHostFirewall(host: HostPlan): string {
     monitoring: [...new Set([...c.deploy.monitoringNetworks, ...peers])],
   };
   const rules = hostPorts(host);
-  const setLines = Object.entries(sources).flatMap(([name, nets]) => {
-    const v4 = nets.filter((n) => net.isIPv4(n.split('/')[0]!));
-    const v6 = nets.filter((n) => net.isIPv6(n.split('/')[0]!));
-    const el = (xs: string[]) => (xs.length ? ` elements = { ${xs.join(', ')} };` : '');
-    return [`  set ${name}_v4 { type ipv4_addr; flags interval;${el(v4)} }`, `  set ${name}_v6 { type ipv6_addr; flags interval;${el(v6)} }`];
+  const from = Object.keys(sources) as PortRule['from'][];
+  return nftRuleset({
+    comments: [
+      HEADER('the dataplane inventory'),
+      `Host ${host.name} (${host.address}). Ports: ${rules.map((r) => `${r.port} ${r.what} (${r.from})`).join(', ')}.`,
+      `clients: ${sources.clients.join(', ')}; peers: ${sources.peers.join(', ')}; monitoring: ${sources.monitoring.join(', ')}.`,
+    ],
+    sets: sources,
+    allow: from.map((f) => ({ set: f, ports: rules.filter((r) => r.from === f).map((r) => r.port) })),
+    dropReason: 'not a host or network this port serves',
+    acceptLoopback: true,
   });
-  const accept = (Object.keys(sources) as PortRule['from'][]).flatMap((from) => {
-    const ports = rules.filter((r) => r.from === from).map((r) => r.port);
-    if (!ports.length) return [];
-    const set = `{ ${ports.join(', ')} }`;
-    return [`    tcp dport ${set} ip saddr @${from}_v4 accept`, `    tcp dport ${set} ip6 saddr @${from}_v6 accept`];
-  });
-  const lines = [
-    '#!/usr/sbin/nft -f',
-    `# ${HEADER('the dataplane inventory')}`,
-    `# Host ${host.name} (${host.address}). Ports: ${rules.map((r) => `${r.port} ${r.what} (${r.from})`).join(', ')}.`,
-    `# clients: ${sources.clients.join(', ')}; peers: ${sources.peers.join(', ')}; monitoring: ${sources.monitoring.join(', ')}.`,
-    '',
-    '# Replace only this table, whatever state it is in.',
-    'table inet dataplane',
-    'delete table inet dataplane',
-    '',
-    'table inet dataplane {',
-    ...setLines,
-    '',
-    '  chain input {',
-    '    type filter hook input priority filter - 10; policy accept;',
-    '    iifname "lo" accept',
-    ...accept,
-    `    tcp dport { ${rules.map((r) => r.port).join(', ')} } counter drop comment "dataplane: not a host or network this port serves"`,
-    '  }',
-    '}',
-  ];
-  return lines.join('\n') + '\n';
 }

@@ -36,37 +36,50 @@ export function servicePorts(config: Config): { port: number; what: string }[] {
   return ports;
 }
 
-function elements(nets: string[]): string {
-  return nets.length ? ` elements = { ${nets.join(', ')} };` : '';
-}
-
-export function renderNftables(config: Config): NftFile {
-  const all = [...config.network.allowedNetworks, ...config.network.clusterPeers];
-  const v4 = all.filter((n) => net.isIPv4(n.split('/')[0]!));
-  const v6 = all.filter((n) => net.isIPv6(n.split('/')[0]!));
-  const ports = servicePorts(config);
-  const dports = `{ ${ports.map((p) => p.port).join(', ')} }`;
+/**
+ * A ruleset that replaces only the table `inet dataplane`: named sets of source networks,
+ * the ports each set may reach, and a drop of every other source on those ports.
+ */
+export function nftRuleset(opts: { comments: string[]; sets: Record<string, string[]>; allow: { set: string; ports: number[] }[]; dropReason: string; acceptLoopback?: boolean }): string {
+  const el = (xs: string[]) => (xs.length ? ` elements = { ${xs.join(', ')} };` : '');
+  const family = (nets: string[], v: 4 | 6) => nets.filter((n) => net.isIP(n.split('/')[0]!) === v);
+  const sets = Object.entries(opts.sets).flatMap(([name, nets]) => [
+    `  set ${name}_v4 { type ipv4_addr; flags interval;${el(family(nets, 4))} }`,
+    `  set ${name}_v6 { type ipv6_addr; flags interval;${el(family(nets, 6))} }`,
+  ]);
+  const dports = (ports: number[]) => `{ ${ports.join(', ')} }`;
+  const accept = opts.allow.filter((a) => a.ports.length).flatMap((a) => [`    tcp dport ${dports(a.ports)} ip saddr @${a.set}_v4 accept`, `    tcp dport ${dports(a.ports)} ip6 saddr @${a.set}_v6 accept`]);
+  const all = [...new Set(opts.allow.flatMap((a) => a.ports))];
   const lines = [
     '#!/usr/sbin/nft -f',
-    `# ${HEADER('the dataplane config')}`,
-    `# Ports: ${ports.map((p) => `${p.port} ${p.what}`).join(', ')}.`,
-    `# Allowed: ${all.join(', ')}.`,
+    ...opts.comments.map((c) => `# ${c}`),
     '',
     '# Replace only this table, whatever state it is in.',
     'table inet dataplane',
     'delete table inet dataplane',
     '',
     'table inet dataplane {',
-    `  set clients_v4 { type ipv4_addr; flags interval;${elements(v4)} }`,
-    `  set clients_v6 { type ipv6_addr; flags interval;${elements(v6)} }`,
+    ...sets,
     '',
     '  chain input {',
     '    type filter hook input priority filter - 10; policy accept;',
-    `    tcp dport ${dports} ip saddr @clients_v4 accept`,
-    `    tcp dport ${dports} ip6 saddr @clients_v6 accept`,
-    `    tcp dport ${dports} counter drop comment "dataplane: not an allowed client network"`,
+    ...(opts.acceptLoopback ? ['    iifname "lo" accept'] : []),
+    ...accept,
+    `    tcp dport ${dports(all)} counter drop comment "dataplane: ${opts.dropReason}"`,
     '  }',
     '}',
   ];
-  return { name: 'dataplane.nft', content: lines.join('\n') + '\n' };
+  return lines.join('\n') + '\n';
+}
+
+export function renderNftables(config: Config): NftFile {
+  const all = [...config.network.allowedNetworks, ...config.network.clusterPeers];
+  const ports = servicePorts(config);
+  const content = nftRuleset({
+    comments: [HEADER('the dataplane config'), `Ports: ${ports.map((p) => `${p.port} ${p.what}`).join(', ')}.`, `Allowed: ${all.join(', ')}.`],
+    sets: { clients: all },
+    allow: [{ set: 'clients', ports: ports.map((p) => p.port) }],
+    dropReason: 'not an allowed client network',
+  });
+  return { name: 'dataplane.nft', content };
 }

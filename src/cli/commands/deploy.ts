@@ -1,11 +1,12 @@
 /** `dataplane deploy render | verify`: production on the inventory's hosts. */
 import path from 'node:path';
 import type { Command } from 'commander';
+import type { Config } from '../../config/schema.js';
 import { accessFor } from '../context.js';
 import { printJson, progress, table } from '../output.js';
 
 /** This machine's PostgreSQL binaries, to find the same folder under the hosts' installDir; none is fine. */
-async function localPgBinDir(config: Parameters<typeof import('../../servers/postgres.js')['postgresDriver']['locate']>[0]): Promise<string | undefined> {
+async function localPgBinDir(config: Config): Promise<string | undefined> {
   const { postgresDriver } = await import('../../servers/postgres.js');
   try {
     return (await postgresDriver.locate({ ...config, topology: 'single' })).binDir;
