@@ -8,7 +8,7 @@
  */
 const LAYERS = [
   { name: 'errors', folders: ['errors'], owns: 'the error catalog: every code, its exit code and meaning; the base classes' },
-  { name: 'lib', folders: ['lib'], owns: 'helpers that know nothing of dataplane: durations, sizes, processes and pid files, ports, Debian packages, the service user, the metrics registry, the logger' },
+  { name: 'lib', folders: ['lib'], owns: 'helpers that know nothing of dataplane: durations, sizes, processes and pid files, ports and TCP reachability, Debian packages, the service user, the metrics registry, the logger' },
   { name: 'config', folders: ['config'], owns: 'the configuration schema, loading (file + environment, resolved once), resources, tuning formulas, state paths' },
   { name: 'secrets, tls', folders: ['secrets', 'tls'], independent: true, owns: 'who logs in where (identities, PostgreSQL roles) and their generated secrets; certificates and when TLS is required' },
   { name: 'connect', folders: ['connect'], owns: 'one connection factory per server (TLS, timeouts, application name, inbox prefix, error reporting), HTTPS with a client certificate for the Patroni and etcd APIs (`rest.ts`), and the resolved Access object' },

@@ -60,8 +60,12 @@ export async function natsConnect(endpoint: NatsEndpoint, opts: NatsConnectOptio
     noAsyncTraces: true,
     ...(endpoint.user ? { user: endpoint.user, pass: endpoint.pass ?? '', inboxPrefix: inboxFor(endpoint.user) } : {}),
     ...(endpoint.tls ? { tls: endpoint.tls } : {}),
-    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
-    ...(opts.reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 500, reconnectJitter: 250, waitOnFirstConnect: false } : { reconnect: false }),
+    // Per connect attempt, reconnects included: a server on a host cut off never answers,
+    // and nats.js's default (20 s) would keep a reconnect on it that long.
+    timeout: opts.timeoutMs ?? 5000,
+    // A server whose host was cut off sends no reset: two unanswered PINGs 5 s apart declare
+    // the connection stale and move it to another server (nats.js waits 2 min by default).
+    ...(opts.reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 500, reconnectJitter: 250, waitOnFirstConnect: false, pingInterval: 5000, maxPingOut: 2 } : { reconnect: false }),
     ...opts.options,
   });
   if (opts.reconnect) void reportStatus(nc, opts.name, opts.onConnectionError);

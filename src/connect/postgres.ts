@@ -11,39 +11,112 @@ import type { Access, ConnectionErrorHook } from './access.js';
 import { connectionErrorListener } from './errors.js';
 import { pgSsl } from './tls.js';
 import { haproxyNodes, onHosts } from '../config/topology.js';
+import { tcpReach } from '../lib/reach.js';
 
 /**
  * node-postgres takes one host, and has no multi-host connection string (libpq does).
  * With an inventory every host that runs HAProxy reaches the primary: a new connection
- * goes to the address that answered last, and a failed connect moves on to the next one,
- * so a host cut off costs one connect timeout, not every connection's.
+ * goes to the address that answered last, and a failed connect moves on to the next one.
+ * An address that did not answer at all (host unreachable, timed out, refused) is
+ * skipped for HOST_DOWN_MS, so a host cut off costs one connect timeout, not every
+ * connection's; while a failover leaves every HAProxy without a primary, connections
+ * rotate among the addresses that still answer.
  */
-const preferred = new Map<string, number>();
-const keyOf = (hosts: string[]) => hosts.join(',');
+const HOST_DOWN_MS = 30_000;
+const UNREACHABLE = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNREFUSED']);
+const hostState = new Map<string, { preferred: number; downUntil: Map<string, number> }>();
 
-function preferredHost(hosts: string[]): string | undefined {
-  return hosts.length ? hosts[(preferred.get(keyOf(hosts)) ?? 0) % hosts.length] : undefined;
+function stateOf(hosts: string[]) {
+  const k = hosts.join(',');
+  let s = hostState.get(k);
+  if (!s) hostState.set(k, (s = { preferred: 0, downUntil: new Map() }));
+  return s;
 }
 
-function failedHost(hosts: string[], host: string): void {
-  const k = keyOf(hosts);
-  const now = preferred.get(k) ?? 0;
-  if (hosts[now % hosts.length] === host) preferred.set(k, (now + 1) % hosts.length);
+function preferredHost(hosts: string[]): string | undefined {
+  if (!hosts.length) return undefined;
+  const s = stateOf(hosts);
+  const now = Date.now();
+  for (let i = 0; i < hosts.length; i++) {
+    const h = hosts[(s.preferred + i) % hosts.length]!;
+    if ((s.downUntil.get(h) ?? 0) <= now) return h;
+  }
+  return hosts[s.preferred % hosts.length];
+}
+
+function failedHost(hosts: string[], host: string, unreachable: boolean): void {
+  const s = stateOf(hosts);
+  if (unreachable) s.downUntil.set(host, Date.now() + HOST_DOWN_MS);
+  if (hosts[s.preferred % hosts.length] === host) s.preferred = (s.preferred + 1) % hosts.length;
+}
+
+/** The connect failed without any answer from the address (not a server that answered and refused the login). */
+function unreachable(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return (code !== undefined && UNREACHABLE.has(code)) || /timeout/i.test((e as Error).message ?? '');
+}
+
+/**
+ * A host cut off answers nothing, not even a reset, so a query on a connection to it
+ * would wait for ever: Node cannot set TCP_USER_TIMEOUT, and keepalive probes take
+ * minutes. A query still unanswered after SILENCE_MS has its address probed with a fresh
+ * TCP connect; when that goes unanswered too, every connection to the address is ended,
+ * the pending queries fail as lost connections (retried where that is safe) and new
+ * connections go to the next address. A slow query on a live host is left alone.
+ */
+const SILENCE_MS = 2000;
+const connected = new Map<string, Set<pg.Client>>();
+
+function endConnections(key: string): void {
+  for (const c of connected.get(key) ?? []) (c as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+  connected.delete(key);
+}
+
+function watchSilence(hosts: string[], client: pg.Client, pending: Promise<unknown>): void {
+  let settled = false;
+  const timer = setInterval(() => {
+    void tcpReach(client.host, client.port, SILENCE_MS).then((reach) => {
+      if (settled || reach === 'open') return;
+      clearInterval(timer);
+      failedHost(hosts, client.host, true);
+      endConnections(`${client.host}:${client.port}`);
+    });
+  }, SILENCE_MS);
+  timer.unref();
+  const done = () => {
+    settled = true;
+    clearInterval(timer);
+  };
+  pending.then(done, done);
 }
 
 /** A pg.Client class for pg.Pool that connects to the preferred address of `hosts`. */
 function multiHostClient(hosts: string[]): typeof pg.Client {
   return class extends pg.Client {
     constructor(cfg: pg.ClientConfig) {
-      super({ ...cfg, host: preferredHost(hosts) ?? cfg.host });
+      // pg-pool keeps the password non-enumerable (out of logs): a spread alone would drop it.
+      super({ ...cfg, password: cfg.password, host: preferredHost(hosts) ?? cfg.host });
+      const query = this.query.bind(this) as (...args: unknown[]) => unknown;
+      this.query = ((...args: unknown[]) => {
+        const r = query(...args);
+        if (r instanceof Promise) watchSilence(hosts, this, r);
+        return r;
+      }) as typeof this.query;
     }
     override connect(): Promise<void>;
     override connect(callback: (err: Error) => void): void;
     override connect(callback?: (err: Error) => void): Promise<void> | void {
-      const p = super.connect().catch((e: unknown) => {
-        failedHost(hosts, this.host);
-        throw e;
-      });
+      const key = `${this.host}:${this.port}`;
+      const p = super.connect().then(
+        () => {
+          connected.set(key, (connected.get(key) ?? new Set()).add(this));
+          this.once('end', () => connected.get(key)?.delete(this));
+        },
+        (e: unknown) => {
+          failedHost(hosts, this.host, unreachable(e));
+          throw e;
+        },
+      );
       if (!callback) return p;
       // pg-pool passes a callback: no error is an undefined first argument.
       p.then(() => callback(undefined as unknown as Error), callback);

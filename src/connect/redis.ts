@@ -62,8 +62,10 @@ export function redisEndpoint(access: Access, user: string, target: RedisTarget 
 
 function base(endpoint: RedisEndpoint): RedisOptions {
   if ('sentinels' in endpoint) {
-    // TLS towards the sentinels and, through them, towards the master.
-    return { ...endpoint, ...(endpoint.tls ? { sentinelTLS: endpoint.tls, enableTLSForSentinelMode: true } : {}) };
+    // TLS towards the sentinels and, through them, towards the master. The failover detector
+    // listens for +switch-master on every sentinel and reconnects at once: a primary whose host
+    // was cut off sends no reset, and its connection would otherwise wait for ever.
+    return { ...endpoint, failoverDetector: true, ...(endpoint.tls ? { sentinelTLS: endpoint.tls, enableTLSForSentinelMode: true } : {}) };
   }
   if ('url' in endpoint) return endpoint.tls ? { tls: endpoint.tls } : {};
   if ('path' in endpoint) return { path: endpoint.path };

@@ -49,11 +49,18 @@ function write(file: string, content: string, mode: number): void {
   chmodSync(file, mode);
 }
 
-/** The names the host's certificate carries: its address and name, loopback, and for PostgreSQL every HAProxy address (a client reaches a member through any of them). */
+/**
+ * The names the host's certificate carries: its address and name, loopback, and for
+ * PostgreSQL every HAProxy host's address and name (HAProxy passes TLS through, so a
+ * client that dials any proxy is answered by this member's certificate).
+ */
 function certificateNames(host: HostPlan): { ips: string[]; dns: string[] } {
   const c = host.config;
-  const proxies = host.processes.some((p) => p.kind === 'postgres') ? haproxyNodes(c).map((n) => n.host) : [];
-  return { ips: [...new Set([host.address, '127.0.0.1', '::1', ...proxies])], dns: [...new Set([host.name, 'localhost', ...c.tls.hostnames])] };
+  const proxies = host.processes.some((p) => p.kind === 'postgres') ? haproxyNodes(c) : [];
+  return {
+    ips: [...new Set([host.address, '127.0.0.1', '::1', ...proxies.map((n) => n.host)])],
+    dns: [...new Set([host.name, 'localhost', ...c.tls.hostnames, ...proxies.flatMap((n) => (n.hostName ? [n.hostName] : []))])],
+  };
 }
 
 async function hostCertificate(access: Access, host: HostPlan): Promise<{ crt: string; key: string; ca: string }> {

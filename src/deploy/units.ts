@@ -10,6 +10,8 @@ import { allDrivers } from '../servers/index.js';
 import type { ServerContext } from '../servers/types.js';
 import { processDir, type HostPlan, type HostProcess } from './hosts.js';
 
+
+const RELOAD_SIGNAL: Partial<Record<HostProcess['kind'], string>> = { haproxy: 'USR2', postgres: 'HUP', nats: 'HUP' };
 /** Where Debian puts the servers' binaries (the hosts run Debian bookworm, like this machine). */
 export const HOST_BINARIES: Record<HostProcess['kind'], string> = {
   etcd: '/usr/bin/etcd',
@@ -92,7 +94,9 @@ function serverUnit(host: HostPlan, p: HostProcess): UnitFile {
     `Group=${user}`,
     `WorkingDirectory=${cmd.cwd}`,
     `ExecStart=${[cmd.bin, ...cmd.args].map(quoteArg).join(' ')}`,
-    ...(p.kind === 'haproxy' ? ['ExecReload=/bin/kill -USR2 $MAINPID'] : ['ExecReload=/bin/kill -HUP $MAINPID']),
+    // Reload where the server has one: HAProxy (USR2, master-worker), Patroni and NATS (HUP). Redis and
+    // Sentinel ignore HUP and etcd would exit on it: new files reach them by a restart (docs/deployment.md).
+    ...(RELOAD_SIGNAL[p.kind] ? [`ExecReload=/bin/kill -${RELOAD_SIGNAL[p.kind]} $MAINPID`] : []),
     'Restart=always',
     'RestartSec=2s',
     // Patroni stops its PostgreSQL itself on SIGTERM (a clean shutdown, replicas first).

@@ -37,6 +37,10 @@ function renderNode(ctx: RenderContext, n: EtcdNode): string {
     // Patroni's retry_timeout, so losing an etcd member does not demote PostgreSQL.
     'heartbeat-interval': 100,
     'election-timeout': 1000,
+    // A member cut off from the others keeps calling elections and raising its term; without
+    // pre-vote (off by default in 3.4) its return forces the healthy leader to step down, and
+    // etcd is unavailable long enough for the new PostgreSQL primary to lose its lock.
+    'pre-vote': true,
     'auto-compaction-mode': 'periodic',
     'auto-compaction-retention': '1h',
     'quota-backend-bytes': 256 * 1024 * 1024,

@@ -25,6 +25,21 @@ import { renderPostgres } from './postgres.js';
 const CLUSTER_WIDE = ['max_connections', 'max_locks_per_transaction', 'max_worker_processes', 'max_prepared_transactions', 'max_wal_senders', 'max_replication_slots', 'track_commit_timestamp', 'wal_keep_size'];
 
 /**
+ * The etcd members a member's Patroni talks to. On hosts, not the one on its own host:
+ * Patroni reads etcd without quorum (serializable), so a host cut off reads its own
+ * member's stale view, in which the old primary still leads; Patroni 3.0.2 (Debian's)
+ * then rewrites the leader key unconditionally once the link is back (fixed upstream in
+ * 3.0.3, patroni/patroni#2689), taking the lock from the new primary. Read from the
+ * other members, the cut-off Patroni reads nothing and learns the truth on return.
+ */
+export function etcdHostsFor(config: RenderContext['config'], m: PostgresMember): { host: string; port: number }[] {
+  const all = etcdNodes(config);
+  if (!onHosts(config) || !m.hostName) return all;
+  const others = all.filter((e) => e.hostName !== m.hostName);
+  return others.length ? others : all;
+}
+
+/**
  * The command Patroni runs to create a replica (its arguments are appended by Patroni):
  * this installation's on one machine, the hosts' (deploy.node, deploy.installDir) with an inventory.
  */
@@ -71,7 +86,7 @@ function renderMember(ctx: RenderContext, m: PostgresMember, hba: string[]): str
     },
     ...(tls ? { ctl: { certfile: cert.certfile, keyfile: cert.keyfile, cacert: ca } } : {}),
     etcd3: {
-      hosts: etcdNodes(config).map((e) => `${e.host}:${e.port}`),
+      hosts: etcdHostsFor(config, m).map((e) => `${e.host}:${e.port}`),
       protocol: tls ? 'https' : 'http',
       ...(tls ? { cacert: ca, cert: cert.certfile, key: cert.keyfile } : {}),
     },

@@ -101,26 +101,34 @@ export interface RunningHost {
 /**
  * install.sh of the bundle inside the namespace, then its server units' commands
  * (systemd is not PID 1 here), as the unit's user, output to <logDir>/<unit>.log.
+ * As the units' Restart=always/RestartSec=2s would, a process that exits is started
+ * again after 2 s (a Patroni that found no cluster to join yet exits, for one).
  */
 export function runBundle(name: string, namespace: string, bundleDir: string, logDir: string): RunningHost {
   must('ip', ['netns', 'exec', namespace, 'bash', path.join(bundleDir, 'install.sh'), '--no-packages', '--no-systemd'], { timeoutMs: 120_000 });
   const order = readdirSync(path.join(bundleDir, 'systemd')).filter((f) => f !== 'dataplane-firewall.service');
   const manifest = JSON.parse(readFileSync(path.join(bundleDir, 'manifest.json'), 'utf8')) as { units: string[] };
   const pids = new Map<string, number>();
-  for (const unitName of manifest.units.filter((u) => order.includes(u))) {
+  let stopping = false;
+  const start = (unitName: string) => {
     const u = parseUnit(path.join(bundleDir, 'systemd', unitName));
     const log = openSync(path.join(logDir, `${name}-${unitName}.log`), 'a');
     const child = spawn('ip', ['netns', 'exec', namespace, 'setpriv', `--reuid=${u.user}`, `--regid=${u.user}`, '--init-groups', '--reset-env', '--', ...u.argv], { cwd: u.cwd, stdio: ['ignore', log, log], detached: true });
     closeSync(log);
     child.unref();
     pids.set(unitName, child.pid!);
-  }
+    child.once('exit', () => {
+      if (!stopping) setTimeout(() => !stopping && start(unitName), 2000).unref();
+    });
+  };
+  for (const unitName of manifest.units.filter((u) => order.includes(u))) start(unitName);
   return {
     name,
     pids,
     async stop() {
+      stopping = true;
       for (const pid of [...pids.values()].reverse()) if (isAlive(pid)) process.kill(pid, 'SIGTERM');
-      await waitFor(`${name}'s processes to stop`, () => [...pids.values()].every((p) => !isAlive(p)) || undefined, 60_000).catch(() => {
+      await waitFor(`${name}'s processes to stop`, () => [...pids.values()].every((p) => !isAlive(p)) || undefined, 40_000).catch(() => {
         for (const pid of pids.values()) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       });
     },

@@ -4,6 +4,8 @@ import { parseConfig } from '../../src/config/load.js';
 import { natsNodes, postgresMembers, redisNodes, sentinelNodes } from '../../src/config/topology.js';
 import { renderHostFirewall, hostPorts } from '../../src/deploy/firewall.js';
 import { hostPlans } from '../../src/deploy/hosts.js';
+import { renderUnits } from '../../src/deploy/units.js';
+import { etcdHostsFor } from '../../src/render/patroni.js';
 import { ConfigError } from '../../src/errors/index.js';
 
 const host = (name: string, address: string, services?: string[]) => ({ name, address, ...(services ? { services } : {}) });
@@ -70,5 +72,19 @@ describe('inventory', () => {
     expect(nft).toContain('set peers_v4 { type ipv4_addr; flags interval; elements = { 10.0.0.1/32, 10.0.0.2/32, 10.0.0.3/32 }; }');
     expect(nft).toContain('set monitoring_v4 { type ipv4_addr; flags interval; elements = { 10.8.0.5/32, 10.0.0.1/32, 10.0.0.2/32, 10.0.0.3/32 }; }');
     expect(nft).toMatch(/tcp dport \{ 5440, 8008, 2379, 2480, 6222 \} ip saddr @peers_v4 accept/);
+  });
+
+  it('points each Patroni at the etcd members of the other hosts (a host cut off must not read a stale view); reloads only where the server has one', () => {
+    const config = parseConfig(inventory([host('a', '10.0.0.1'), host('b', '10.0.0.2'), host('c', '10.0.0.3')]));
+    const [, b] = postgresMembers(config);
+    expect(etcdHostsFor(config, b!).map((e) => e.host)).toEqual(['10.0.0.1', '10.0.0.3']);
+    // On one machine every member uses them all.
+    const single = parseConfig({ topology: 'ha' });
+    expect(etcdHostsFor(single, postgresMembers(single)[1]!)).toHaveLength(3);
+    const units = renderUnits(hostPlans(config)[0]!);
+    const reload = (name: string) => /ExecReload=(.*)/.exec(units.find((u) => u.name === name)!.content)?.[1];
+    expect([reload('dataplane-postgres.service'), reload('dataplane-nats.service'), reload('dataplane-haproxy.service')]).toEqual(['/bin/kill -HUP $MAINPID', '/bin/kill -HUP $MAINPID', '/bin/kill -USR2 $MAINPID']);
+    // etcd would exit on HUP, Redis and Sentinel ignore it: no reload that lies.
+    expect([reload('dataplane-etcd-1.service'), reload('dataplane-redis.service'), reload('dataplane-sentinel-1.service')]).toEqual([undefined, undefined, undefined]);
   });
 });

@@ -1,0 +1,92 @@
+// Load from the application's namespace, through the library, on the inventory's
+// addresses: PostgreSQL commits (synchronous replication), Redis writes confirmed by
+// WAIT on one replica, NATS publishes acknowledged by an R3 stream. Every acknowledged
+// id is kept; <dir>/progress.json shows the counts as they go. When <dir>/stop exists
+// the writers stop and every acknowledged id is read back; the result goes to
+// <dir>/result.json. Usage: node deploy-load.mjs <config file> <dir>
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { connectNats, connectPostgres, connectRedis, loadConfig, resolveAccess } from '../../dist/index.js';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+
+const [configFile, dir] = process.argv.slice(2);
+const access = resolveAccess(loadConfig({ file: configFile }));
+const STREAM = 'DEPLOY_LOAD';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const stopped = () => existsSync(path.join(dir, 'stop'));
+
+const db = connectPostgres({ access, user: access.config.postgres.owner, max: 4 });
+await db.query('create table if not exists deploy_ledger (id bigint primary key, at timestamptz not null default now())');
+const redis = connectRedis({ access, user: 'admin' });
+const nc = await connectNats({ access, user: 'admin', name: 'deploy-load' });
+const jsm = await jetstreamManager(nc, { timeout: 5000 });
+await jsm.streams.add({ name: STREAM, subjects: ['deploy.load'], num_replicas: 3 }).catch(async (e) => {
+  if (!/already in use/.test(e.message)) throw e;
+});
+const js = jetstream(nc, { timeout: 5000 });
+
+// per writer: acknowledged ids with when each was sent and acknowledged (epoch ms), failures
+const ledgers = { postgres: [], redis: [], nats: [] };
+const failures = { postgres: 0, redis: 0, nats: 0 };
+const lastError = {};
+
+async function writer(name, write) {
+  for (let id = 1; !stopped(); id++) {
+    const sent = Date.now();
+    try {
+      await write(id);
+      ledgers[name].push({ id, sent, acked: Date.now() });
+    } catch (e) {
+      failures[name]++;
+      lastError[name] = e.message;
+      if (failures[name] <= 40) process.stderr.write(`${new Date().toISOString()} ${name} #${id}: ${e.message}\n`);
+      await sleep(200);
+    }
+    await sleep(20);
+  }
+}
+
+const progress = setInterval(() => {
+  const out = {};
+  for (const [k, l] of Object.entries(ledgers)) out[k] = { acked: l.length, lastSent: l.at(-1)?.sent ?? 0, failures: failures[k], lastError: lastError[k] };
+  writeFileSync(path.join(dir, 'progress.json'), JSON.stringify(out));
+}, 500);
+
+await Promise.all([
+  writer('postgres', (id) => db.transaction((tx) => tx.query('insert into deploy_ledger (id) values ($1)', [id]))),
+  writer('redis', async (id) => {
+    await redis.set(`deploy:load:${id}`, String(id));
+    const copies = await redis.wait(1, 2000);
+    if (copies < 1) throw new Error(`WAIT: on ${copies} replicas`);
+  }),
+  writer('nats', (id) => js.publish('deploy.load', String(id), { msgID: `load-${id}` })),
+]);
+clearInterval(progress);
+
+// Read back what was acknowledged, through the same addresses.
+const ids = (name) => ledgers[name].map((x) => x.id);
+const present = {};
+const pg = await db.query('select id from deploy_ledger where id = any($1::bigint[])', [ids('postgres')], { idempotent: true });
+present.postgres = new Set(pg.rows.map((r) => Number(r.id)));
+present.redis = new Set();
+for (let i = 0; i < ids('redis').length; i += 500) {
+  const batch = ids('redis').slice(i, i + 500);
+  const values = await redis.mget(batch.map((id) => `deploy:load:${id}`));
+  values.forEach((v, k) => v === String(batch[k]) && present.redis.add(batch[k]));
+}
+present.nats = new Set();
+const info = await jsm.streams.info(STREAM);
+const consumer = await js.consumers.get(STREAM);
+for (let n = 0; n < info.state.messages; n++) {
+  const m = await consumer.next({ expires: 5000 });
+  if (!m) break;
+  present.nats.add(Number(m.string()));
+}
+const result = {};
+for (const name of Object.keys(ledgers)) {
+  result[name] = { acked: ledgers[name].length, failures: failures[name], lost: ids(name).filter((id) => !present[name].has(id)), ledger: ledgers[name].map((x) => [x.sent, x.acked]) };
+}
+writeFileSync(path.join(dir, 'result.json'), JSON.stringify(result));
+await db.close();
+redis.disconnect();
+await nc.close();
