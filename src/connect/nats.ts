@@ -5,7 +5,7 @@
  */
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import type { Config } from '../config/schema.js';
-import { natsNodes } from '../config/topology.js';
+import { natsNodes, onHosts } from '../config/topology.js';
 import { secretFor } from '../secrets/store.js';
 import type { Access, ConnectionErrorHook } from './access.js';
 import { connectionErrorListener } from './errors.js';
@@ -26,6 +26,8 @@ export interface NatsEndpoint {
   user?: string;
   pass?: string;
   tls?: { ca: string };
+  /** The servers run on separate hosts (an inventory): one can vanish without a reset. */
+  separateHosts?: boolean;
 }
 
 /** Every node's client address: a client moves to another node when its node goes away. */
@@ -38,7 +40,7 @@ export function natsEndpoint(access: Access, user: string): NatsEndpoint {
   const { config } = access;
   const tls = natsTls(config);
   const servers = natsServers(config);
-  return { servers: servers.length === 1 ? servers[0]! : servers, user, pass: secretFor(access.secrets, 'nats', user), ...(tls ? { tls } : {}) };
+  return { servers: servers.length === 1 ? servers[0]! : servers, user, pass: secretFor(access.secrets, 'nats', user), ...(tls ? { tls } : {}), ...(onHosts(config) ? { separateHosts: true } : {}) };
 }
 
 export interface NatsConnectOptions {
@@ -60,12 +62,13 @@ export async function natsConnect(endpoint: NatsEndpoint, opts: NatsConnectOptio
     noAsyncTraces: true,
     ...(endpoint.user ? { user: endpoint.user, pass: endpoint.pass ?? '', inboxPrefix: inboxFor(endpoint.user) } : {}),
     ...(endpoint.tls ? { tls: endpoint.tls } : {}),
-    // Per connect attempt, reconnects included: a server on a host cut off never answers,
-    // and nats.js's default (20 s) would keep a reconnect on it that long.
-    timeout: opts.timeoutMs ?? 5000,
-    // A server whose host was cut off sends no reset: two unanswered PINGs 5 s apart declare
-    // the connection stale and move it to another server (nats.js waits 2 min by default).
-    ...(opts.reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 500, reconnectJitter: 250, waitOnFirstConnect: false, pingInterval: 5000, maxPingOut: 2 } : { reconnect: false }),
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+    ...(opts.reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 500, reconnectJitter: 250, waitOnFirstConnect: false } : { reconnect: false }),
+    // On separate hosts a server cut off sends no reset: two unanswered PINGs 5 s apart declare the
+    // connection stale (nats.js waits 2 min), and a connect attempt gives up after 5 s (20 s), so a
+    // reconnect does not sit on the vanished host. On one machine the defaults stay: a server that
+    // is alive but wedged (a full disk) is the watchdog's to restart, not the client's to leave.
+    ...(opts.reconnect && endpoint.separateHosts ? { pingInterval: 5000, maxPingOut: 2, timeout: opts.timeoutMs ?? 5000 } : {}),
     ...opts.options,
   });
   if (opts.reconnect) void reportStatus(nc, opts.name, opts.onConnectionError);

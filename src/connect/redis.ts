@@ -76,6 +76,11 @@ function create(endpoint: RedisEndpoint, options: RedisOptions, client: string, 
   const r = 'url' in endpoint ? new Redis(endpoint.url, { ...base(endpoint), ...options }) : new Redis({ ...base(endpoint), ...options });
   // ioredis emits every failed (re)connect; the caller of a pending command gets its own error.
   r.on('error', connectionErrorListener('redis', client, hook));
+  if ('sentinels' in endpoint) {
+    // ioredis (6.0.0) ends the failover detector's sentinel connections only in disconnect(): after
+    // quit() they stay subscribed and reconnect for ever, and the process never exits.
+    r.once('end', () => (r as unknown as { connector?: { failoverDetector?: { cleanup(): void } | null } }).connector?.failoverDetector?.cleanup());
+  }
   return r;
 }
 
