@@ -10,8 +10,13 @@ import { allDrivers } from '../servers/index.js';
 import type { ServerContext } from '../servers/types.js';
 import { processDir, type HostPlan, type HostProcess } from './hosts.js';
 
-
+/**
+ * The reload signal where the server has one: HAProxy (USR2, master-worker), Patroni and NATS
+ * (HUP). Redis and Sentinel ignore HUP and etcd would exit on it: new files reach them by a
+ * restart (docs/deployment.md).
+ */
 const RELOAD_SIGNAL: Partial<Record<HostProcess['kind'], string>> = { haproxy: 'USR2', postgres: 'HUP', nats: 'HUP' };
+
 /** Where Debian puts the servers' binaries (the hosts run Debian bookworm, like this machine). */
 export const HOST_BINARIES: Record<HostProcess['kind'], string> = {
   etcd: '/usr/bin/etcd',
@@ -94,8 +99,6 @@ function serverUnit(host: HostPlan, p: HostProcess): UnitFile {
     `Group=${user}`,
     `WorkingDirectory=${cmd.cwd}`,
     `ExecStart=${[cmd.bin, ...cmd.args].map(quoteArg).join(' ')}`,
-    // Reload where the server has one: HAProxy (USR2, master-worker), Patroni and NATS (HUP). Redis and
-    // Sentinel ignore HUP and etcd would exit on it: new files reach them by a restart (docs/deployment.md).
     ...(RELOAD_SIGNAL[p.kind] ? [`ExecReload=/bin/kill -${RELOAD_SIGNAL[p.kind]} $MAINPID`] : []),
     'Restart=always',
     'RestartSec=2s',

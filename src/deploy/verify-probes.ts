@@ -1,8 +1,8 @@
 /**
  * What `deploy verify` asks of a TLS port before any login: which certificate it
- * presents. Written here because no client library hands out the peer certificate of a PostgreSQL (SSLRequest) or NATS (INFO first) connection:
- * both open in plain text and then start TLS on the same socket, which takes a few
- * bytes of each protocol.
+ * presents. Written here because no client library hands out the peer certificate of
+ * a PostgreSQL (SSLRequest) or NATS (INFO first) connection: both open in plain text
+ * and then start TLS on the same socket, which takes a few bytes of each protocol.
  */
 import net from 'node:net';
 import tls, { type PeerCertificate } from 'node:tls';

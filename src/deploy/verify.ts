@@ -84,16 +84,24 @@ function admitted(access: Access, from: string[]): Set<PortRule['from']> {
   return out;
 }
 
-async function checkPorts(access: Access, host: HostPlan, allowed: Set<PortRule['from']>, timeoutMs: number): Promise<PortCheck[]> {
+/** The CA, and the client certificate that the peers-only TLS endpoints (Patroni, etcd) ask for. */
+function trust(access: Access): { ca: string; cert?: Buffer; key?: Buffer } | undefined {
   const ca = caPem(access.config);
+  if (!ca) return undefined;
   const client = tlsFiles(access.config).servers.postgres;
-  const clientCert = ca && existsSync(client.certFile) ? { cert: readFileSync(client.certFile), key: readFileSync(client.keyFile) } : {};
+  return existsSync(client.certFile) ? { ca, cert: readFileSync(client.certFile), key: readFileSync(client.keyFile) } : { ca };
+}
+
+/** The inventory's name for an address (the address itself when it is not a host's). */
+const hostNameOf = (access: Access, address: string) => access.config.deploy.hosts.find((h) => h.address === address)?.name ?? address;
+
+async function checkPorts(host: HostPlan, allowed: Set<PortRule['from']>, tlsTrust: ReturnType<typeof trust>, timeoutMs: number): Promise<PortCheck[]> {
   return Promise.all(
     hostPorts(host).map(async (rule): Promise<PortCheck> => {
       const seen = await tcpReach(host.address, rule.port, timeoutMs);
       const check: PortCheck = { ...rule, expected: allowed.has(rule.from) ? 'open' : 'closed', seen };
-      if (seen !== 'open' || !rule.tls || !ca) return check;
-      const certificate = await peekCertificate({ host: host.address, port: rule.port, how: rule.tls }, { ca, ...clientCert, names: [host.name, host.address], timeoutMs }).catch(
+      if (seen !== 'open' || !rule.tls || !tlsTrust) return check;
+      const certificate = await peekCertificate({ host: host.address, port: rule.port, how: rule.tls }, { ...tlsTrust, names: [host.name, host.address], timeoutMs }).catch(
         (e: Error): CertificateSeen => ({ subject: '', expires: '', daysLeft: 0, trusted: false, covers: {}, problem: e.message }),
       );
       return { ...check, certificate };
@@ -103,7 +111,6 @@ async function checkPorts(access: Access, host: HostPlan, allowed: Set<PortRule[
 
 /** The primary address's view: which host leads, and each replica's stream and lag. */
 async function primaryView(access: Access, through: string, timeoutMs: number): Promise<PrimaryView> {
-  const byAddress = new Map(access.config.deploy.hosts.map((h) => [h.address, h.name]));
   return withPg(access, { user: access.config.postgres.superuser, host: through, timeoutMs, queryTimeoutMs: timeoutMs, client: 'dataplane-verify' }, async (c) => {
     const me = await c.query<{ addr: string; recovery: boolean }>('select host(inet_server_addr()) as addr, pg_is_in_recovery() as recovery');
     const r = await c.query<{ addr: string; state: string; sync: string; bytes: string | null; secs: number | null }>(
@@ -112,8 +119,8 @@ async function primaryView(access: Access, through: string, timeoutMs: number): 
     );
     const at = me.rows[0]!;
     return {
-      host: at.recovery ? undefined : (byAddress.get(at.addr) ?? at.addr),
-      replicas: r.rows.map((x) => ({ host: byAddress.get(x.addr) ?? x.addr, state: x.state, sync: x.sync, lagBytes: x.bytes === null ? null : Number(x.bytes), lagSeconds: x.secs })),
+      host: at.recovery ? undefined : hostNameOf(access, at.addr),
+      replicas: r.rows.map((x) => ({ host: hostNameOf(access, x.addr), state: x.state, sync: x.sync, lagBytes: x.bytes === null ? null : Number(x.bytes), lagSeconds: x.secs })),
     };
   });
 }
@@ -132,7 +139,7 @@ async function checkProcess(access: Access, host: HostPlan, p: HostProcess, reac
         db.query<{ recovery: boolean; addr: string }>('select pg_is_in_recovery() as recovery, host(inet_server_addr()) as addr'),
       );
       const row = r.rows[0]!;
-      const to = c.deploy.hosts.find((h) => h.address === row.addr)?.name ?? row.addr;
+      const to = hostNameOf(access, row.addr);
       return row.recovery ? { status: 'failed', reason: `the primary address leads to a replica (${to})` } : { status: 'ok', role: `primary address → ${to}` };
     }
     case 'postgres': {
@@ -220,7 +227,8 @@ export async function verifyHosts(access: Access, opts: { timeoutMs?: number; on
   const allowed = admitted(access, from);
   const plans = hostPlans(config);
   opts.onProgress?.(`checking ${plans.length} hosts from ${from.filter((a) => a !== '127.0.0.1' && a !== '::1').join(', ') || 'this machine'} (reaches ${[...allowed].join(', ') || 'no'} ports)`);
-  const ports = await Promise.all(plans.map((h) => checkPorts(access, h, allowed, timeoutMs)));
+  const tlsTrust = trust(access);
+  const ports = await Promise.all(plans.map((h) => checkPorts(h, allowed, tlsTrust, timeoutMs)));
   // The primary's view through a HAProxy that answers: a cut-off host must not cost a timeout here.
   const proxy = plans.find((h, i) => h.processes.some((p) => p.kind === 'haproxy') && ports[i]!.some((p) => p.port === config.postgres.port && p.seen === 'open'));
   const view = !config.postgres.enabled ? undefined : proxy ? await primaryView(access, proxy.address, timeoutMs).catch((e: Error) => ({ error: e.message })) : { error: 'no HAProxy answers' };

@@ -5,6 +5,7 @@ import type { Config } from '../../config/schema.js';
 import { accessFor } from '../context.js';
 import { paint, printJson, progress, table } from '../output.js';
 import { NOT_HEALTHY_EXIT } from './status.js';
+import { reconcileLines } from './streams.js';
 
 /** This machine's PostgreSQL binaries, to find the same folder under the hosts' installDir; none is fine. */
 async function localPgBinDir(config: Config): Promise<string | undefined> {
@@ -67,10 +68,7 @@ export function register(program: Command): void {
       if (streams?.drift.length) process.exitCode = 1;
       if (opts.json) return printJson({ ...r, streams });
       process.stdout.write(`${r.createdDatabase ? `created database ${access.config.postgres.database}; ` : ''}${r.migrations.applied.length} migration(s) applied, ${r.migrations.upToDate} already there\n`);
-      if (streams) {
-        process.stdout.write(`streams: created ${streams.created.join(', ') || 'nothing'}; updated ${streams.updated.map((u) => u.name).join(', ') || 'nothing'}\n`);
-        for (const d of streams.drift) process.stdout.write(`drift: ${d.name} ${d.field} is ${JSON.stringify(d.actual)}, declared ${JSON.stringify(d.declared)} (\`dataplane streams reconcile\` explains)\n`);
-      }
+      if (streams) for (const line of reconcileLines(streams)) process.stdout.write(`streams ${line}\n`);
     });
 
   deploy

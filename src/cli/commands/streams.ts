@@ -1,5 +1,6 @@
 /** `dataplane streams [reconcile]`: declared JetStream streams and consumers against the server. */
 import type { Command } from 'commander';
+import type { ReconcileReport } from '../../nats/reconcile.js';
 import { loadDeclarations } from '../../stack/declarations.js';
 import { accessFor } from '../context.js';
 import { printJson, progress, table } from '../output.js';
@@ -14,6 +15,15 @@ const nats = async () => {
   };
   return { jetstreamManager, natsConnect, natsEndpoint, missing };
 };
+
+/** A reconcile report for people, one line each: created, updated, then every drift (streams reconcile, deploy init). */
+export function reconcileLines(report: ReconcileReport): string[] {
+  return [
+    `created: ${report.created.join(', ') || 'nothing'}`,
+    `updated: ${report.updated.map((u) => `${u.name} (${u.fields.join(', ')})`).join(', ') || 'nothing'}`,
+    ...report.drift.map((d) => `drift: ${d.name} ${d.field} is ${JSON.stringify(d.actual)}, declared ${JSON.stringify(d.declared)}`),
+  ];
+}
 
 export function register(program: Command): void {
   const cmd = program.command('streams').description('JetStream streams and consumers of the declarations (config `declarations`)');
@@ -55,11 +65,7 @@ export function register(program: Command): void {
       const { reconcileStreams } = await import('../../stack/jobs/workers.js');
       const report = await reconcileStreams(access, await loadDeclarations(access.config));
       if (opts.json) printJson(report);
-      else {
-        progress(`created: ${report.created.join(', ') || 'nothing'}`);
-        progress(`updated: ${report.updated.map((u) => `${u.name} (${u.fields.join(', ')})`).join(', ') || 'nothing'}`);
-        for (const d of report.drift) progress(`drift: ${d.name} ${d.field} is ${JSON.stringify(d.actual)}, declared ${JSON.stringify(d.declared)}`);
-      }
+      else for (const line of reconcileLines(report)) progress(line);
       if (report.drift.length) process.exitCode = 1;
     });
 }
