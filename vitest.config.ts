@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/worker-ports.ts'],
     pool: 'forks',
     // Two cores: at most two test files (each with its own real servers) at a time. The
     // three-host test (fifteen servers and a load in namespaces) runs on its own after the

@@ -27,7 +27,21 @@ import { exitWith, serializeError } from './errors.js';
 import { allowColor } from './output.js';
 import { DataplaneCommand, usageLine } from './program.js';
 import { UsageError } from '../errors/index.js';
+import { choosePortsFrom } from '../lib/ports.js';
 import { VERSION } from '../lib/version.js';
+
+/**
+ * DATAPLANE_EPHEMERAL_PORTS=low-high narrows where ephemeral stacks (soak --ephemeral,
+ * restore drills) choose their loopback ports, e.g. to keep them clear of other services.
+ */
+function narrowEphemeralPorts(value: string | undefined): void {
+  if (value === undefined || value === '') return;
+  const m = /^(\d+)-(\d+)$/.exec(value);
+  if (!m || Number(m[2]) - Number(m[1]) < 100 || Number(m[1]) < 1024 || Number(m[2]) > 65535) {
+    throw new UsageError(`DATAPLANE_EPHEMERAL_PORTS=${value} is not a port range like 20000-30000 (within 1024-65535, at least 100 ports)`);
+  }
+  choosePortsFrom(Number(m[1]), Number(m[2]));
+}
 
 export function buildProgram(): Command {
   const program = new DataplaneCommand('dataplane')
@@ -46,6 +60,7 @@ async function main(): Promise<void> {
   process.umask(0o077);
   // The only environment the CLI reads besides the config loader's (https://no-color.org).
   allowColor(!process.env.NO_COLOR && process.env.TERM !== 'dumb');
+  const portRange = process.env.DATAPLANE_EPHEMERAL_PORTS;
   const program = buildProgram();
   // The command that runs, for the usage line of a UsageError its action throws.
   let active: Command = program;
@@ -53,6 +68,7 @@ async function main(): Promise<void> {
     active = actionCommand;
   });
   try {
+    narrowEphemeralPorts(portRange);
     await program.parseAsync(process.argv);
   } catch (e) {
     // Commander printed its message (and the usage, for errors) already.

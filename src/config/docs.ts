@@ -21,6 +21,8 @@ export function configurationMarkdown(): string {
     'Environment variables for lists take comma-separated values; for maps (`settings`), JSON.',
     'Secrets are not configuration: they are generated into `<stateDir>/secrets.json` (mode 0600), or',
     'taken from `DATAPLANE_SECRET_<SERVICE>_<USER>` (e.g. `DATAPLANE_SECRET_REDIS_APP`).',
+    '`DATAPLANE_EPHEMERAL_PORTS=low-high` (not configuration either) narrows where throw-away stacks',
+    '(`soak --ephemeral`, restore drills) choose their loopback ports.',
     '',
   ];
   const fields = configFields();

@@ -27,6 +27,26 @@ function clientPortRange(): [number, number] {
   return [32768, 60999];
 }
 
+/**
+ * Where ephemeral stacks choose ports, when narrowed: two test workers choosing ports
+ * at random from one range can both pick a port before either binds it (seen as
+ * "Address already in use" in CI); disjoint ranges per worker make that impossible.
+ */
+let chosenRange: [number, number] | undefined;
+
+export function choosePortsFrom(low: number, high: number): void {
+  if (!Number.isInteger(low) || !Number.isInteger(high) || low < 1024 || high > 65535 || high - low < 100) {
+    throw new InternalError(`port range ${low}-${high} must be within 1024-65535 and span at least 100 ports`);
+  }
+  chosenRange = [low, high];
+}
+
+/** [floor, ceiling) servers' ports are drawn from. */
+function serverPortRange(): [number, number] {
+  if (chosenRange) return chosenRange;
+  return [10_000, clientPortRange()[0]];
+}
+
 function listenOn(host: string, port: number): Promise<net.Server | undefined> {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -40,15 +60,14 @@ function listenOn(host: string, port: number): Promise<net.Server | undefined> {
  * client sockets draw from (held open together while choosing, so none repeats).
  */
 export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
-  const [low] = clientPortRange();
-  const floor = 10_000;
+  const [floor, low] = serverPortRange();
   const span = low - floor;
   const servers: net.Server[] = [];
   try {
     const ports: number[] = [];
     for (let tries = 0; ports.length < n; tries++) {
       if (tries > 1000) throw new InternalError(`no ${n} free ports on ${host} between ${floor} and ${low}`);
-      const port = span > 1000 ? floor + Math.floor(Math.random() * span) : 0;
+      const port = chosenRange || span > 1000 ? floor + Math.floor(Math.random() * span) : 0;
       const srv = await listenOn(host, port);
       if (!srv) continue;
       servers.push(srv);
@@ -66,8 +85,7 @@ export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]
  * one host numbers its nodes' ports from a base port), outside the client range.
  */
 export async function freePortBlock(count: number, host = '127.0.0.1'): Promise<number> {
-  const [low] = clientPortRange();
-  const floor = 10_000;
+  const [floor, low] = serverPortRange();
   for (let tries = 0; tries < 200; tries++) {
     const start = floor + Math.floor(Math.random() * (low - floor - count));
     const held: net.Server[] = [];

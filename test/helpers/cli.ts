@@ -31,7 +31,9 @@ export interface Project {
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   // No DATAPLANE_* from the outer environment leaks into a test project.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DATAPLANE_')));
-  return { ...env, NO_COLOR: '1', ...extra };
+  // …except this worker's port slice (test/helpers/worker-ports.ts).
+  const ports = process.env.DATAPLANE_EPHEMERAL_PORTS;
+  return { ...env, NO_COLOR: '1', ...(ports ? { DATAPLANE_EPHEMERAL_PORTS: ports } : {}), ...extra };
 }
 
 export function runCli(args: string[], cwd: string, opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
