@@ -10,6 +10,8 @@ export type LogName = ProcessName | 'supervisor';
 export interface StatePaths {
   root: string;
   secrets: string;
+  /** When the credentials were last exported or imported, and a digest of them then (0600). */
+  credentialsExport: string;
   logs: string;
   run: string;
   tls: string;
@@ -83,6 +85,7 @@ export function statePaths(config: Pick<Config, 'stateDir'> & { deploy?: { hosts
   return {
     root,
     secrets: j('secrets.json'),
+    credentialsExport: j('credentials-export.json'),
     logs: j('logs'),
     run: j('run'),
     tls: j('tls'),

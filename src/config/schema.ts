@@ -110,6 +110,9 @@ export const configSchema = z
     if (c.profile === 'prod' && !c.tls.enabled) {
       ctx.issues.push({ code: 'custom', path: ['tls', 'enabled'], message: 'the prod profile requires TLS', input: false });
     }
+    if (c.profile === 'prod' && c.monitoring.alertWebhookUrl.startsWith('http:')) {
+      ctx.issues.push({ code: 'custom', path: ['monitoring', 'alertWebhookUrl'], message: 'the prod profile delivers alerts over TLS only: use an https:// URL', input: c.monitoring.alertWebhookUrl });
+    }
     if (c.tls.certDays <= c.tls.renewBeforeDays) {
       ctx.issues.push({ code: 'custom', path: ['tls', 'certDays'], message: 'must be longer than tls.renewBeforeDays, or every start renews the certificates', input: c.tls.certDays });
     }

@@ -79,7 +79,12 @@ export const monitoring = z
     alertWebhookUrl: z
       .union([z.url({ protocol: /^https?$/ }), z.literal('')])
       .default('')
-      .describe('Where Alertmanager delivers alerts (an HTTP webhook: chat bridge, pager gateway). Empty: alerts are only visible in Alertmanager.'),
+      .describe('Where Alertmanager delivers alerts (an HTTP webhook: chat bridge, pager gateway); https:// in the prod profile. Empty: alerts are only visible in Alertmanager.'),
+    alertWebhookCa: z
+      .string()
+      .min(1)
+      .default('system')
+      .describe('What the webhook\'s certificate must chain to: "system" (the machine\'s CAs), "stack" (the stack\'s own CA, for a receiver it issued) or a PEM file.'),
   })
   .describe('Prometheus, exporters and Alertmanager: metrics, alert rules and their delivery.');
 

@@ -202,7 +202,7 @@ export const nats = z
       .min(0)
       .max(65535)
       .default(8222)
-      .describe('HTTP monitoring port (/varz, /jsz) on the same address; 0 disables it.'),
+      .describe('HTTP monitoring port (/varz, /jsz) on the same address, opened only where plaintext is allowed (dev on loopback): nats-server has no login for it; 0 disables it. dataplane itself reads the figures through the system account.'),
     serverName: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, _ or -')

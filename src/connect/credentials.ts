@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.js';
 import type { SecretService, Secrets } from '../secrets/store.js';
 import { serviceUsers } from '../secrets/identities.js';
 import { tlsFiles } from '../tls/certificates.js';
+import { httpsRequired } from '../tls/policy.js';
 import { redisPort } from './tls.js';
 import { natsNodes, redisNodes, sentinelNodes } from '../config/topology.js';
 
@@ -73,7 +74,7 @@ export function credentialsFor(config: Config, secrets: Secrets, opts: { reveal:
       port = redisPort(config).port;
       url = `${tls ? 'rediss' : 'redis'}://${auth}:${port}`;
     } else if (service === 'monitoring') {
-      url = `http://${auth}:${port}`;
+      url = `${httpsRequired(config, host) ? 'https' : 'http'}://${auth}:${port}`;
     } else if (user === 'route') {
       // The cluster's own login: the route ports of every node.
       const nodes = natsNodes(config);
@@ -85,8 +86,8 @@ export function credentialsFor(config: Config, secrets: Secrets, opts: { reveal:
         .map((n) => `${tls ? 'tls' : 'nats'}://${user}:${password}@${hostForUrl(n.host)}:${n.port}`)
         .join(',');
     }
-    // The monitoring endpoints serve plain HTTP on monitoring.host (loopback by default).
-    const secured = service !== 'monitoring' && tls;
+    // The monitoring endpoints serve plain HTTP only where plaintext is allowed (dev on loopback).
+    const secured = service === 'monitoring' ? httpsRequired(config, host) : tls;
     return [{ service, user, purpose, host, port, ...(database ? { database } : {}), password, url, tls: secured, ...(caFile && secured ? { caFile } : {}), ...sentinel, ...(replicaUrl ? { replicaUrl } : {}) }];
   });
 }

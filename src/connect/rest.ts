@@ -9,7 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Config } from '../config/schema.js';
 import { ProbeError } from '../errors/index.js';
-import { tlsFiles } from '../tls/certificates.js';
+import { tlsFiles, type ServerCert } from '../tls/certificates.js';
 import { caPem } from './tls.js';
 
 export interface RestAnswer<T> {
@@ -17,10 +17,23 @@ export interface RestAnswer<T> {
   body: T;
 }
 
+export interface RestOptions {
+  method?: 'GET' | 'POST';
+  body?: unknown;
+  timeoutMs?: number;
+  /** HTTPS or not; by default HTTPS whenever TLS is on (Patroni, etcd). */
+  https?: boolean;
+  /** The client certificate presented (default: the PostgreSQL server's, for Patroni and etcd). */
+  cert?: ServerCert;
+  /** Basic auth. */
+  login?: { user: string; password: string };
+}
+
 /** GET or POST `path` on host:port; any status resolves, a network failure or timeout rejects with ProbeError. */
-export function restRequest<T = unknown>(config: Config, target: { host: string; port: number }, path: string, opts: { method?: 'GET' | 'POST'; body?: unknown; timeoutMs?: number } = {}): Promise<RestAnswer<T>> {
-  const ca = caPem(config);
-  const cert = ca ? tlsFiles(config).servers.postgres : undefined;
+export function restRequest<T = unknown>(config: Config, target: { host: string; port: number }, path: string, opts: RestOptions = {}): Promise<RestAnswer<T>> {
+  const ca = opts.https === false ? undefined : caPem(config);
+  const cert = ca ? (opts.cert ?? tlsFiles(config).servers.postgres) : undefined;
+  const auth = opts.login ? { authorization: `Basic ${Buffer.from(`${opts.login.user}:${opts.login.password}`).toString('base64')}` } : {};
   const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
   const timeoutMs = opts.timeoutMs ?? 2000;
   return new Promise((resolve, reject) => {
@@ -31,7 +44,7 @@ export function restRequest<T = unknown>(config: Config, target: { host: string;
         path,
         method: opts.method ?? 'GET',
         timeout: timeoutMs,
-        headers: { accept: 'application/json', ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+        headers: { accept: 'application/json', ...auth, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
         ...(ca && cert ? { ca, cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile), rejectUnauthorized: true } : {}),
       },
       (res) => {
@@ -55,4 +68,11 @@ export function restRequest<T = unknown>(config: Config, target: { host: string;
     if (payload) req.write(payload);
     req.end();
   });
+}
+
+/** restRequest by URL: http:// or https:// decides TLS. */
+export function restUrl<T = unknown>(config: Config, url: string, opts: Omit<RestOptions, 'https'> = {}): Promise<RestAnswer<T>> {
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  return restRequest<T>(config, { host, port: Number(u.port) }, u.pathname + u.search, { ...opts, https: u.protocol === 'https:' });
 }

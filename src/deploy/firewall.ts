@@ -8,6 +8,7 @@
 import net from 'node:net';
 import type { Config } from '../config/schema.js';
 import { HEADER } from '../render/context.js';
+import { natsMonitoringServed } from '../render/nats.js';
 import { nftRuleset } from '../render/nftables.js';
 import { plaintextAllowed } from '../tls/policy.js';
 import type { HostPlan } from './hosts.js';
@@ -49,7 +50,7 @@ export function hostPorts(host: HostPlan): PortRule[] {
   if (has('sentinel')) rules.push({ port: c.redis.sentinel.port, what: 'sentinel', from: 'clients', ...tls('direct') });
   if (has('nats')) {
     rules.push({ port: c.nats.port, what: 'nats', from: 'clients', ...tls('nats') }, { port: c.nats.cluster.port, what: 'nats routes', from: 'peers', ...tls('nats') });
-    if (c.nats.monitorPort) rules.push({ port: c.nats.monitorPort, what: 'nats monitoring', from: 'monitoring' });
+    if (natsMonitoringServed(c)) rules.push({ port: c.nats.monitorPort, what: 'nats monitoring', from: 'monitoring' });
   }
   return rules;
 }

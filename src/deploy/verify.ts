@@ -175,7 +175,6 @@ async function checkProcess(access: Access, host: HostPlan, p: HostProcess, reac
       const down = needs(c.nats.port);
       if (down) return down;
       await allDrivers.nats.probe(access, timeoutMs, p.instance);
-      if (!c.nats.monitorPort || !reachable(c.nats.monitorPort)) return { status: 'ok', role: 'JetStream answers' };
       const f = (await allDrivers.nats.figures!(access, timeoutMs, p.instance)) as NatsFigures;
       return { status: 'ok', role: f.cluster ? `${f.cluster.metaLeader ? 'meta leader' : 'member'} of ${f.cluster.size}, leads ${f.cluster.leads.length} stream(s)` : 'JetStream answers' };
     }

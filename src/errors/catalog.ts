@@ -26,6 +26,7 @@ export const ERROR_CATALOG = {
   PACKAGE_INSTALL_FAILED: { exitCode: 8, meaning: 'installing Debian packages failed', action: 'install the packages named yourself with apt-get' },
   PERMISSION: { exitCode: 9, meaning: 'a permission problem: the service user could not be created or reach its files', action: 'follow the hint; run as root or fix the owner of the state directory' },
   SECRETS: { exitCode: 9, meaning: 'a credential is missing, unreadable or given in a form the store refuses', action: '`dataplane up` generates missing credentials; DATAPLANE_SECRET_* values must be 16-256 printable characters' },
+  ENCRYPTION: { exitCode: 9, meaning: 'an age recipient or identity is not one, or an encrypted file is not for this identity, damaged or changed', action: 'the message says which; keys come from `dataplane credentials keygen` or age-keygen' },
   MIGRATIONS_DIR_MISSING: { exitCode: 10, meaning: 'the migrations folder does not exist', action: 'set postgres.migrationsDir' },
   MIGRATION_NAME: { exitCode: 10, meaning: 'a migration file is not named NNNN_name.sql', action: 'rename it' },
   MIGRATION_DUPLICATE: { exitCode: 10, meaning: 'two migration files share a version number', action: 'renumber one of them' },

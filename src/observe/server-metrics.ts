@@ -9,15 +9,15 @@ import { existsSync, lstatSync, readdirSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { Gauge, Registry } from 'prom-client';
 import type { StatePaths } from '../config/paths.js';
-import { SERVICES, type Config } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import type { Access } from '../connect/access.js';
 import { withPg } from '../connect/postgres.js';
 import { MONITOR_LOGIN } from '../secrets/postgres-roles.js';
-import { readCertificate, tlsFiles } from '../tls/certificates.js';
+import { certificateList, readCertificate } from '../tls/certificates.js';
 import { scrapeTimeoutSec } from '../render/monitoring.js';
 import { listBackups } from '../backup/catalog.js';
 import { natsNodes } from '../config/topology.js';
-import { fetchNatsStats, natsMonitorUrl, type NatsStats } from '../servers/nats-monitor.js';
+import { fetchNatsStats, type NatsStats } from '../servers/nats-monitor.js';
 import { registerPostgresHaMetrics } from './postgres-ha-metrics.js';
 import { registerRedisMetrics } from './redis-metrics.js';
 
@@ -133,9 +133,7 @@ export function createServerMetrics(src: ServerMetricsSources): Registry {
   if (config.tls.enabled) {
     g('dataplane_tls_certificate_expiry_timestamp_seconds', 'When the certificate stops being valid (Unix time)', ['certificate'], function () {
       this.reset();
-      const files = tlsFiles(config);
-      const certs = [{ name: 'ca', file: files.caFile }, ...SERVICES.filter((s) => config[s].enabled).map((s) => ({ name: s, file: files.servers[s].certFile }))];
-      for (const c of certs) {
+      for (const c of certificateList(config)) {
         try {
           this.set({ certificate: c.name }, readCertificate(c.file).notAfter.getTime() / 1000);
         } catch {
@@ -177,16 +175,16 @@ export function createServerMetrics(src: ServerMetricsSources): Registry {
     if (b) this.set(b.count);
   });
 
-  // The first node whose monitoring endpoint answers: in a cluster, one node down does not blind the figures.
-  const urls = config.nats.enabled ? natsNodes(config).flatMap((n) => natsMonitorUrl(config, n) ?? []) : [];
-  if (urls.length) {
+  // The first node that answers: in a cluster, one node down does not blind the figures.
+  const nodes = config.nats.enabled ? natsNodes(config) : [];
+  if (nodes.length) {
     registerNatsMetrics(
       registry,
       memo(1000, async () => {
         let last: unknown;
-        for (const url of urls) {
+        for (const node of nodes) {
           try {
-            return await fetchNatsStats(url, timeoutMs);
+            return await fetchNatsStats(src.access(), node, timeoutMs);
           } catch (e) {
             last = e;
           }

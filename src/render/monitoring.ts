@@ -3,8 +3,9 @@
  * require a login (Prometheus, Alertmanager, node and PostgreSQL exporters, through
  * the exporter-toolkit web config) gets basic auth with the monitoring admin's
  * bcrypt hash; Prometheus reads the plaintext from a 0600 password file to scrape
- * them. The Redis exporter (1.45) has no web authentication: it listens only on
- * monitoring.host, loopback by default. Exporters log in as the monitoring users of
+ * them. The Redis exporter (1.45) has no basic auth: where plaintext is not allowed it
+ * serves HTTPS and requires a client certificate of the stack's CA (Prometheus presents
+ * the HTTP surfaces' one); in dev it listens only on monitoring.host, loopback by default. Exporters log in as the monitoring users of
  * the security model (PostgreSQL app_monitor with pg_monitor, Redis `monitor`),
  * never as superusers.
  */
@@ -15,6 +16,7 @@ import type { Config } from '../config/schema.js';
 import { PACKAGE_ROOT } from '../lib/package-root.js';
 import { MONITOR_LOGIN } from '../secrets/postgres-roles.js';
 import { secretFor } from '../secrets/store.js';
+import { httpsRequired } from '../tls/policy.js';
 import { HEADER, type RenderContext, type RenderedFile } from './context.js';
 
 export const ALERT_RULES_FILE = path.join(PACKAGE_ROOT, 'deploy', 'prometheus', 'alerts.yml');
@@ -24,19 +26,27 @@ export const PASSWORD_FILE = 'web.password';
 const q = (s: string) => JSON.stringify(s);
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
-/** Scrape targets: job name, address, whether it requires basic auth, path. */
-export function scrapeTargets(config: Config): { job: string; targets: string[]; auth: boolean; path?: string }[] {
-  const apps = config.monitoring.scrapeTargets.length ? [{ job: 'app', targets: config.monitoring.scrapeTargets, auth: false, path: '/metrics' }] : [];
+/** The folder of a monitoring process's certificate, key and CA (installed by its driver). */
+export const monitorTlsDir = (dir: string) => path.join(dir, 'tls');
+
+/**
+ * Scrape targets: job name, address, whether it requires basic auth, whether it
+ * serves HTTPS (it then requires a login or, the Redis exporter, a client certificate), path.
+ */
+export function scrapeTargets(config: Config): { job: string; targets: string[]; auth: boolean; https: boolean; path?: string }[] {
+  const apps = config.monitoring.scrapeTargets.length ? [{ job: 'app', targets: config.monitoring.scrapeTargets, auth: false, https: false, path: '/metrics' }] : [];
   const m = config.monitoring;
+  const https = httpsRequired(config, m.host);
   const t = (port: number) => hostPort(m.host, port);
+  const healthHttps = httpsRequired(config, config.health.host);
   return [
-    { job: 'prometheus', targets: [t(m.port)], auth: true },
-    { job: 'alertmanager', targets: [t(m.alertmanagerPort)], auth: true },
-    { job: 'node', targets: [t(m.nodeExporterPort)], auth: true },
-    ...(config.postgres.enabled ? [{ job: 'postgres', targets: [t(m.postgresExporterPort)], auth: true }] : []),
-    ...(config.redis.enabled ? [{ job: 'redis', targets: [t(m.redisExporterPort)], auth: false }] : []),
+    { job: 'prometheus', targets: [t(m.port)], auth: true, https },
+    { job: 'alertmanager', targets: [t(m.alertmanagerPort)], auth: true, https },
+    { job: 'node', targets: [t(m.nodeExporterPort)], auth: true, https },
+    ...(config.postgres.enabled ? [{ job: 'postgres', targets: [t(m.postgresExporterPort)], auth: true, https }] : []),
+    ...(config.redis.enabled ? [{ job: 'redis', targets: [t(m.redisExporterPort)], auth: false, https }] : []),
     // The supervisor's health server: library metrics, NATS figures, disk, certificates, outbox.
-    ...(config.health.enabled ? [{ job: 'dataplane', targets: [hostPort(config.health.host, config.health.port)], auth: false, path: '/metrics' }] : []),
+    ...(config.health.enabled ? [{ job: 'dataplane', targets: [hostPort(config.health.host, config.health.port)], auth: healthHttps, https: healthHttps, path: '/metrics' }] : []),
     ...apps,
   ];
 }
@@ -49,13 +59,17 @@ export function scrapeTimeoutSec(config: Config): number {
 /** The last hash, by password: each of the five processes' web.yml needs it, and bcrypt is slow on purpose. */
 let lastHash: { password: string; hash: string } | undefined;
 
-/** exporter-toolkit web config: basic auth for the monitoring admin. */
-function webConfig(ctx: RenderContext): string {
+/** exporter-toolkit web config: basic auth for the monitoring admin, and TLS where plaintext is not allowed. */
+function webConfig(ctx: RenderContext, service: string): string {
   const password = secretFor(ctx.secrets, 'monitoring', MONITORING_USER);
   // Cost 10: the toolkit caches a successful check, so the cost is paid once per connection.
   if (lastHash?.password !== password) lastHash = { password, hash: bcrypt.hashSync(password, 10) };
   const hash = lastHash.hash;
-  return [`# ${HEADER('the dataplane config')}`, 'basic_auth_users:', `  ${MONITORING_USER}: ${q(hash)}`, ''].join('\n');
+  const tlsDir = monitorTlsDir(ctx.paths.monitoring.of(service));
+  const tls = httpsRequired(ctx.config, ctx.config.monitoring.host)
+    ? ['tls_server_config:', `  cert_file: ${q(path.join(tlsDir, 'server.crt'))}`, `  key_file: ${q(path.join(tlsDir, 'server.key'))}`, '  min_version: TLS12']
+    : [];
+  return [`# ${HEADER('the dataplane config')}`, ...tls, 'basic_auth_users:', `  ${MONITORING_USER}: ${q(hash)}`, ''].join('\n');
 }
 
 function passwordFile(ctx: RenderContext): string {
@@ -69,10 +83,20 @@ export function renderPrometheus(ctx: RenderContext): RenderedFile[] {
   const pw = path.join(dir, PASSWORD_FILE);
   const interval = `${m.scrapeIntervalSec}s`;
   const auth = [`    basic_auth:`, `      username: ${MONITORING_USER}`, `      password_file: ${q(pw)}`];
+  // Verifying the stack's CA; the client certificate is what the Redis exporter authenticates.
+  const tlsDir = monitorTlsDir(dir);
+  const tls = [
+    '    scheme: https',
+    '    tls_config:',
+    `      ca_file: ${q(path.join(tlsDir, 'ca.crt'))}`,
+    `      cert_file: ${q(path.join(tlsDir, 'server.crt'))}`,
+    `      key_file: ${q(path.join(tlsDir, 'server.key'))}`,
+  ];
   const jobs = scrapeTargets(config).flatMap((t) => [
     `  - job_name: ${t.job}`,
     ...(t.path ? [`    metrics_path: ${t.path}`] : []),
     ...(t.auth ? auth : []),
+    ...(t.https ? tls : []),
     `    static_configs:`,
     `      - targets: [${t.targets.map(q).join(', ')}]`,
   ]);
@@ -91,16 +115,25 @@ export function renderPrometheus(ctx: RenderContext): RenderedFile[] {
     '    - static_configs:',
     `        - targets: [${q(hostPort(m.host, m.alertmanagerPort))}]`,
     ...auth.map((l) => `  ${l}`),
+    ...(httpsRequired(config, m.host) ? tls.map((l) => `  ${l}`) : []),
     'scrape_configs:',
     ...jobs,
     '',
   ].join('\n');
   return [
     { service: 'prometheus', name: 'prometheus.yml', content: yml },
-    { service: 'prometheus', name: 'web.yml', content: webConfig(ctx) },
+    { service: 'prometheus', name: 'web.yml', content: webConfig(ctx, 'prometheus') },
     { service: 'prometheus', name: PASSWORD_FILE, content: passwordFile(ctx) },
     { service: 'prometheus', name: 'alerts.yml', content: readFileSync(ALERT_RULES_FILE, 'utf8') },
   ];
+}
+
+/** An https webhook verifies against the chosen CA (Alertmanager uses the system's by default). */
+function webhookTls(ctx: RenderContext): string[] {
+  const { alertWebhookUrl: url, alertWebhookCa: ca } = ctx.config.monitoring;
+  if (!url.startsWith('https:') || ca === 'system') return [];
+  const file = ca === 'stack' ? path.join(monitorTlsDir(ctx.paths.monitoring.of('alertmanager')), 'ca.crt') : ca;
+  return ['        http_config:', '          tls_config:', `            ca_file: ${q(file)}`];
 }
 
 export function renderAlertmanager(ctx: RenderContext): RenderedFile[] {
@@ -125,12 +158,12 @@ export function renderAlertmanager(ctx: RenderContext): RenderedFile[] {
     '    equal: [service]',
     'receivers:',
     '  - name: default',
-    ...(m.alertWebhookUrl ? ['    webhook_configs:', `      - url: ${q(m.alertWebhookUrl)}`, '        send_resolved: true'] : []),
+    ...(m.alertWebhookUrl ? ['    webhook_configs:', `      - url: ${q(m.alertWebhookUrl)}`, '        send_resolved: true', ...webhookTls(ctx)] : []),
     '',
   ].join('\n');
   return [
     { service: 'alertmanager', name: 'alertmanager.yml', content: yml },
-    { service: 'alertmanager', name: 'web.yml', content: webConfig(ctx) },
+    { service: 'alertmanager', name: 'web.yml', content: webConfig(ctx, 'alertmanager') },
   ];
 }
 
@@ -188,12 +221,12 @@ dataplane_timeseries:
 `;
 
 export function renderNodeExporter(ctx: RenderContext): RenderedFile[] {
-  return [{ service: 'node-exporter', name: 'web.yml', content: webConfig(ctx) }];
+  return [{ service: 'node-exporter', name: 'web.yml', content: webConfig(ctx, 'node-exporter') }];
 }
 
 export function renderPostgresExporter(ctx: RenderContext): RenderedFile[] {
   return [
-    { service: 'postgres-exporter', name: 'web.yml', content: webConfig(ctx) },
+    { service: 'postgres-exporter', name: 'web.yml', content: webConfig(ctx, 'postgres-exporter') },
     { service: 'postgres-exporter', name: 'password', content: secretFor(ctx.secrets, 'postgres', MONITOR_LOGIN) },
     { service: 'postgres-exporter', name: 'queries.yml', content: POSTGRES_EXPORTER_QUERIES },
   ];

@@ -75,6 +75,14 @@ function clusterBlock(ctx: RenderContext, node: NatsNode, nodes: NatsNode[]): st
   ];
 }
 
+/**
+ * Whether nats-server opens its HTTP monitoring port: only where plaintext is allowed
+ * (it has no login of its own); elsewhere its figures come through the system account.
+ */
+export function natsMonitoringServed(config: Config): boolean {
+  return config.nats.monitorPort > 0 && plaintextAllowed(config, 'nats');
+}
+
 function renderNatsNode(ctx: RenderContext, node: NatsNode, nodes: NatsNode[]): string {
   const { config, tuning } = ctx;
   const paths = { nats: ctx.paths.natsNode(node.instance) };
@@ -97,7 +105,8 @@ function renderNatsNode(ctx: RenderContext, node: NatsNode, nodes: NatsNode[]): 
     `# ${HEADER('the dataplane config')}`,
     `server_name: ${q(n.serverName)}`,
     `listen: ${q(`${n.host}:${n.port}`)}`,
-    ...(n.monitorPort ? [`http: ${q(`${n.host}:${n.monitorPort}`)}`] : []),
+    ...(n.monitorPort && natsMonitoringServed(config) ? [`http: ${q(`${n.host}:${n.monitorPort}`)}`] : []),
+    ...(n.monitorPort && !natsMonitoringServed(config) ? ['# No HTTP monitoring port: it has no login; dataplane reads the figures through the system account'] : []),
     `max_payload: ${n.maxPayload}`,
     `# ${t.maxConnections.why}`,
     `max_connections: ${t.maxConnections.value}`,

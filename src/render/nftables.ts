@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { Config } from '../config/schema.js';
 import { plaintextAllowed } from '../tls/policy.js';
 import { HEADER } from './context.js';
+import { natsMonitoringServed } from './nats.js';
 
 export interface NftFile {
   name: string;
@@ -24,7 +25,7 @@ export function servicePorts(config: Config): { port: number; what: string }[] {
   }
   if (config.nats.enabled) {
     ports.push({ port: config.nats.port, what: 'nats' });
-    if (config.nats.monitorPort) ports.push({ port: config.nats.monitorPort, what: 'nats monitoring' });
+    if (natsMonitoringServed(config)) ports.push({ port: config.nats.monitorPort, what: 'nats monitoring' });
   }
   if (config.health.enabled) ports.push({ port: config.health.port, what: 'health' });
   const m = config.monitoring;

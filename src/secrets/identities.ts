@@ -50,8 +50,9 @@ export function serviceUsers(config: Config): ServiceUser[] {
       ...(config.topology === 'ha' ? [{ service: 'nats' as const, user: 'route', purpose: 'cluster routes between the NATS nodes (with mutual TLS)' }] : []),
     );
   }
-  if (config.monitoring.enabled) {
-    users.push({ service: 'monitoring', user: 'admin', purpose: 'Prometheus, Alertmanager and exporter web endpoints (basic auth)' });
+  // The health server needs the login too where it serves HTTPS (secrets know nothing of TLS policy: always with it).
+  if (config.monitoring.enabled || config.health.enabled) {
+    users.push({ service: 'monitoring', user: 'admin', purpose: 'the health server, Prometheus, Alertmanager and exporter web endpoints (basic auth)' });
   }
   return users;
 }

@@ -116,3 +116,14 @@ export function storeSecret(config: Config, service: SecretService, user: string
   (stored[service] ??= {})[user] = value;
   writeFileAtomic(file, stored);
 }
+
+/** Install a whole set of secrets (credentials import); 0600, atomically. */
+export function replaceSecrets(config: Config, secrets: Secrets): void {
+  writeFileAtomic(secretsFile(config), secrets);
+}
+
+/** The stored secrets as they are (credentials import compares against them); undefined before the first start. */
+export function storedSecrets(config: Config): Secrets | undefined {
+  const file = secretsFile(config);
+  return existsSync(file) ? readFile(file) : undefined;
+}

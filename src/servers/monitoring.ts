@@ -8,14 +8,16 @@
 import path from 'node:path';
 import type { Config, MonitorName } from '../config/schema.js';
 import type { Access } from '../connect/access.js';
+import { restUrl } from '../connect/rest.js';
 import { redisPort } from '../connect/tls.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
 import type { RenderContext, RenderedFile } from '../render/context.js';
-import { MONITORING_USER, renderAlertmanager, renderNodeExporter, renderPostgresExporter, renderPrometheus, renderRedisExporter, scrapeTimeoutSec } from '../render/monitoring.js';
+import { MONITORING_USER, monitorTlsDir, renderAlertmanager, renderNodeExporter, renderPostgresExporter, renderPrometheus, renderRedisExporter, scrapeTimeoutSec } from '../render/monitoring.js';
 import { MONITOR_LOGIN } from '../secrets/postgres-roles.js';
 import { secretFor } from '../secrets/store.js';
 import { tlsFiles } from '../tls/certificates.js';
-import { privateDir, writeServerFiles } from './files.js';
+import { httpsRequired } from '../tls/policy.js';
+import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { requireBinary, type Requirement } from '../lib/packages.js';
 import { run, terminate } from '../lib/process.js';
 import type { CredentialsOwner, ServerContext, ServerDriver } from './types.js';
@@ -50,15 +52,24 @@ function portOf(config: Config, name: MonitorName): { port: number; configPath: 
 }
 
 export function monitorUrl(config: Config, name: MonitorName): string {
-  return `http://${hostPort(config.monitoring.host, portOf(config, name).port)}`;
+  const scheme = httpsRequired(config, config.monitoring.host) ? 'https' : 'http';
+  return `${scheme}://${hostPort(config.monitoring.host, portOf(config, name).port)}`;
 }
 
-/** GET with the monitoring login; throws with the status when not 2xx. */
-export async function monitoringGet(access: Access, url: string, timeoutMs = 2000): Promise<Response> {
-  const auth = Buffer.from(`${MONITORING_USER}:${secretFor(access.secrets, 'monitoring', MONITORING_USER)}`).toString('base64');
-  const res = await fetch(url, { headers: { authorization: `Basic ${auth}` }, signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new ProbeError(`${url.replace(/\?.*/, '')} answered ${res.status} ${res.statusText}`);
-  return res;
+/**
+ * GET with the monitoring login (and, over HTTPS, the HTTP surfaces' certificate as the
+ * client's: the Redis exporter authenticates by it); the body, parsed when JSON. Throws
+ * with the status when not 2xx.
+ */
+export async function monitoringGet<T = unknown>(access: Access, url: string, timeoutMs = 2000): Promise<T> {
+  const { config } = access;
+  const r = await restUrl<T>(config, url, {
+    timeoutMs,
+    login: { user: MONITORING_USER, password: secretFor(access.secrets, 'monitoring', MONITORING_USER) },
+    ...(config.tls.enabled ? { cert: tlsFiles(config).http } : {}),
+  });
+  if (r.status < 200 || r.status > 299) throw new ProbeError(`${url.replace(/\?.*/, '')} answered ${r.status}`);
+  return r.body;
 }
 
 interface MonitorSpec {
@@ -93,6 +104,11 @@ function driverFor(spec: MonitorSpec): ServerDriver {
       privateDir(ctx.paths.monitoring.dir, ctx.user);
       privateDir(dir, ctx.user);
       for (const d of spec.dataDirs?.(ctx) ?? []) privateDir(d, ctx.user);
+      // The HTTP surfaces' certificate (HTTPS, Prometheus's client certificate) and the CA (a webhook of the stack's CA).
+      if (ctx.config.tls.enabled) {
+        const files = tlsFiles(ctx.config);
+        installServerCert(monitorTlsDir(dir), files.http, ctx.user, files.caFile);
+      }
       writeServerFiles(
         dir,
         ctx.files.filter((f) => f.service === spec.name),
@@ -106,8 +122,7 @@ function driverFor(spec: MonitorSpec): ServerDriver {
     },
     async probe(access, timeoutMs = 2000) {
       const started = performance.now();
-      const res = await monitoringGet(access, `${monitorUrl(access.config, spec.name)}${spec.readyPath}`, timeoutMs);
-      await res.arrayBuffer();
+      await monitoringGet(access, `${monitorUrl(access.config, spec.name)}${spec.readyPath}`, timeoutMs);
       return { version: '', latencyMs: performance.now() - started };
     },
     async reload(_ctx, rec) {
@@ -130,7 +145,7 @@ function driverFor(spec: MonitorSpec): ServerDriver {
 const monitoringLogin: CredentialsOwner = {
   service: 'monitoring',
   async verifyLogin(access) {
-    await (await monitoringGet(access, `${monitorUrl(access.config, 'prometheus')}/-/ready`)).arrayBuffer();
+    await monitoringGet(access, `${monitorUrl(access.config, 'prometheus')}/-/ready`);
   },
 };
 
@@ -163,11 +178,20 @@ export const monitorDrivers: Record<MonitorName, ServerDriver> = {
     name: 'redis-exporter',
     readyPath: '/metrics',
     render: renderRedisExporter,
-    args: (ctx, _dir, listen) => [
+    args: (ctx, dir, listen) => [
       `-web.listen-address=${listen}`,
       // Shorter than the scrape: a hung Redis must read as redis_up 0, not as a failed scrape.
       `-connection-timeout=${Math.round(scrapeTimeoutSec(ctx.config) * 500)}ms`,
       ...(ctx.config.tls.enabled ? [`-tls-ca-cert-file=${tlsFiles(ctx.config).caFile}`] : []),
+      // No basic auth in this exporter: HTTPS that requires a client certificate of the stack's CA.
+      ...(httpsRequired(ctx.config, ctx.config.monitoring.host)
+        ? [
+            `-tls-server-cert-file=${path.join(monitorTlsDir(dir), 'server.crt')}`,
+            `-tls-server-key-file=${path.join(monitorTlsDir(dir), 'server.key')}`,
+            `-tls-server-ca-cert-file=${path.join(monitorTlsDir(dir), 'ca.crt')}`,
+            '-tls-server-min-version=TLS1.2',
+          ]
+        : []),
     ],
     env(ctx) {
       const { config } = ctx;

@@ -1,12 +1,17 @@
 /**
- * Server and JetStream figures from nats-server's HTTP monitoring endpoint
- * (`http:` in nats.conf: /varz, /jsz). nats-server has no Prometheus endpoint and
- * Debian packages no exporter for it, so the supervisor reads these JSON pages
- * itself and exposes them on its /metrics (see server-metrics.ts). Production
- * hosts may run prometheus-nats-exporter against the same port instead.
+ * Server and JetStream figures (varz, jsz) asked of each node through the system
+ * account: `$SYS.REQ.SERVER.<id>.VARZ` and `.JSZ` over the client port, with TLS and
+ * the `system` login. Not from the HTTP monitoring port: nats-server has no
+ * authentication there (2.9.10 does not apply `tls { verify }` to it either), so the
+ * prod profile does not open it. nats-server has no Prometheus endpoint and Debian
+ * packages no exporter for it, so the supervisor exposes these figures on its /metrics
+ * (see server-metrics.ts).
  */
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsNode } from '../config/topology.js';
+import type { Access } from '../connect/access.js';
+import { natsConnect, natsEndpoint } from '../connect/nats.js';
 import { ProbeError } from '../errors/index.js';
-import type { Config } from '../config/schema.js';
 
 /** The fields of /varz we use (nats-server 2.9+). */
 interface Varz {
@@ -100,24 +105,32 @@ export interface NatsStats {
   cluster?: { serverName: string; metaLeader: string; size: number };
 }
 
-/** A node's monitoring endpoint (the first node's when not given); undefined when monitoring is off. */
-export function natsMonitorUrl(config: Config, node: { host: string; monitorPort: number } = config.nats): string | undefined {
-  if (!config.nats.enabled || !node.monitorPort) return undefined;
-  const host = node.host.includes(':') ? `[${node.host}]` : node.host;
-  return `http://${host}:${node.monitorPort}`;
+/** A monitoring request to the server this connection is on; its `data`. */
+async function serverRequest<T>(nc: NatsConnection, what: 'VARZ' | 'JSZ', options: object, timeoutMs: number): Promise<T> {
+  const id = nc.info?.server_id;
+  if (!id) throw new ProbeError('the NATS server sent no server id');
+  const m = await nc.request(`$SYS.REQ.SERVER.${id}.${what}`, JSON.stringify(options), { timeout: timeoutMs });
+  const body = m.json<{ data?: T; error?: { description?: string } }>();
+  if (!body.data) throw new ProbeError(`$SYS.REQ.SERVER.${what}: ${body.error?.description ?? 'no data'}`);
+  return body.data;
 }
 
-async function getJson<T>(url: string, timeoutMs: number): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new ProbeError(`${url} answered ${res.status}`);
-  return (await res.json()) as T;
+/** One node's figures, asked as the `system` user on a connection to that node only. */
+export async function fetchNatsStats(access: Access, node: Pick<NatsNode, 'host' | 'port'>, timeoutMs = 2000): Promise<NatsStats> {
+  const server = node.host.includes(':') ? `[${node.host}]:${node.port}` : `${node.host}:${node.port}`;
+  const nc = await natsConnect({ ...natsEndpoint(access, 'system'), servers: server }, { name: 'dataplane-monitor', reconnect: false, timeoutMs });
+  try {
+    const [v, j] = await Promise.all([
+      serverRequest<Varz>(nc, 'VARZ', {}, timeoutMs),
+      serverRequest<Jsz>(nc, 'JSZ', { accounts: true, streams: true, consumers: true }, timeoutMs),
+    ]);
+    return statsFrom(v, j);
+  } finally {
+    await nc.close().catch(() => {});
+  }
 }
 
-export async function fetchNatsStats(baseUrl: string, timeoutMs = 2000): Promise<NatsStats> {
-  const [v, j] = await Promise.all([
-    getJson<Varz>(`${baseUrl}/varz`, timeoutMs),
-    getJson<Jsz>(`${baseUrl}/jsz?accounts=true&streams=true&consumers=true`, timeoutMs),
-  ]);
+function statsFrom(v: Varz, j: Jsz): NatsStats {
   const streams: NatsStats['streams'] = [];
   const consumers: NatsConsumerStats[] = [];
   for (const acc of j.account_details ?? []) {

@@ -10,9 +10,9 @@ import { natsConnect, natsEndpoint } from '../connect/nats.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
 import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
 import { run, terminate } from '../lib/process.js';
-import { renderNats } from '../render/nats.js';
+import { natsMonitoringServed, renderNats } from '../render/nats.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
-import { fetchNatsStats, natsMonitorUrl } from './nats-monitor.js';
+import { fetchNatsStats } from './nats-monitor.js';
 import type { NatsFigures, ServerDriver } from './types.js';
 
 /** A node of the config by instance (the first node when not given). */
@@ -22,11 +22,9 @@ export function natsNode(config: Config, instance = 'nats'): NatsNode {
   return node;
 }
 
-/** Connections, JetStream storage and consumer lag, from a node's monitoring endpoint. */
+/** Connections, JetStream storage and consumer lag of a node, asked through the system account. */
 export async function natsFigures(access: Access, timeoutMs = 2000, instance?: string): Promise<NatsFigures> {
-  const url = natsMonitorUrl(access.config, natsNode(access.config, instance));
-  if (!url) throw new ProbeError('nats.monitorPort is 0: no monitoring endpoint to read');
-  const s = await fetchNatsStats(url, timeoutMs);
+  const s = await fetchNatsStats(access, natsNode(access.config, instance), timeoutMs);
   return {
     connections: { used: s.connections, max: s.maxConnections },
     jetstream: {
@@ -75,7 +73,7 @@ export const natsDriver: ServerDriver = {
   ports: (config) =>
     natsNodes(config).flatMap((n) => [
       { host: n.host, port: n.port, configPath: 'nats.port' },
-      ...(n.monitorPort ? [{ host: n.host, port: n.monitorPort, configPath: 'nats.monitorPort' }] : []),
+      ...(n.monitorPort && natsMonitoringServed(config) ? [{ host: n.host, port: n.monitorPort, configPath: 'nats.monitorPort' }] : []),
       ...(n.clusterPort !== undefined ? [{ host: n.host, port: n.clusterPort, configPath: 'nats.cluster.port' }] : []),
     ]),
 

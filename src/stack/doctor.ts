@@ -14,7 +14,9 @@ import { findWorkingBinary, REQUIREMENTS, type Requirement } from '../lib/packag
 import { isPortFree } from '../lib/ports.js';
 import { isRecordAlive, readPidFile, run } from '../lib/process.js';
 import { timescaledbInstalled } from '../servers/postgres.js';
-import { readCertificate, tlsFiles } from '../tls/certificates.js';
+import { certificateList, readCertificate } from '../tls/certificates.js';
+import { storedSecrets } from '../secrets/store.js';
+import { exportState, staleExportNotice } from './credentials-file.js';
 import { liveSupervisor, SUPERVISOR } from './state.js';
 
 export interface Check {
@@ -135,6 +137,12 @@ function stateChecks(config: Config): Check[] {
         ? { name: 'secrets file', status: 'fail', detail: `${paths.secrets} has mode ${mode.toString(8)}`, fix: `chmod 600 ${paths.secrets}` }
         : { name: 'secrets file', status: 'ok', detail: `${paths.secrets} (0600)` },
     );
+    const stored = storedSecrets(config);
+    const exported = stored ? exportState(config, stored) : null;
+    if (exported) {
+      const notice = staleExportNotice(exported);
+      checks.push(notice ? { name: 'credentials export', status: 'warn', detail: notice, fix: 'dataplane credentials export --recipient … --out …' } : { name: 'credentials export', status: 'ok', detail: `current (${exported.kind} ${exported.at.slice(0, 10)}, ${exported.file})` });
+    }
   }
   const supRec = readPidFile(paths.pidFile(SUPERVISOR));
   if (supRec && !liveSupervisor(paths)) {
@@ -150,8 +158,7 @@ function stateChecks(config: Config): Check[] {
 
 function certificateChecks(config: Config): Check[] {
   if (!config.tls.enabled) return [{ name: 'tls', status: config.profile === 'prod' ? 'fail' : 'warn', detail: 'TLS is off: passwords cross the network in plaintext', fix: 'set tls.enabled: true' }];
-  const files = tlsFiles(config);
-  const certs = [{ name: 'ca certificate', file: files.caFile }, ...SERVICES.filter((s) => config[s].enabled).map((s) => ({ name: `${s} certificate`, file: files.servers[s].certFile }))];
+  const certs = certificateList(config).map((c) => ({ ...c, name: `${c.name} certificate` }));
   const out: Check[] = [];
   for (const c of config.tls.source === 'files' ? certs.slice(0, 2) : certs) {
     if (!existsSync(c.file)) {

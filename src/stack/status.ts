@@ -13,6 +13,7 @@ import { listTimeseries, type TimeseriesTable } from '../postgres/timeseries.js'
 import { allDrivers, figuresOf, wantsPatroni, wantsSentinels } from '../servers/index.js';
 import { monitorUrl, wantedMonitors } from '../servers/monitoring.js';
 import type { ServerFigures } from '../servers/types.js';
+import { httpsRequired } from '../tls/policy.js';
 import { liveSupervisor, readSupervisorState } from './state.js';
 
 export interface ServiceStatus {
@@ -32,6 +33,14 @@ export interface ServiceStatus {
   figuresError?: string;
 }
 
+export interface ListeningPort {
+  process: string;
+  host: string;
+  port: number;
+  setting: string;
+  http: 'http' | 'https' | null;
+}
+
 export interface StackStatus {
   stateDir: string;
   /** supervisor alive and every enabled server answering */
@@ -42,6 +51,12 @@ export interface StackStatus {
   monitoring: { prometheus: string; alertmanager: string } | null;
   timescaledb: { installed: boolean; enabled: boolean } | null;
   services: ServiceStatus[];
+  /**
+   * Every port the stack listens on: the servers' (clients, peers, monitoring) and the
+   * HTTP surfaces' (the health server, Prometheus, Alertmanager, exporters), with the
+   * setting that chooses it and, for HTTP, whether it is plain or TLS.
+   */
+  ports: ListeningPort[];
   /** time-series tables and the engine of each; null when PostgreSQL is not answering */
   timeseries: TimeseriesTable[] | null;
 }
@@ -108,6 +123,11 @@ export async function stackStatus(config: Config, environment?: RuntimeEnvironme
       }
     }),
   );
+  const monitorHttp = httpsRequired(config, config.monitoring.host) ? 'https' : 'http';
+  const ports: ListeningPort[] = [...new Set(rows.map((r) => r.service))]
+    .filter((name) => ((SERVICES as readonly string[]).includes(name) ? config[name as (typeof SERVICES)[number]].enabled : true))
+    .flatMap((name) => allDrivers[name].ports(config).map((p) => ({ process: name, host: p.host, port: p.port, setting: p.configPath, http: monitors.has(name) ? monitorHttp : null })));
+  if (config.health.enabled) ports.push({ process: 'supervisor', host: config.health.host, port: config.health.port, setting: 'health.port', http: httpsRequired(config, config.health.host) ? 'https' : 'http' });
   let timeseries: TimeseriesTable[] | null = null;
   if (access && services.find((x) => x.name === (wantsPatroni(config) ? 'haproxy' : 'postgres'))?.status === 'running') {
     timeseries = await withPg(access, { user: config.postgres.owner, timeoutMs: 2000 }, listTimeseries).catch(() => null);
@@ -120,6 +140,7 @@ export async function stackStatus(config: Config, environment?: RuntimeEnvironme
     monitoring: config.monitoring.enabled ? { prometheus: monitorUrl(config, 'prometheus'), alertmanager: monitorUrl(config, 'alertmanager') } : null,
     timescaledb: state?.timescaledb ?? null,
     services,
+    ports,
     timeseries,
   };
 }

@@ -228,6 +228,7 @@ export class Supervisor {
           await m.driver.prepare(m.ctx);
           await m.driver.reload(m.ctx, m.rec);
         }
+        this.health?.reload();
         this.lastReload = { at: new Date().toISOString(), ok: true };
         logger.info('reloaded secrets, certificates and server configuration');
       } catch (e) {

@@ -28,7 +28,15 @@ export interface ServerCert {
 export interface TlsFiles {
   caFile: string;
   servers: Record<ServiceName, ServerCert>;
+  /**
+   * The HTTP surfaces' certificate (health server, Prometheus, Alertmanager, exporters),
+   * also Prometheus's client certificate towards the Redis exporter.
+   */
+  http: ServerCert;
 }
+
+/** The subjects certificates are issued for: the three servers and the HTTP surfaces. */
+type Subject = ServiceName | 'http';
 
 export interface CertificateInfo {
   file: string;
@@ -43,13 +51,27 @@ export interface CertificateInfo {
 export function tlsFiles(config: Config): TlsFiles {
   if (config.tls.source === 'files') {
     const server = { certFile: config.tls.certFile, keyFile: config.tls.keyFile };
-    return { caFile: config.tls.caFile, servers: { postgres: server, redis: server, nats: server } };
+    return { caFile: config.tls.caFile, servers: { postgres: server, redis: server, nats: server }, http: server };
   }
   const dir = statePaths(config).tls;
-  const servers = Object.fromEntries(
-    SERVICES.map((s) => [s, { certFile: path.join(dir, `${s}.crt`), keyFile: path.join(dir, `${s}.key`) }]),
-  ) as Record<ServiceName, ServerCert>;
-  return { caFile: path.join(dir, 'ca.crt'), servers };
+  const pair = (s: Subject) => ({ certFile: path.join(dir, `${s}.crt`), keyFile: path.join(dir, `${s}.key`) });
+  const servers = Object.fromEntries(SERVICES.map((s) => [s, pair(s)])) as Record<ServiceName, ServerCert>;
+  return { caFile: path.join(dir, 'ca.crt'), servers, http: pair('http') };
+}
+
+/** Whether the HTTP surfaces need a certificate: TLS on, and any of them runs. */
+export function wantsHttpCertificate(config: Config): boolean {
+  return config.tls.enabled && (config.health.enabled || config.monitoring.enabled);
+}
+
+/** Every certificate the stack serves, by name (the CA first): doctor, `certs`, the expiry metric. */
+export function certificateList(config: Config): { name: string; file: string }[] {
+  const files = tlsFiles(config);
+  return [
+    { name: 'ca', file: files.caFile },
+    ...SERVICES.filter((s) => config[s].enabled).map((s) => ({ name: s, file: files.servers[s].certFile })),
+    ...(wantsHttpCertificate(config) && config.tls.source !== 'files' ? [{ name: 'http', file: files.http.certFile }] : []),
+  ];
 }
 
 export function readCertificate(file: string): CertificateInfo {
@@ -76,12 +98,15 @@ function canonicalIp(ip: string): string {
   return groups.map((g) => parseInt(g, 16).toString(16)).join(':');
 }
 
-/** The names a server's certificate must carry: its address, loopback, and configured DNS names. */
-export function subjectAltNames(config: Config, service: ServiceName): { ips: string[]; dns: string[] } {
-  const host = config[service].host;
+/**
+ * The names a certificate must carry: its server's address (the HTTP surfaces': the
+ * health server's and monitoring's), loopback, and configured DNS names.
+ */
+export function subjectAltNames(config: Config, subject: Subject): { ips: string[]; dns: string[] } {
+  const hosts = subject === 'http' ? [config.health.host, config.monitoring.host] : [config[subject].host];
   const ips = new Set(['127.0.0.1', '::1']);
   const dns = new Set(['localhost', ...config.tls.hostnames]);
-  if (net.isIP(host) && host !== '0.0.0.0' && host !== '::') ips.add(host);
+  for (const host of hosts) if (net.isIP(host) && host !== '0.0.0.0' && host !== '::') ips.add(host);
   return { ips: [...ips], dns: [...dns] };
 }
 
@@ -125,7 +150,7 @@ async function createCa(dir: string): Promise<void> {
   chmodSync(path.join(dir, 'ca.crt'), 0o644);
 }
 
-async function issue(dir: string, config: Config, service: ServiceName, files: ServerCert): Promise<void> {
+async function issue(dir: string, config: Config, service: Subject, files: ServerCert): Promise<void> {
   await issueCertificate(dir, { name: service, ...subjectAltNames(config, service), days: config.tls.certDays }, files);
 }
 
@@ -171,7 +196,7 @@ export async function issueCertificate(caDir: string, subject: { name: string; i
   }
 }
 
-function needsNewCertificate(config: Config, service: ServiceName, files: ServerCert, currentCa: string): string | undefined {
+function needsNewCertificate(config: Config, service: Subject, files: ServerCert, currentCa: string): string | undefined {
   if (!existsSync(files.certFile) || !existsSync(files.keyFile)) return 'missing';
   const info = readCertificate(files.certFile);
   if (info.daysLeft < config.tls.renewBeforeDays) return `expires in ${info.daysLeft} days`;
@@ -185,7 +210,7 @@ function needsNewCertificate(config: Config, service: ServiceName, files: Server
 
 export interface EnsureResult {
   createdCa: boolean;
-  issued: { service: ServiceName; reason: string }[];
+  issued: { service: Subject; reason: string }[];
 }
 
 /**
@@ -218,11 +243,15 @@ export async function ensureCertificates(
     await createCa(dir);
     result.createdCa = true;
   }
-  for (const service of SERVICES.filter((s) => config[s].enabled)) {
-    const reason = opts.force ? 'renewal requested' : result.createdCa ? 'new certificate authority' : needsNewCertificate(config, service, files.servers[service], currentCa);
+  const subjects: [Subject, ServerCert][] = [
+    ...SERVICES.filter((s) => config[s].enabled).map((s): [Subject, ServerCert] => [s, files.servers[s]]),
+    ...(wantsHttpCertificate(config) ? [['http', files.http] as [Subject, ServerCert]] : []),
+  ];
+  for (const [service, pair] of subjects) {
+    const reason = opts.force ? 'renewal requested' : result.createdCa ? 'new certificate authority' : needsNewCertificate(config, service, pair, currentCa);
     if (!reason) continue;
-    opts.onProgress?.(`issuing the ${service} server certificate (${reason})`);
-    await issue(dir, config, service, files.servers[service]);
+    opts.onProgress?.(`issuing the ${service} ${service === 'http' ? 'surfaces' : 'server'} certificate (${reason})`);
+    await issue(dir, config, service, pair);
     result.issued.push({ service, reason });
   }
   return result;

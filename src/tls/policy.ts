@@ -20,3 +20,12 @@ export function plaintextAllowed(config: Config, service: ServiceName): boolean 
 export function isLoopbackNetwork(cidr: string): boolean {
   return cidr.startsWith('127.') || cidr === '::1/128';
 }
+
+/**
+ * HTTP surfaces (the health server, Prometheus, Alertmanager, the exporters) follow the
+ * same rule as the servers: plain HTTP without a login only where plaintext is allowed
+ * (TLS off, or dev on loopback); otherwise HTTPS with the monitoring login.
+ */
+export function httpsRequired(config: Config, host: string): boolean {
+  return config.tls.enabled && !(config.profile === 'dev' && isLoopback(host));
+}

@@ -14,7 +14,9 @@ export default async function setup(): Promise<void> {
   execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
     stdio: 'inherit',
   });
-  // shellcheck: the deploy test lints the rendered install scripts.
+  // shellcheck: the deploy test lints the rendered install scripts. age: files dataplane
+  // encrypts must open with the standard tool.
   const shellcheck = { binary: 'shellcheck', package: 'shellcheck' };
-  await ensurePackages([...Object.values(REQUIREMENTS), ...Object.values(MONITOR_REQUIREMENTS), PROMTOOL, shellcheck], (m) => process.stderr.write(`• ${m}\n`));
+  const age = { binary: 'age', package: 'age' };
+  await ensurePackages([...Object.values(REQUIREMENTS), ...Object.values(MONITOR_REQUIREMENTS), PROMTOOL, shellcheck, age], (m) => process.stderr.write(`• ${m}\n`));
 }

@@ -148,7 +148,7 @@ describe('dataplane CLI lifecycle', () => {
 
   it('no generated password appears in logs, process arguments or environments, rendered files or command output', async () => {
     const secrets = (await credentials(project)).map((c) => c.password);
-    expect(secrets.length).toBe(14); // 8 PostgreSQL logins, 3 Redis users, 3 NATS users
+    expect(secrets.length).toBe(15); // 8 PostgreSQL logins, 3 Redis users, 3 NATS users, the monitoring login (health server)
     const haystacks: [string, string][] = [];
     const walk = (dir: string) => {
       for (const e of readdirSync(dir, { withFileTypes: true })) {

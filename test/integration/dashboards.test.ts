@@ -31,7 +31,7 @@ describe('against a running stack', () => {
 
   async function query(expr: string): Promise<{ status: string; data?: { result: unknown[] }; error?: string }> {
     const url = `${monitorUrl(stack.config, 'prometheus')}/api/v1/query?query=${encodeURIComponent(expr)}`;
-    return (await (await monitoringGet(stack.access, url, 5000)).json()) as { status: string; data?: { result: unknown[] } };
+    return (await monitoringGet(stack.access, url, 5000)) as { status: string; data?: { result: unknown[] } };
   }
 
   beforeAll(async () => {

@@ -158,7 +158,8 @@ describe('state directory', () => {
       expect(statSync(f).mode & 0o777, f).toBe(0o600);
     }
     const secrets = JSON.parse(readFileSync(paths.secrets, 'utf8')) as Record<string, Record<string, string>>;
-    expect(Object.keys(secrets).sort()).toEqual(['nats', 'postgres', 'redis']);
+    // monitoring: the login of the HTTP surfaces, the health server's among them.
+    expect(Object.keys(secrets).sort()).toEqual(['monitoring', 'nats', 'postgres', 'redis']);
   });
 });
 

@@ -25,7 +25,7 @@ const delivered: WebhookAlert[] = [];
 
 async function promQuery(query: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
   const url = `${monitorUrl(stack.config, 'prometheus')}/api/v1/query?query=${encodeURIComponent(query)}`;
-  const body = (await (await monitoringGet(stack.access, url)).json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+  const body = (await monitoringGet(stack.access, url)) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
   return body.data.result;
 }
 
@@ -119,7 +119,7 @@ describe('Prometheus', () => {
 
   it('loaded the alert rules', async () => {
     const url = `${monitorUrl(stack.config, 'prometheus')}/api/v1/rules`;
-    const body = (await (await monitoringGet(stack.access, url)).json()) as { data: { groups: { rules: { name: string }[] }[] } };
+    const body = (await monitoringGet(stack.access, url)) as { data: { groups: { rules: { name: string }[] }[] } };
     const names = body.data.groups.flatMap((g) => g.rules.map((r) => r.name));
     expect(names).toContain('RedisDown');
     expect(names.length).toBeGreaterThanOrEqual(20);

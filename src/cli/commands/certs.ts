@@ -1,8 +1,7 @@
 /** `dataplane certs [show | rotate]`: the TLS certificates of the stack. */
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { SERVICES } from '../../config/schema.js';
-import { readCertificate, tlsFiles } from '../../tls/certificates.js';
+import { certificateList, readCertificate } from '../../tls/certificates.js';
 import { loadFor } from '../context.js';
 import { printJson, progress, status, table } from '../output.js';
 
@@ -15,11 +14,7 @@ export function register(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .action((opts: { json?: boolean }, c: Command) => {
       const { config } = loadFor(c);
-      const files = tlsFiles(config);
-      const entries = [
-        { name: 'ca', file: files.caFile },
-        ...SERVICES.filter((s) => config[s].enabled).map((s) => ({ name: s, file: files.servers[s].certFile })),
-      ].map((e) => ({ ...e, info: existsSync(e.file) ? readCertificate(e.file) : null }));
+      const entries = certificateList(config).map((e) => ({ ...e, info: existsSync(e.file) ? readCertificate(e.file) : null }));
       if (opts.json) return printJson(entries);
       process.stdout.write(
         table(

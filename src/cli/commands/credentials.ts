@@ -5,7 +5,10 @@ import { UsageError } from '../../errors/index.js';
 import { resolveAccess } from '../../connect/access.js';
 import { credentialsFor } from '../../connect/credentials.js';
 import { loadFor } from '../context.js';
-import { printJson, progress, table } from '../output.js';
+import { printJson, progress, status, table } from '../output.js';
+import { exportState, staleExportNotice } from '../../stack/credentials-file.js';
+import { registerTransfer } from './credentials-transfer.js';
+import { jsonOption } from '../arguments.js';
 
 interface CredentialsOptions {
   reveal?: boolean;
@@ -57,6 +60,8 @@ export function register(program: Command): void {
       if (opts.url) return void process.stdout.write(creds.map((c) => c.url).join('\n') + '\n');
       process.stdout.write(table(['SERVICE', 'USER', 'PURPOSE', 'URL'], creds.map((c) => [c.service, c.user, c.purpose, c.url])) + '\n');
       if (!opts.reveal) process.stdout.write('\nPasswords are hidden; add --reveal to show them.\n');
+      const stale = staleExportNotice(exportState(config, resolveAccess({ config, environment }).secrets));
+      if (stale) process.stderr.write(`\n${status('warn')} ${stale}\n`);
     });
 
   cmd
@@ -69,11 +74,16 @@ export function register(program: Command): void {
       'after',
       '\nThe switch is immediate: from now on only the new password logs in; open sessions stay open.\nRead the new one with `dataplane credentials <service> --user <user> --reveal`.',
     )
-    .action(async (service: string, user: string, opts: { json?: boolean }, c: Command) => {
+    .action(async (service: string, user: string, _opts: unknown, c: Command) => {
       const { config, environment } = loadFor(c);
+      const opts = jsonOption(c);
       const { rotateCredential } = await import('../../stack/rotate.js');
       const result = await rotateCredential(config, service as ServiceName | 'monitoring', user, environment);
-      if (opts.json) return printJson(result);
+      const stale = staleExportNotice(exportState(config, resolveAccess({ config, environment }).secrets));
+      if (opts.json) return printJson({ ...result, exportStale: Boolean(stale) });
       progress(result.live ? `rotated ${service} ${user}: the running server accepts only the new password` : `stored a new ${service} password for ${user}; the stack is not running, \`dataplane up\` applies it`);
+      if (stale) process.stderr.write(`${status('warn')} ${stale}\n`);
     });
+
+  registerTransfer(cmd);
 }

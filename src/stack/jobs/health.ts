@@ -5,6 +5,11 @@ import type { Access } from '../../connect/access.js';
 import { collectProcessMetrics, registry as libraryMetrics } from '../../lib/metrics.js';
 import { startHealthServer, type ComponentHealth, type HealthServer } from '../../observe/health.js';
 import { createServerMetrics } from '../../observe/server-metrics.js';
+import { MONITORING_USER } from '../../render/monitoring.js';
+import { secretFor } from '../../secrets/store.js';
+import { tlsFiles } from '../../tls/certificates.js';
+import { httpsRequired } from '../../tls/policy.js';
+import { readFileSync } from 'node:fs';
 import type { Job } from './job.js';
 
 export interface HealthJobSources {
@@ -30,12 +35,30 @@ export class HealthJob implements Job {
     if (!config.health.enabled) return;
     collectProcessMetrics();
     const serverMetrics = createServerMetrics({ config, paths: this.src.paths, access: this.src.access, services: this.src.services });
+    // Where plaintext is not allowed: HTTPS with the monitoring login (Prometheus scrapes with it).
+    const secure = httpsRequired(config, config.health.host);
     this.server = await startHealthServer({
       host: config.health.host,
       port: config.health.port,
       check: this.src.readiness,
       registries: [libraryMetrics, serverMetrics],
+      ...(secure
+        ? {
+            tls: this.certificate(),
+            login: () => ({ user: MONITORING_USER, password: secretFor(this.src.access().secrets, 'monitoring', MONITORING_USER) }),
+          }
+        : {}),
     });
+  }
+
+  private certificate(): { cert: Buffer; key: Buffer } {
+    const files = tlsFiles(this.src.config).http;
+    return { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
+  }
+
+  /** After a certificate rotation: new connections get the renewed certificate. */
+  reload(): void {
+    if (this.server?.url.startsWith('https:')) this.server.setCertificate(this.certificate());
   }
 
   async stop(): Promise<void> {
