@@ -122,7 +122,8 @@ export async function fetchNatsStats(access: Access, node: Pick<NatsNode, 'host'
   try {
     const [v, j] = await Promise.all([
       serverRequest<Varz>(nc, 'VARZ', {}, timeoutMs),
-      serverRequest<Jsz>(nc, 'JSZ', { accounts: true, streams: true, consumers: true }, timeoutMs),
+      // `consumer` (singular) in the request's JSON; the HTTP page's query says `consumers`.
+      serverRequest<Jsz>(nc, 'JSZ', { accounts: true, streams: true, consumer: true }, timeoutMs),
     ]);
     return statsFrom(v, j);
   } finally {
