@@ -5,7 +5,9 @@
  */
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { StatePaths } from '../config/paths.js';
+import { statePaths, type StatePaths } from '../config/paths.js';
+import type { Config } from '../config/schema.js';
+import { BackupError } from './errors.js';
 import type { StoredFile } from './files.js';
 import type { StreamSnapshot } from './jetstream.js';
 
@@ -42,6 +44,8 @@ export interface BackupManifest {
   redis?: RedisBackup;
   /** JetStream stream snapshots (messages and consumers) */
   nats?: { streams: StreamSnapshot[] };
+  /** Encrypted at rest: every stored file is `<name>.age`, for these age recipients. */
+  encryption?: { format: 'age'; recipients: string[] };
 }
 
 export const MANIFEST = 'manifest.json';
@@ -161,9 +165,37 @@ export function prune(paths: StatePaths, keep: number, opts: { dryRun?: boolean 
     }
   }
   if (!opts.dryRun) {
+    notePruned(paths, removed.map((b) => b.manifest.label), removedWal);
     for (const b of removed) rmSync(b.dir, { recursive: true, force: true });
     for (const p of partialBackups(paths)) rmSync(p, { recursive: true, force: true });
-    for (const n of removedWal) rmSync(path.join(paths.pg.walArchive, n), { force: true });
+    for (const n of removedWal) {
+      rmSync(path.join(paths.pg.walArchive, n), { force: true });
+      // Its sealed copy for the off-host copy (offsite.ts), if encryption made one.
+      rmSync(path.join(paths.backups, 'wal', `${n}.age`), { force: true });
+    }
   }
   return { removedBackups: removed.map((b) => b.manifest.label), removedWal, kept: kept.map((b) => b.manifest.label) };
+}
+
+export function findBackup(config: Config, label: string): { dir: string; manifest: BackupManifest } {
+  const dir = backupDir(statePaths(config), label);
+  if (!existsSync(path.join(dir, 'manifest.json'))) {
+    const known = listBackups(statePaths(config)).map((b) => b.manifest.label);
+    throw new BackupError(`no backup labelled ${label}`, { hint: known.length ? `backups: ${known.join(', ')}` : 'none yet: `dataplane backup create`' });
+  }
+  return { dir, manifest: readManifest(dir) };
+}
+
+/**
+ * What retention removed, for the off-host copy to remove too (offsite.ts). The copy
+ * never mirrors a deletion it did not hear of here: a backup lost or deleted locally
+ * by other means stays in the copy.
+ */
+export const PRUNED_NOTE = '.offsite-pruned.json';
+
+export function notePruned(paths: StatePaths, labels: string[], wal: string[]): void {
+  if (!labels.length && !wal.length) return;
+  const file = path.join(paths.backups, PRUNED_NOTE);
+  const before = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { labels: string[]; wal: string[] }) : { labels: [], wal: [] };
+  writeFileSync(file, JSON.stringify({ labels: [...new Set([...before.labels, ...labels])], wal: [...new Set([...before.wal, ...wal])] }) + '\n', { mode: 0o600 });
 }

@@ -13,15 +13,17 @@ import { drivers } from '../servers/index.js';
 import { clusterCreatedMarker, leaderInstance } from '../servers/patroni.js';
 import { isRecordAlive, readPidFile } from '../lib/process.js';
 import { resolveServiceUser } from '../lib/service-user.js';
-import { archivedWal, backupDir, commitBackup, listBackups, partialDir, readManifest, type BackupManifest } from './catalog.js';
-import { checkCompressed, checkRaw, eachLimited } from './files.js';
+import { archivedWal, backupDir, commitBackup, findBackup, listBackups, partialDir, type BackupManifest } from './catalog.js';
 import { backupStreams, scheduleStreamRestore } from './streams.js';
 import { backupPostgres } from './postgres.js';
-import { BackupError, RestoreError } from './errors.js';
+import { BackupError } from './errors.js';
 import { layDown, moveAside, recover, type RecoveryOptions, type RecoveryResult } from './recovery.js';
 import { backupRedis, restoreRedis } from './redis.js';
+import { encryptionRecord, sealingForRead, sealingForWrite } from './sealing.js';
 
 export { BackupError, RestoreError } from './errors.js';
+export { verifyBackup, walFileName, type VerifyResult } from './verify.js';
+export { findBackup } from './catalog.js';
 
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$/;
 
@@ -49,7 +51,9 @@ export async function createBackup(access: Access, opts: CreateOptions = {}): Pr
   mkdirSync(tmp, { recursive: true, mode: 0o700 });
   const startedAt = new Date().toISOString();
   try {
-    const manifest: BackupManifest = { format: 1, label, startedAt, finishedAt: '' };
+    const seal = sealingForWrite(config);
+    const encryption = encryptionRecord(config);
+    const manifest: BackupManifest = { format: 1, label, startedAt, finishedAt: '', ...(encryption ? { encryption } : {}) };
     if (config.postgres.enabled) {
       // ha: the files are the primary's (the backup session runs on it, through the primary address).
       const primary = config.topology === 'ha' ? await leaderInstance(access) : undefined;
@@ -61,16 +65,17 @@ export async function createBackup(access: Access, opts: CreateOptions = {}): Pr
         label,
         dest: path.join(tmp, 'postgres'),
         onProgress: progress,
+        seal,
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
     }
     if (config.redis.enabled) {
       progress('Redis: snapshot');
-      manifest.redis = await backupRedis(access, path.join(tmp, 'redis'));
+      manifest.redis = await backupRedis(access, path.join(tmp, 'redis'), seal);
     }
     if (config.nats.enabled) {
       progress('JetStream: stream snapshots');
-      manifest.nats = await backupStreams(access, path.join(tmp, 'nats'), progress);
+      manifest.nats = await backupStreams(access, path.join(tmp, 'nats'), progress, seal);
     }
     manifest.finishedAt = new Date().toISOString();
     const dir = commitBackup(paths, manifest);
@@ -83,114 +88,6 @@ export async function createBackup(access: Access, opts: CreateOptions = {}): Pr
   }
 }
 
-export function findBackup(config: Config, label: string): { dir: string; manifest: BackupManifest } {
-  const dir = backupDir(statePaths(config), label);
-  if (!existsSync(path.join(dir, 'manifest.json'))) {
-    const known = listBackups(statePaths(config)).map((b) => b.manifest.label);
-    throw new BackupError(`no backup labelled ${label}`, { hint: known.length ? `backups: ${known.join(', ')}` : 'none yet: `dataplane backup create`' });
-  }
-  return { dir, manifest: readManifest(dir) };
-}
-
-/** WAL segment name of an LSN on a timeline (16 MB segments, PostgreSQL's default). */
-export function walFileName(timeline: number, lsn: string): string {
-  const [hi, lo] = lsn.split('/').map((x) => parseInt(x, 16)) as [number, number];
-  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
-  return hex(timeline) + hex(hi) + hex(Math.floor(lo / 0x1000000));
-}
-
-export interface VerifyResult {
-  label: string;
-  ok: boolean;
-  filesChecked: number;
-  problems: string[];
-  drill?: { recoveredTo: string | null; timeline: number; databases: string[]; tables: number; ms: number };
-}
-
-/** Every stored file against its checksum, and the WAL the backup needs in the archive. */
-export async function verifyBackup(access: Access, label: string, opts: { drill?: boolean; onProgress?: (m: string) => void } = {}): Promise<VerifyResult> {
-  const { config } = access;
-  const paths = statePaths(config);
-  const { dir, manifest } = findBackup(config, label);
-  const problems: string[] = [];
-  const files = [
-    ...(manifest.postgres?.files ?? []).map((f) => ({ stored: path.join('postgres', `${f.path}.gz`), f, raw: false })),
-    ...(manifest.redis ? [{ stored: path.join('redis', `${manifest.redis.file.path}.gz`), f: manifest.redis.file, raw: false }] : []),
-    ...(manifest.nats?.streams ?? []).map((x) => ({ stored: path.join('nats', x.file.path), f: x.file, raw: true })),
-  ];
-  await eachLimited(files, 4, async ({ stored, f, raw }) => {
-    try {
-      const got = await (raw ? checkRaw : checkCompressed)(path.join(dir, stored));
-      if (got.sha256 !== f.sha256 || got.size !== f.size) problems.push(`${stored}: checksum mismatch (stored ${got.size} bytes, sha256 ${got.sha256.slice(0, 12)}…; manifest ${f.size} bytes, ${f.sha256.slice(0, 12)}…)`);
-    } catch (e) {
-      problems.push(`${stored}: unreadable (${(e as Error).message})`);
-    }
-  });
-  const pgb = manifest.postgres;
-  if (pgb) {
-    const have = new Set(archivedWal(paths).map((w) => w.name));
-    const first = pgb.startWalFile;
-    const last = walFileName(pgb.timeline, pgb.stopLsn);
-    for (let seg = BigInt(`0x${first.slice(8)}`); seg <= BigInt(`0x${last.slice(8)}`); seg++) {
-      const name = first.slice(0, 8) + seg.toString(16).toUpperCase().padStart(16, '0');
-      if (!have.has(name)) problems.push(`WAL segment ${name} (needed to make the backup consistent) is missing from ${paths.pg.walArchive}`);
-    }
-  }
-  problems.sort();
-  const result: VerifyResult = { label, ok: problems.length === 0, filesChecked: files.length, problems };
-  if (opts.drill && result.ok && pgb) {
-    try {
-      result.drill = await drill(access, dir, manifest, opts.onProgress ?? (() => {}));
-    } catch (e) {
-      // A backup that does not come back is a failed verification, not a crash of the command.
-      result.ok = false;
-      result.problems.push(`drill: ${(e as Error).message}`);
-    }
-  }
-  return result;
-}
-
-/** Restore into a scratch folder, start PostgreSQL on it, run sanity queries, remove it. */
-async function drill(access: Access, dir: string, manifest: BackupManifest, progress: (m: string) => void): Promise<NonNullable<VerifyResult['drill']>> {
-  const { config } = access;
-  const paths = statePaths(config);
-  const t0 = performance.now();
-  const user = await resolveServiceUser(config.runAs);
-  const binaries = await drivers.postgres.locate(config);
-  // Inside the backup area: the service user can reach it, and it is on the backups' disk.
-  const scratch = path.join(paths.backups, `.drill-${manifest.label}`);
-  rmSync(scratch, { recursive: true, force: true });
-  try {
-    progress(`drill: restoring ${manifest.label} into ${scratch}`);
-    await layDown(dir, manifest, path.join(scratch, 'data'), user, progress);
-    let sanity: { databases: string[]; tables: number } = { databases: [], tables: 0 };
-    const r = await recover({
-      access,
-      paths,
-      server: binaries.server,
-      user,
-      dataDir: path.join(scratch, 'data'),
-      target: { immediate: true },
-      archive: false,
-      progress,
-      onReady: async (connect) => {
-        const admin = await connect('postgres');
-        const dbs = (await admin.query<{ datname: string }>('select datname from pg_database where not datistemplate order by 1')).rows.map((x) => x.datname);
-        if (!dbs.includes(config.postgres.database)) throw new RestoreError(`database ${config.postgres.database} is missing from the restored cluster`);
-        const app = await connect(config.postgres.database);
-        const tables = Number((await app.query<{ n: string }>("select count(*) as n from pg_class where relkind in ('r', 'p') and relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)")).rows[0]!.n);
-        // Every table must be readable end to end.
-        const names = (await app.query<{ t: string }>("select format('%I.%I', n.nspname, c.relname) as t from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'")).rows;
-        for (const { t } of names) await app.query(`select count(*) from ${t}`);
-        sanity = { databases: dbs, tables };
-      },
-    });
-    progress(`drill: PostgreSQL recovered and answered (${sanity.tables} tables readable)`);
-    return { ...r, ...sanity, ms: Math.round(performance.now() - t0) };
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-}
 
 export interface RestoreOptions {
   label?: string;
@@ -242,6 +139,8 @@ export async function restore(access: Access, opts: RestoreOptions): Promise<Res
   const paths = statePaths(config);
   const progress = opts.onProgress ?? (() => {});
   const { dir, manifest } = chooseBackup(config, opts);
+  // Before anything is stopped or moved: an encrypted backup without its key restores nothing.
+  const seal = sealingForRead(config, manifest);
   const dataDir = path.resolve(opts.targetDir ?? paths.pg.data);
   const own = dataDir === path.resolve(paths.pg.data);
   const running = own ? stackRunning(config) : existsSync(path.join(dataDir, 'postmaster.pid'));
@@ -274,7 +173,7 @@ export async function restore(access: Access, opts: RestoreOptions): Promise<Res
   progress(`restoring backup ${manifest.label} (consistent at ${manifest.postgres!.consistentAt})`);
   let r: RecoveryResult;
   try {
-    await layDown(dir, manifest, dataDir, user, progress);
+    await layDown(dir, manifest, dataDir, user, progress, seal);
     r = await recover({
       access,
       paths,
@@ -303,7 +202,7 @@ export async function restore(access: Access, opts: RestoreOptions): Promise<Res
       replicaDirs: redisNodes(config).slice(1).map((n) => paths.redisNode(n.instance).dir),
       sentinelFiles: sentinelNodes(config).map((s) => paths.sentinel(s.instance).conf),
     };
-    const rr = await restoreRedis(dir, manifest, paths, user, { server: (await drivers.redis.locate(config)).server, appendonly: config.redis.appendonly, others });
+    const rr = await restoreRedis(dir, manifest, paths, user, { server: (await drivers.redis.locate(config)).server, appendonly: config.redis.appendonly, others, seal });
     movedAside.push(...rr.movedAside);
     Object.assign(redis, { restored: true, keys: manifest.redis.keys, savedAt: manifest.redis.savedAt });
     progress(`Redis snapshot of ${manifest.redis.savedAt} (${manifest.redis.keys} keys) in place; \`dataplane up\` loads it`);

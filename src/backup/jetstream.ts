@@ -6,12 +6,15 @@
  * with their state, so a restore into an empty server gives the identical stream.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createInbox, type NatsConnection } from '@nats-io/transport-node';
+import { encryptStream } from '../lib/age.js';
 import { BackupError, RestoreError } from './errors.js';
-import type { StoredFile } from './files.js';
+import { checkRaw, openStored, type Sealing, type StoredFile } from './files.js';
 
 const CHUNK = 128 * 1024;
 const API_TIMEOUT_MS = 30_000;
@@ -36,13 +39,19 @@ export interface StreamSnapshot {
   file: StoredFile;
 }
 
-/** Stream the snapshot of `stream` into `dir/<stream>.snapshot`, acknowledging each chunk. */
-export async function snapshotStream(nc: NatsConnection, stream: string, dir: string): Promise<StreamSnapshot> {
+/**
+ * Stream the snapshot of `stream` into `dir/<stream>.snapshot` (`.snapshot.age`,
+ * encrypted on the way, with `seal`), acknowledging each chunk.
+ */
+export async function snapshotStream(nc: NatsConnection, stream: string, dir: string, seal?: Sealing): Promise<StreamSnapshot> {
   mkdirSync(dir, { recursive: true });
   const inbox = createInbox();
   const sub = nc.subscribe(inbox);
   const rel = `${stream}.snapshot`;
-  const out = createWriteStream(path.join(dir, rel), { mode: 0o600 });
+  const out = new PassThrough();
+  const file = createWriteStream(path.join(dir, seal ? `${rel}.age` : rel), { mode: 0o600 });
+  const written = pipeline(seal?.recipients ? await encryptStream(out, seal.recipients) : out, file);
+  written.catch(() => {});
   const hash = createHash('sha256');
   let size = 0;
   try {
@@ -65,23 +74,42 @@ export async function snapshotStream(nc: NatsConnection, stream: string, dir: st
       if (m.reply) m.respond();
     }
     out.end();
-    await once(out, 'finish');
+    await written;
     return { name: stream, config: res.config, state: res.state, file: { path: rel, size, sha256: hash.digest('hex') } };
   } finally {
     sub.unsubscribe();
     if (!out.closed) out.destroy();
+    if (!file.closed) file.destroy();
   }
 }
 
-/** Create `snap.name` from its snapshot file; the stream must not exist. */
-export async function restoreStream(nc: NatsConnection, snap: StreamSnapshot, dir: string): Promise<{ messages: number; lastSeq: number }> {
-  const file = path.join(dir, snap.file.path);
+/** The snapshot's bytes (decrypted with `seal`) in chunks of the restore API's size. */
+async function* chunksOf(file: string, seal: Sealing | undefined): AsyncGenerator<Buffer> {
+  let pending = Buffer.alloc(0);
+  for await (const c of await openStored(file, seal)) {
+    pending = Buffer.concat([pending, c as Buffer]);
+    while (pending.length >= CHUNK) {
+      yield pending.subarray(0, CHUNK);
+      pending = pending.subarray(CHUNK);
+    }
+  }
+  if (pending.length) yield pending;
+}
+
+/** Create `snap.name` from its snapshot file (`.age` with `seal`); the stream must not exist. */
+export async function restoreStream(nc: NatsConnection, snap: StreamSnapshot, dir: string, seal?: Sealing): Promise<{ messages: number; lastSeq: number }> {
+  const stored = seal ? `${snap.file.path}.age` : snap.file.path;
+  const file = path.join(dir, stored);
   // Checked before anything reaches the server: a damaged snapshot never becomes a stream.
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  if (hash.digest('hex') !== snap.file.sha256) throw new RestoreError(`nats/${snap.file.path} does not match the manifest (checksum): the backup is damaged`);
+  let sha256: string;
+  try {
+    sha256 = (await checkRaw(file, seal)).sha256;
+  } catch (e) {
+    throw new RestoreError(`nats/${stored}: ${(e as Error).message}`);
+  }
+  if (sha256 !== snap.file.sha256) throw new RestoreError(`nats/${stored} does not match the manifest (checksum): the backup is damaged`);
   const { deliver_subject: deliver } = await api<{ deliver_subject: string }>(nc, `$JS.API.STREAM.RESTORE.${snap.name}`, { config: snap.config, state: snap.state }, (m) => new RestoreError(m));
-  for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
+  for await (const chunk of chunksOf(file, seal)) {
     // Each chunk is acknowledged by the server before the next goes out.
     const ack = await nc.request(deliver, chunk as Buffer, { timeout: API_TIMEOUT_MS });
     if (ack.data.length) {

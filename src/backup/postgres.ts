@@ -13,7 +13,7 @@ import { BACKUP_LOGIN } from '../secrets/postgres-roles.js';
 import { SKIP_CONTENTS, SKIP_FILES } from '../servers/postgres-clone.js';
 import type { PostgresBackup } from './catalog.js';
 import { BackupError } from './errors.js';
-import { eachLimited, storeCompressed, type StoredFile } from './files.js';
+import { eachLimited, storeCompressed, type Sealing, type StoredFile } from './files.js';
 
 
 function walk(root: string): { files: string[]; directories: string[] } {
@@ -61,6 +61,8 @@ export interface PostgresBackupOptions {
   signal?: AbortSignal;
   /** ha: the port of the member whose files are copied; the session must have reached that member. */
   serverPort?: number;
+  /** Encrypt each file to these recipients (`.gz.age`). */
+  seal?: Sealing | undefined;
 }
 
 export async function backupPostgres(access: Access, dataDir: string, opts: PostgresBackupOptions): Promise<PostgresBackup> {
@@ -80,7 +82,7 @@ export async function backupPostgres(access: Access, dataDir: string, opts: Post
     await eachLimited(files, 4, async (rel) => {
       opts.signal?.throwIfAborted();
       try {
-        const r = await storeCompressed(path.join(dataDir, rel), path.join(opts.dest, `${rel}.gz`));
+        const r = await storeCompressed(path.join(dataDir, rel), path.join(opts.dest, `${rel}.gz${opts.seal ? '.age' : ''}`), opts.seal);
         stored.push({ path: rel, ...r });
         bytes += r.size;
       } catch (e) {

@@ -17,14 +17,15 @@ import { freePorts } from '../lib/ports.js';
 import { recordFor, serverEnv, terminate } from '../lib/process.js';
 import { chownToServiceUser, ensureTraversable, type ServiceUser } from '../lib/service-user.js';
 import type { BackupManifest } from './catalog.js';
-import { eachLimited, extractCompressed } from './files.js';
+import { eachLimited, extractCompressed, type Sealing } from './files.js';
+import { sealedName } from './sealing.js';
 
 export type RecoveryTarget = { time: Date } | { latest: true } | { immediate: true };
 
 export { RestoreError } from './errors.js';
 
 /** Files of the backup into `target` (which must be empty), every byte checked against the manifest. */
-export async function layDown(backupDir: string, manifest: BackupManifest, target: string, user: ServiceUser, progress: (m: string) => void): Promise<void> {
+export async function layDown(backupDir: string, manifest: BackupManifest, target: string, user: ServiceUser, progress: (m: string) => void, seal?: Sealing): Promise<void> {
   const pgb = manifest.postgres;
   if (!pgb) throw new RestoreError(`backup ${manifest.label} has no PostgreSQL part`);
   mkdirSync(target, { recursive: true, mode: 0o700 });
@@ -34,13 +35,14 @@ export async function layDown(backupDir: string, manifest: BackupManifest, targe
   for (const d of pgb.directories) mkdirSync(path.join(target, d), { recursive: true, mode: 0o700 });
   let done = 0;
   await eachLimited(pgb.files, 4, async (f) => {
+    const stored = sealedName(manifest, `${f.path}.gz`);
     let got;
     try {
-      got = await extractCompressed(path.join(backupDir, 'postgres', `${f.path}.gz`), path.join(target, f.path));
+      got = await extractCompressed(path.join(backupDir, 'postgres', stored), path.join(target, f.path), 0o600, seal);
     } catch (e) {
-      throw new RestoreError(`postgres/${f.path}.gz is damaged (${(e as Error).message}): restore another backup`);
+      throw new RestoreError(`postgres/${stored} is damaged (${(e as Error).message}): restore another backup`);
     }
-    if (got.sha256 !== f.sha256 || got.size !== f.size) throw new RestoreError(`postgres/${f.path}.gz does not match the manifest (checksum): the backup is damaged`);
+    if (got.sha256 !== f.sha256 || got.size !== f.size) throw new RestoreError(`postgres/${stored} does not match the manifest (checksum): the backup is damaged`);
     if (++done % 500 === 0) progress(`restored ${done}/${pgb.files.length} files`);
   });
   writeFileSync(path.join(target, 'backup_label'), pgb.labelFile, { mode: 0o600 });

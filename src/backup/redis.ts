@@ -15,11 +15,12 @@ import { withRedis } from '../servers/redis.js';
 import { chownToServiceUser, type ServiceUser } from '../lib/service-user.js';
 import type { BackupManifest, RedisBackup } from './catalog.js';
 import { BackupError, RestoreError } from './errors.js';
-import { extractCompressed, storeCompressed } from './files.js';
+import { extractCompressed, storeCompressed, type Sealing } from './files.js';
+import { sealedName } from './sealing.js';
 
 const field = (info: string, name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
 
-export async function backupRedis(access: Access, dest: string): Promise<RedisBackup> {
+export async function backupRedis(access: Access, dest: string, seal?: Sealing): Promise<RedisBackup> {
   return withRedis(access, 'admin', 10_000, async (client) => {
     const [dir, dbfilename] = [((await client.config('GET', 'dir')) as string[])[1]!, ((await client.config('GET', 'dbfilename')) as string[])[1]!];
     const before = Number(await client.lastsave());
@@ -43,7 +44,7 @@ export async function backupRedis(access: Access, dest: string): Promise<RedisBa
       if (i > 6000) throw new BackupError('Redis BGSAVE did not finish within 10 minutes');
     }
     const keys = Number(await client.dbsize());
-    const stored = await storeCompressed(path.join(dir, dbfilename), path.join(dest, `${dbfilename}.gz`));
+    const stored = await storeCompressed(path.join(dir, dbfilename), path.join(dest, `${dbfilename}.gz${seal ? '.age' : ''}`), seal);
     return { file: { path: dbfilename, ...stored }, savedAt: new Date(savedAt * 1000).toISOString(), keys };
   });
 }
@@ -68,6 +69,8 @@ export async function restoreRedis(
      * restored snapshot, starts as the primary and the others copy it.
      */
     others?: { replicaDirs: string[]; sentinelFiles: string[] };
+    /** an encrypted backup: the identities it opens with */
+    seal?: Sealing | undefined;
   },
 ): Promise<{ movedAside: string[] }> {
   const r = manifest.redis;
@@ -84,10 +87,17 @@ export async function restoreRedis(
   for (const dir of opts.others?.replicaDirs ?? []) for (const name of ['appendonlydir', r.file.path]) aside(path.join(dir, name));
   for (const file of opts.others?.sentinelFiles ?? []) aside(file);
   const dest = path.join(paths.redis.dir, r.file.path);
-  const got = await extractCompressed(path.join(backupDir, 'redis', `${r.file.path}.gz`), dest);
+  const stored = sealedName(manifest, `${r.file.path}.gz`);
+  let got;
+  try {
+    got = await extractCompressed(path.join(backupDir, 'redis', stored), dest, 0o600, opts.seal);
+  } catch (e) {
+    rmSync(dest, { force: true });
+    throw new RestoreError(`redis/${stored}: ${(e as Error).message}`);
+  }
   if (got.sha256 !== r.file.sha256) {
     rmSync(dest, { force: true });
-    throw new RestoreError(`redis/${r.file.path}.gz does not match the manifest (checksum): the backup is damaged`);
+    throw new RestoreError(`redis/${stored} does not match the manifest (checksum): the backup is damaged`);
   }
   chownToServiceUser([dest], user);
   if (opts.appendonly) await rebuildAof(opts.server, paths.redis.dir, r.file.path, user);

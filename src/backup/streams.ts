@@ -11,14 +11,16 @@ import type { Access } from '../connect/access.js';
 import { natsConnect, natsEndpoint } from '../connect/nats.js';
 import type { BackupManifest } from './catalog.js';
 import { RestoreError } from './errors.js';
+import type { Sealing } from './files.js';
 import { restoreStream, snapshotStream, type StreamSnapshot } from './jetstream.js';
+import { sealingForRead } from './sealing.js';
 
 /** A connection for one backup or restore job: no reconnects, a lost server fails the job. */
 function adminOnce(access: Access, name: string) {
   return natsConnect(natsEndpoint(access, 'admin'), { name, reconnect: false, timeoutMs: 10_000 });
 }
 
-export async function backupStreams(access: Access, dest: string, progress: (m: string) => void): Promise<{ streams: StreamSnapshot[] }> {
+export async function backupStreams(access: Access, dest: string, progress: (m: string) => void, seal?: Sealing): Promise<{ streams: StreamSnapshot[] }> {
   const nc = await adminOnce(access, 'dataplane-backup');
   try {
     const jsm = await jetstreamManager(nc);
@@ -26,7 +28,7 @@ export async function backupStreams(access: Access, dest: string, progress: (m: 
     for await (const n of jsm.streams.names()) names.push(n);
     const streams: StreamSnapshot[] = [];
     for (const name of names.sort()) {
-      const s = await snapshotStream(nc, name, dest);
+      const s = await snapshotStream(nc, name, dest, seal);
       progress(`JetStream: ${name}, ${s.state.messages} messages, ${s.state.consumer_count} consumers`);
       streams.push(s);
     }
@@ -56,13 +58,14 @@ export async function applyPendingStreamRestore(access: Access, paths: StatePath
   if (!existsSync(note)) return undefined;
   const { backupDir, label } = JSON.parse(readFileSync(note, 'utf8')) as { backupDir: string; label: string };
   const manifest = JSON.parse(readFileSync(path.join(backupDir, 'manifest.json'), 'utf8')) as BackupManifest;
+  const seal = sealingForRead(access.config, manifest);
   const nc = await adminOnce(access, 'dataplane-restore');
   try {
     const jsm = await jetstreamManager(nc);
     for (const s of manifest.nats?.streams ?? []) {
       // Already there: a previous `up` restored it before failing on a later one.
       const exists = await jsm.streams.info(s.name).then(() => true, () => false);
-      if (!exists) await restoreStream(nc, s, path.join(backupDir, 'nats'));
+      if (!exists) await restoreStream(nc, s, path.join(backupDir, 'nats'), seal);
     }
   } catch (e) {
     throw new RestoreError(`restoring JetStream streams from backup ${label} failed: ${(e as Error).message}; fix the cause and run \`dataplane up\` again, or remove ${note} to start without them`);

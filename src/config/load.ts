@@ -221,6 +221,11 @@ function resolvePaths(config: Config, baseDir: string): Config {
   if (config.postgres.migrationsDir !== 'builtin') config.postgres.migrationsDir = path.resolve(baseDir, config.postgres.migrationsDir);
   if (config.declarations !== 'builtin') config.declarations = path.resolve(baseDir, config.declarations);
   if (config.postgres.binDir !== 'auto') config.postgres.binDir = path.resolve(baseDir, config.postgres.binDir);
+  const b = config.backup;
+  if (b.encryption.identityFile) b.encryption.identityFile = path.resolve(baseDir, b.encryption.identityFile);
+  if (b.offsite.destination.startsWith('/')) b.offsite.destination = path.resolve(b.offsite.destination);
+  if (b.offsite.sshIdentityFile) b.offsite.sshIdentityFile = path.resolve(baseDir, b.offsite.sshIdentityFile);
+  if (b.offsite.sshKnownHostsFile) b.offsite.sshKnownHostsFile = path.resolve(baseDir, b.offsite.sshKnownHostsFile);
   return config;
 }
 

@@ -121,6 +121,15 @@ export const configSchema = z
         if (!c.tls[key]) ctx.issues.push({ code: 'custom', path: ['tls', key], message: 'required when tls.source is "files"', input: '' });
       }
     }
+    const off = c.backup.offsite;
+    if (off.destination && !off.destination.startsWith('/')) {
+      for (const key of ['sshIdentityFile', 'sshKnownHostsFile'] as const) {
+        if (!off[key]) ctx.issues.push({ code: 'custom', path: ['backup', 'offsite', key], message: 'required for an SSH destination (user@host:/path)', input: '' });
+      }
+    }
+    if (c.backup.drillIntervalHours > 0 && c.backup.encryption.recipients.length && !c.backup.encryption.identityFile) {
+      ctx.issues.push({ code: 'custom', path: ['backup', 'encryption', 'identityFile'], message: 'scheduled drills (backup.drillIntervalHours) decrypt the backups: name the identity file', input: '' });
+    }
     if (c.supervisor.maxRestartDelayMs < c.supervisor.restartDelayMs) {
       ctx.issues.push({
         code: 'custom',

@@ -98,8 +98,41 @@ export const backup = z
       .max(86_400)
       .default(60)
       .describe('Longest a finished WAL segment waits before it is archived (archive_timeout): the worst-case data loss if the disk is lost.'),
+    encryption: z
+      .strictObject({
+        recipients: z
+          .array(z.string().regex(/^age1[02-9ac-hj-np-z]{58}$/, 'expected an age X25519 public key (age1…, as `dataplane credentials keygen` or age-keygen prints)'))
+          .default([])
+          .describe('age public keys the backup files (base backups, WAL, Redis and JetStream snapshots) are encrypted to; empty: not encrypted.'),
+        identityFile: z
+          .string()
+          .default('')
+          .describe('An age private key file (mode 0600) of one recipient: what verify, restore and drills decrypt with. Keep it off the backup destination.'),
+      })
+      .prefault({})
+      .describe('Encryption at rest of everything in the backup area and its off-host copy.'),
+    offsite: z
+      .strictObject({
+        destination: z
+          .string()
+          .regex(/^(\/.+|[A-Za-z0-9._-]+@[A-Za-z0-9.:\[\]-]+:\/.+)$/, 'expected an absolute path (a mounted filesystem) or user@host:/path (SSH)')
+          .or(z.literal(''))
+          .default('')
+          .describe('Where backups and WAL are copied after each backup and each archived segment, with rsync: a mounted path, or user@host:/path over SSH. Empty: no copy.'),
+        sshIdentityFile: z.string().default('').describe('SSH private key for an SSH destination (mode 0600).'),
+        sshKnownHostsFile: z.string().default('').describe("known_hosts file holding the SSH destination's host key (checked strictly)."),
+        intervalSec: z.int().min(1).max(3600).default(15).describe('How often the copy catches up with new WAL segments and backups.'),
+      })
+      .prefault({})
+      .describe('The off-host copy of the backup area.'),
+    drillIntervalHours: z
+      .number()
+      .min(0)
+      .max(24 * 31)
+      .default(0)
+      .describe('The supervisor restores the newest backup in a scratch folder this often (from the off-host copy when there is one) and reports the result as a metric; 0: drills only by `backup verify --drill`.'),
   })
-  .describe('Backups: continuous WAL archiving, scheduled base backups, retention.');
+  .describe('Backups: continuous WAL archiving, scheduled base backups, retention, encryption, the off-host copy, restore drills.');
 
 export const supervisor = z
   .strictObject({

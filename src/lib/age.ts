@@ -8,7 +8,7 @@
  * repositories and chat. Large files (backups) are streamed, binary.
  */
 import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Decrypter, Encrypter, armor, generateX25519Identity, identityToRecipient } from 'age-encryption';
@@ -72,7 +72,7 @@ function decrypter(identities: string[]): Decrypter {
 }
 
 /** The library's errors, said for a person: which of the two things went wrong. */
-function decryptFailure(e: unknown, what: string): EncryptionError {
+export function decryptFailure(e: unknown, what: string): EncryptionError {
   const m = (e as Error).message ?? String(e);
   if (/no identity matched/i.test(m)) {
     return new EncryptionError(`${what} is not encrypted for this identity`, { hint: 'use the key of one of the recipients the file was made for' });
@@ -98,22 +98,30 @@ export async function decryptArmored(text: string, identities: string[], what: s
   }
 }
 
-/** Encrypt a file to another, streaming (backups are large). */
-export async function encryptFile(from: string, to: string, recipients: string[]): Promise<void> {
-  const source = Readable.toWeb(createReadStream(from)) as unknown as ReadableStream<Uint8Array>;
-  const sealed = await encrypter(recipients).encrypt(source);
-  await pipeline(Readable.fromWeb(sealed as unknown as WebReadableStream<Uint8Array>), createWriteStream(to, { mode: 0o600 }));
+/** `source` encrypted to the recipients, as a Node stream (binary age). */
+export async function encryptStream(source: Readable, recipients: string[]): Promise<Readable> {
+  const web = Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>;
+  return Readable.fromWeb((await encrypter(recipients).encrypt(web)) as unknown as WebReadableStream<Uint8Array>);
 }
 
 /**
- * Decrypt a file to another, streaming. Every chunk is authenticated: a changed byte
- * fails here, and the caller must then discard what was written.
+ * `source` decrypted, as a Node stream. Each chunk is authenticated as it is read: a
+ * reader sees an error (turn it into words with decryptFailure) at the first changed byte.
  */
+export async function decryptStream(source: Readable, identities: string[]): Promise<Readable> {
+  const web = Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>;
+  return Readable.fromWeb((await decrypter(identities).decrypt(web)) as unknown as WebReadableStream<Uint8Array>);
+}
+
+/** Encrypt a file to another (mode 0600), streaming. */
+export async function encryptFile(from: string, to: string, recipients: string[]): Promise<void> {
+  await pipeline(await encryptStream(createReadStream(from), recipients), createWriteStream(to, { mode: 0o600 }));
+}
+
+/** Decrypt a file to another (mode 0600); on a changed byte it throws, and the caller discards `to`. */
 export async function decryptFile(from: string, to: string, identities: string[]): Promise<void> {
   try {
-    const source = Readable.toWeb(createReadStream(from)) as unknown as ReadableStream<Uint8Array>;
-    const plain = await decrypter(identities).decrypt(source);
-    await pipeline(Readable.fromWeb(plain as unknown as WebReadableStream<Uint8Array>), createWriteStream(to, { mode: 0o600 }) as Writable);
+    await pipeline(await decryptStream(createReadStream(from), identities), createWriteStream(to, { mode: 0o600 }));
   } catch (e) {
     throw decryptFailure(e, from);
   }

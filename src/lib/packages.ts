@@ -37,6 +37,9 @@ export const REQUIREMENTS = {
    */
   pgControldata: { binary: '/usr/lib/postgresql/15/bin/pg_controldata', package: 'postgresql-15', versionArgs: ['--version'] },
   pgIsready: { binary: '/usr/lib/postgresql/15/bin/pg_isready', package: 'postgresql-client-15', versionArgs: ['--version'] },
+  /** the off-host copy of backups: rsync, over ssh for an SSH destination */
+  rsync: { binary: 'rsync', package: 'rsync', versionArgs: ['--version'] },
+  ssh: { binary: 'ssh', package: 'openssh-client', versionArgs: ['-V'] },
 } satisfies Record<string, Requirement>;
 
 export function findBinary(name: string): string | undefined {

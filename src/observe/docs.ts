@@ -41,7 +41,7 @@ function table(metrics: MetricInfo[]): string[] {
 
 export function metricsMarkdown(): string {
   // Every optional source on, so every metric is listed once.
-  const config = parseConfig({ stateDir: '/var/lib/dataplane', tls: { enabled: true }, topology: 'ha' }, '/');
+  const config = parseConfig({ stateDir: '/var/lib/dataplane', tls: { enabled: true }, topology: 'ha', backup: { offsite: { destination: '/mnt/backup' } } }, '/');
   const server = createServerMetrics({ config, paths: statePaths(config), access: () => ({ config, secrets: {} }), services: () => [] });
   return [
     '# Metrics',

@@ -18,6 +18,7 @@ import { scrapeTimeoutSec } from '../render/monitoring.js';
 import { listBackups } from '../backup/catalog.js';
 import { natsNodes } from '../config/topology.js';
 import { fetchNatsStats, type NatsStats } from '../servers/nats-monitor.js';
+import { registerBackupMetrics } from './backup-metrics.js';
 import { registerPostgresHaMetrics } from './postgres-ha-metrics.js';
 import { registerRedisMetrics } from './redis-metrics.js';
 
@@ -174,6 +175,8 @@ export function createServerMetrics(src: ServerMetricsSources): Registry {
     const b = await backups();
     if (b) this.set(b.count);
   });
+
+  registerBackupMetrics(registry, config, paths);
 
   // The first node that answers: in a cluster, one node down does not blind the figures.
   const nodes = config.nats.enabled ? natsNodes(config) : [];

@@ -16,6 +16,7 @@ import { isRecordAlive, readPidFile, run } from '../lib/process.js';
 import { timescaledbInstalled } from '../servers/postgres.js';
 import { certificateList, readCertificate } from '../tls/certificates.js';
 import { storedSecrets } from '../secrets/store.js';
+import { readIdentityFile } from '../lib/age.js';
 import { exportState, staleExportNotice } from './credentials-file.js';
 import { liveSupervisor, SUPERVISOR } from './state.js';
 
@@ -174,6 +175,39 @@ function certificateChecks(config: Config): Check[] {
   return out;
 }
 
+/** Where backups go and whether they open: encryption, its key, the off-host copy. */
+function backupChecks(config: Config): Check[] {
+  const b = config.backup;
+  const prod = config.profile === 'prod';
+  const checks: Check[] = [];
+  if (!b.encryption.recipients.length) {
+    if (prod) checks.push({ name: 'backup encryption', status: 'warn', detail: 'backups are not encrypted at rest', fix: 'set backup.encryption.recipients (age public keys) and backup.encryption.identityFile' });
+  } else if (!b.encryption.identityFile) {
+    checks.push({ name: 'backup encryption', status: 'warn', detail: `encrypted to ${b.encryption.recipients.length} recipient(s), but no identity file: verify, restore and drills cannot open them here`, fix: 'set backup.encryption.identityFile' });
+  } else {
+    try {
+      readIdentityFile(b.encryption.identityFile);
+      checks.push({ name: 'backup encryption', status: 'ok', detail: `age, ${b.encryption.recipients.length} recipient(s); identity ${b.encryption.identityFile}` });
+    } catch (e) {
+      checks.push({ name: 'backup encryption', status: 'fail', detail: (e as Error).message, ...(isDataplaneError(e) && e.hint ? { fix: e.hint } : {}) });
+    }
+  }
+  const dest = b.offsite.destination;
+  if (!dest) {
+    if (prod) checks.push({ name: 'off-host copy', status: 'warn', detail: 'backups stay on this host: losing its disk loses them', fix: 'set backup.offsite.destination (a mounted path or user@host:/path)' });
+  } else if (dest.startsWith('/') && existsSync(dest)) {
+    // A "mounted path" on the backups' own filesystem protects against nothing the copy is for.
+    const paths = statePaths(config);
+    const same = existsSync(paths.backups) && statSync(dest).dev === statSync(paths.backups).dev;
+    checks.push(same ? { name: 'off-host copy', status: 'warn', detail: `${dest} is on the same filesystem as ${paths.backups}`, fix: 'point backup.offsite.destination at another disk or host' } : { name: 'off-host copy', status: 'ok', detail: dest });
+  } else if (dest.startsWith('/')) {
+    checks.push({ name: 'off-host copy', status: 'fail', detail: `${dest} does not exist (not mounted?)`, fix: 'mount it, or create the folder' });
+  } else {
+    checks.push({ name: 'off-host copy', status: 'ok', detail: `${dest} over SSH (\`dataplane backup copy\` tries it)` });
+  }
+  return checks;
+}
+
 export async function runDoctor(config: Config): Promise<Check[]> {
   const checks: Check[] = [nodeCheck()];
   checks.push(...(await binaryChecks(config)));
@@ -183,5 +217,6 @@ export async function runDoctor(config: Config): Promise<Check[]> {
   checks.push(diskCheck(config));
   checks.push(...certificateChecks(config));
   checks.push(...stateChecks(config));
+  checks.push(...backupChecks(config));
   return checks;
 }

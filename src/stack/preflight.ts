@@ -62,6 +62,7 @@ function requirements(config: Config): Requirement[] {
   if (config.postgres.enabled) reqs.push(REQUIREMENTS.psql);
   if (wantsPatroni(config)) reqs.push(REQUIREMENTS.patroni, REQUIREMENTS.patroniIdna, REQUIREMENTS.etcd, REQUIREMENTS.haproxy, REQUIREMENTS.pgControldata, REQUIREMENTS.pgIsready);
   if (config.tls.enabled && config.tls.source === 'generate') reqs.push(REQUIREMENTS.openssl);
+  if (config.backup.offsite.destination) reqs.push(REQUIREMENTS.rsync, ...(config.backup.offsite.destination.startsWith('/') ? [] : [REQUIREMENTS.ssh]));
   reqs.push(...wantedMonitors(config).map((m) => MONITOR_REQUIREMENTS[m]));
   return reqs;
 }

@@ -8,6 +8,8 @@ import { SERVICES, type Config } from '../config/schema.js';
 import { resolveAccess, type Access } from '../connect/access.js';
 import { withPg } from '../connect/postgres.js';
 import { BackupScheduler } from '../backup/schedule.js';
+import { DrillSchedule } from '../backup/drills.js';
+import { OffsiteCopyJob } from '../backup/offsite-job.js';
 import type { ComponentHealth } from '../observe/health.js';
 import { removeFile } from '../lib/process.js';
 import { loadMigrations, migrate as migrateDatabase, migrationsDir } from '../postgres/migrations.js';
@@ -114,6 +116,8 @@ export class Supervisor {
       new LogRotationJob(paths.logs, { maxBytes: config.supervisor.logMaxSize, keep: config.supervisor.logKeep }, logger),
       // WAL is archived continuously by PostgreSQL itself; base backups on a schedule.
       new BackupScheduler(() => this.access, logger),
+      new OffsiteCopyJob(() => this.config, logger),
+      new DrillSchedule(() => this.access, logger),
       new WorkersJob(this.access, this.prepared.declarations, logger),
       new WatchdogJob(() => this.access, this.processes, logger, { unresponsiveMs: config.supervisor.unresponsiveRestartSec * 1000 }),
       (this.health = new HealthJob({

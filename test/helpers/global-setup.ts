@@ -18,5 +18,7 @@ export default async function setup(): Promise<void> {
   // encrypts must open with the standard tool.
   const shellcheck = { binary: 'shellcheck', package: 'shellcheck' };
   const age = { binary: 'age', package: 'age' };
-  await ensurePackages([...Object.values(REQUIREMENTS), ...Object.values(MONITOR_REQUIREMENTS), PROMTOOL, shellcheck, age], (m) => process.stderr.write(`• ${m}\n`));
+  // sshd: the backup copy's SSH destination runs in a namespace of the test.
+  const sshd = { binary: '/usr/sbin/sshd', package: 'openssh-server', versionArgs: ['-V'] };
+  await ensurePackages([...Object.values(REQUIREMENTS), ...Object.values(MONITOR_REQUIREMENTS), PROMTOOL, shellcheck, age, sshd], (m) => process.stderr.write(`• ${m}\n`));
 }

@@ -4,6 +4,8 @@ import { Option } from 'commander';
 import { BackupError } from '../../backup/errors.js';
 import { listBackups, prune, restorable } from '../../backup/catalog.js';
 import { statePaths } from '../../config/paths.js';
+import type { Config } from '../../config/schema.js';
+import { ensurePackages, REQUIREMENTS } from '../../lib/packages.js';
 import { formatSize } from '../../lib/sizes.js';
 import { UsageError } from '../../errors/index.js';
 import { isoTime, wholeNumber } from '../arguments.js';
@@ -12,6 +14,21 @@ import { printJson, progress, status, table } from '../output.js';
 
 /** Backups and restores reach every server: their modules load when such a command runs, not for --help. */
 const backups = () => import('../../backup/index.js');
+
+/** rsync (and ssh for an SSH destination), installed when missing, before touching the copy. */
+async function offsiteTools(config: Config): Promise<void> {
+  const dest = config.backup.offsite.destination;
+  if (!dest) throw new BackupError('no off-host destination: set backup.offsite.destination (a mounted path or user@host:/path)');
+  await ensurePackages([REQUIREMENTS.rsync, ...(dest.startsWith('/') ? [] : [REQUIREMENTS.ssh])], progress);
+}
+
+/** Copy to the destination now, with a line of progress. */
+async function copyNow(config: Config, quiet: boolean): Promise<{ walSealed: number; ms: number }> {
+  await offsiteTools(config);
+  const { shipBackups } = await import('../../backup/offsite.js');
+  if (!quiet) progress(`copying the backup area to ${config.backup.offsite.destination}`);
+  return shipBackups(config);
+}
 
 export function register(program: Command): void {
   const cmd = program.command('backup').description('back up PostgreSQL (base backup + archived WAL), Redis and JetStream under one label; list, verify, prune');
@@ -25,6 +42,11 @@ export function register(program: Command): void {
       const { access } = accessFor(c);
       const { createBackup } = await backups();
       const { dir, manifest } = await createBackup(access, { ...(opts.label ? { label: opts.label } : {}), onProgress: opts.json ? () => {} : progress });
+      // Off the host at once, not at the supervisor's next tick (nor never, with no supervisor running).
+      // The backup itself is sound either way: a failed copy is a warning, retried by the supervisor.
+      if (access.config.backup.offsite.destination) {
+        await copyNow(access.config, Boolean(opts.json)).catch((e: Error) => process.stderr.write(`${status('warn')} the off-host copy failed: ${e.message}; the supervisor retries (\`dataplane backup copy\` to retry now)\n`));
+      }
       if (opts.json) return printJson({ dir, ...manifest, postgres: manifest.postgres ? { ...manifest.postgres, files: manifest.postgres.files.length } : undefined });
       const bytes = (manifest.postgres?.files ?? []).reduce((s, f) => s + f.size, 0) + (manifest.redis?.file.size ?? 0);
       process.stdout.write(`backup ${manifest.label}: ${formatSize(bytes)} of data in ${dir}\n`);
@@ -55,24 +77,64 @@ export function register(program: Command): void {
     .argument('[label]', 'the backup to verify (default: every backup)')
     .description('check every stored file against its checksum and the WAL the backup needs; --drill also restores it')
     .option('--drill', 'restore into a scratch folder, start PostgreSQL on it, run sanity queries, then remove it')
+    .option('--from-copy', 'check (and drill) the off-host copy instead: fetched from backup.offsite.destination into a scratch folder')
     .option('--json', 'print machine-readable JSON')
-    .addHelpText('after', '\nExit code 1 when a backup is damaged or incomplete; each problem names the file.')
-    .action(async (label: string | undefined, opts: { drill?: boolean; json?: boolean }, c: Command) => {
+    .addHelpText('after', '\nExit code 1 when a backup is damaged or incomplete; each problem names the file.\nEncrypted backups open with backup.encryption.identityFile.')
+    .action(async (label: string | undefined, opts: { drill?: boolean; fromCopy?: boolean; json?: boolean }, c: Command) => {
       const { access } = accessFor(c);
       const labels = label ? [label] : listBackups(statePaths(access.config)).map((b) => b.manifest.label);
       if (!labels.length) throw new BackupError('there is no backup to verify', { hint: '`dataplane backup create` takes one' });
+      if (opts.fromCopy) await offsiteTools(access.config);
       const results = [];
       const { verifyBackup } = await backups();
-      for (const l of labels) results.push(await verifyBackup(access, l, { drill: Boolean(opts.drill), onProgress: opts.json ? () => {} : progress }));
+      for (const l of labels) results.push(await verifyBackup(access, l, { drill: Boolean(opts.drill), fromCopy: Boolean(opts.fromCopy), onProgress: opts.json ? () => {} : progress }));
       if (opts.json) printJson(results);
       else {
         for (const r of results) {
-          process.stdout.write(`${r.label}: ${status(r.ok ? 'ok' : 'fail')} (${r.filesChecked} files)\n`);
+          process.stdout.write(`${r.label}${r.source === 'copy' ? ' (off-host copy)' : ''}: ${status(r.ok ? 'ok' : 'fail')} (${r.filesChecked} files)\n`);
           for (const p of r.problems) process.stdout.write(`  ${p}\n`);
           if (r.drill) process.stdout.write(`  drill: restored and started in ${r.drill.ms} ms; databases ${r.drill.databases.join(', ')}; ${r.drill.tables} tables read\n`);
         }
       }
       if (results.some((r) => !r.ok)) process.exitCode = 1;
+    });
+
+  cmd
+    .command('copy')
+    .description('bring the off-host copy (backup.offsite.destination) up to date now: seal new WAL, rsync what changed')
+    .option('--json', 'print machine-readable JSON')
+    .action(async (opts: { json?: boolean }, c: Command) => {
+      const { config } = loadFor(c);
+      const r = await copyNow(config, Boolean(opts.json));
+      if (opts.json) return printJson({ destination: config.backup.offsite.destination, ...r });
+      progress(`the copy at ${config.backup.offsite.destination} is up to date (${r.walSealed} WAL file(s) sealed, ${r.ms} ms)`);
+    });
+
+  cmd
+    .command('status')
+    .description('the newest backup, the off-host copy (last copy, lag, last error) and the last restore drill')
+    .option('--json', 'print machine-readable JSON')
+    .action(async (opts: { json?: boolean }, c: Command) => {
+      const { config } = loadFor(c);
+      const paths = statePaths(config);
+      const { offsiteLagSeconds, readOffsiteState } = await import('../../backup/offsite.js');
+      const { readDrillState } = await import('../../backup/drills.js');
+      const newest = listBackups(paths).at(-1)?.manifest;
+      const copy = config.backup.offsite.destination ? { destination: config.backup.offsite.destination, lagSeconds: Math.round(offsiteLagSeconds(paths)), ...(readOffsiteState(paths) ?? {}) } : null;
+      const r = {
+        newest: newest ? { label: newest.label, finishedAt: newest.finishedAt, encrypted: Boolean(newest.encryption) } : null,
+        encryption: config.backup.encryption.recipients.length ? { recipients: config.backup.encryption.recipients.length, identityFile: config.backup.encryption.identityFile || null } : null,
+        copy,
+        drill: { intervalHours: config.backup.drillIntervalHours, last: readDrillState(paths) },
+      };
+      if (opts.json) return printJson(r);
+      const lines = [
+        `newest backup  ${r.newest ? `${r.newest.label} (${r.newest.finishedAt}${r.newest.encrypted ? ', encrypted' : ''})` : status('warn') + ' none'}`,
+        `encryption     ${r.encryption ? `age, ${r.encryption.recipients} recipient(s)` : 'off'}`,
+        `off-host copy  ${copy ? `${copy.destination}: ${copy.lagSeconds ? status('warn') + ` ${copy.lagSeconds} s behind` : status('ok') + ' complete'}; last copy ${copy.lastSuccessAt ?? 'never'}${copy.lastError ? `; last error: ${copy.lastError}` : ''}` : 'none (backup.offsite.destination)'}`,
+        `restore drill  ${r.drill.last ? `${r.drill.last.ok ? status('ok') : status('fail')} ${r.drill.last.label} from the ${r.drill.last.source === 'copy' ? 'off-host copy' : 'backup area'} at ${r.drill.last.lastRunAt}${r.drill.last.problems.length ? `: ${r.drill.last.problems.join('; ')}` : ''}` : 'none yet'}${r.drill.intervalHours ? ` (every ${r.drill.intervalHours} h)` : ' (not scheduled: backup.drillIntervalHours)'}`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
     });
 
   cmd
