@@ -3,7 +3,7 @@
  * manifest.json written last), the WAL archive next to the data directory, and
  * what can be restored to which times.
  */
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { statePaths, type StatePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
@@ -198,4 +198,18 @@ export function notePruned(paths: StatePaths, labels: string[], wal: string[]): 
   const file = path.join(paths.backups, PRUNED_NOTE);
   const before = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { labels: string[]; wal: string[] }) : { labels: [], wal: [] };
   writeFileSync(file, JSON.stringify({ labels: [...new Set([...before.labels, ...labels])], wal: [...new Set([...before.wal, ...wal])] }) + '\n', { mode: 0o600 });
+}
+
+/** A small JSON state file of the backup area (the copy's, the drills'): null before the first. */
+export function readAreaState<T>(paths: StatePaths, name: string): T | null {
+  const f = path.join(paths.backups, name);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as T) : null;
+}
+
+/** Replace a state file of the backup area at once (0600): a reader never sees half of it. */
+export function writeAreaState(paths: StatePaths, name: string, value: unknown): void {
+  mkdirSync(paths.backups, { recursive: true, mode: 0o700 });
+  const f = path.join(paths.backups, name);
+  writeFileSync(`${f}.tmp`, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
+  renameSync(`${f}.tmp`, f);
 }

@@ -5,12 +5,10 @@
  * that is what a lost host leaves. The outcome is kept in the backup area
  * (`.drill-state.json`) for the metrics, `backup list` and the alerts.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { statePaths, type StatePaths } from '../config/paths.js';
 import type { Access } from '../connect/access.js';
 import type { Logger } from '../lib/logger.js';
-import { listBackups } from './catalog.js';
+import { listBackups, readAreaState, writeAreaState } from './catalog.js';
 import { readOffsiteState } from './offsite.js';
 import { verifyBackup } from './verify.js';
 
@@ -30,15 +28,7 @@ const FIRST_CHECK_AFTER_MS = 120_000;
 const CHECK_EVERY_MS = 60_000;
 
 export function readDrillState(paths: StatePaths): DrillState | null {
-  const f = path.join(paths.backups, STATE);
-  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as DrillState) : null;
-}
-
-function writeDrillState(paths: StatePaths, s: DrillState): void {
-  mkdirSync(paths.backups, { recursive: true, mode: 0o700 });
-  const f = path.join(paths.backups, STATE);
-  writeFileSync(`${f}.tmp`, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
-  renameSync(`${f}.tmp`, f);
+  return readAreaState<DrillState>(paths, STATE);
 }
 
 /** The newest backup a drill can use: with a copy, the newest one the copy already holds. */
@@ -67,7 +57,7 @@ export async function runDrill(access: Access, progress: (m: string) => void = (
   } catch (e) {
     state = { lastRunAt: new Date().toISOString(), ok: false, label: pick.label, source: pick.fromCopy ? 'copy' : 'local', lastSuccessAt: before?.lastSuccessAt ?? null, problems: [(e as Error).message], ms: Math.round(performance.now() - t0) };
   }
-  writeDrillState(paths, state);
+  writeAreaState(paths, STATE, state);
   return state;
 }
 

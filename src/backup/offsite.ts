@@ -10,7 +10,7 @@
  * removes exactly what retention pruned locally (catalog.ts notes it), so a backup
  * deleted or lost on this host by any other means stays in the copy.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { StatePaths } from '../config/paths.js';
 import { statePaths } from '../config/paths.js';
@@ -18,7 +18,7 @@ import type { Config } from '../config/schema.js';
 import { encryptFile } from '../lib/age.js';
 import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
 import { run } from '../lib/process.js';
-import { listBackups, MANIFEST, PRUNED_NOTE } from './catalog.js';
+import { listBackups, MANIFEST, PRUNED_NOTE, readAreaState, writeAreaState } from './catalog.js';
 import { BackupError } from './errors.js';
 
 /** Sealed WAL in the backup area (and in the copy, with encryption on). */
@@ -66,15 +66,7 @@ async function rsync(config: Config, args: string[]): Promise<void> {
 }
 
 export function readOffsiteState(paths: StatePaths): OffsiteState | null {
-  const f = path.join(paths.backups, STATE);
-  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as OffsiteState) : null;
-}
-
-function writeState(paths: StatePaths, s: OffsiteState): void {
-  mkdirSync(paths.backups, { recursive: true, mode: 0o700 });
-  const f = path.join(paths.backups, STATE);
-  writeFileSync(`${f}.tmp`, JSON.stringify(s, null, 2) + '\n', { mode: 0o600 });
-  renameSync(`${f}.tmp`, f);
+  return readAreaState<OffsiteState>(paths, STATE);
 }
 
 /** WAL segments and timeline history files PostgreSQL has archived (not partial copies). */
@@ -114,11 +106,11 @@ export async function shipBackups(config: Config): Promise<{ walSealed: number; 
     if (!sealed && existsSync(paths.pg.walArchive)) await rsync(config, [`${paths.pg.walArchive}/`, remote(config, SEALED_WAL + '/')]);
     await removePruned(config, paths, sealed);
     state.lastSuccessAt = state.lastAttemptAt;
-    writeState(paths, state);
+    writeAreaState(paths, STATE, state);
     return { walSealed, ms: Date.now() - t0 };
   } catch (e) {
     state.lastError = (e as Error).message;
-    writeState(paths, state);
+    writeAreaState(paths, STATE, state);
     throw e;
   }
 }

@@ -22,6 +22,12 @@ async function offsiteTools(config: Config): Promise<void> {
   await ensurePackages([REQUIREMENTS.rsync, ...(dest.startsWith('/') ? [] : [REQUIREMENTS.ssh])], progress);
 }
 
+function copyWord(copy: { lagSeconds: number; lastSuccessAt?: string | null; lastError?: string | null }): string {
+  if (!copy.lastSuccessAt) return `${status('warn')} no copy made yet (\`dataplane backup copy\`)`;
+  if (copy.lastError) return `${status('fail')} failing`;
+  return copy.lagSeconds ? `${status('warn')} ${copy.lagSeconds} s behind` : `${status('ok')} complete`;
+}
+
 /** Copy to the destination now, with a line of progress. */
 async function copyNow(config: Config, quiet: boolean): Promise<{ walSealed: number; ms: number }> {
   await offsiteTools(config);
@@ -131,7 +137,7 @@ export function register(program: Command): void {
       const lines = [
         `newest backup  ${r.newest ? `${r.newest.label} (${r.newest.finishedAt}${r.newest.encrypted ? ', encrypted' : ''})` : status('warn') + ' none'}`,
         `encryption     ${r.encryption ? `age, ${r.encryption.recipients} recipient(s)` : 'off'}`,
-        `off-host copy  ${copy ? `${copy.destination}: ${copy.lagSeconds ? status('warn') + ` ${copy.lagSeconds} s behind` : status('ok') + ' complete'}; last copy ${copy.lastSuccessAt ?? 'never'}${copy.lastError ? `; last error: ${copy.lastError}` : ''}` : 'none (backup.offsite.destination)'}`,
+        `off-host copy  ${copy ? `${copy.destination}: ${copyWord(copy)}; last copy ${copy.lastSuccessAt ?? 'never'}${copy.lastError ? `; last error: ${copy.lastError}` : ''}` : 'none (backup.offsite.destination)'}`,
         `restore drill  ${r.drill.last ? `${r.drill.last.ok ? status('ok') : status('fail')} ${r.drill.last.label} from the ${r.drill.last.source === 'copy' ? 'off-host copy' : 'backup area'} at ${r.drill.last.lastRunAt}${r.drill.last.problems.length ? `: ${r.drill.last.problems.join('; ')}` : ''}` : 'none yet'}${r.drill.intervalHours ? ` (every ${r.drill.intervalHours} h)` : ' (not scheduled: backup.drillIntervalHours)'}`,
       ];
       process.stdout.write(lines.join('\n') + '\n');
