@@ -36,7 +36,11 @@ export interface ConsumerSpec {
   ackWait?: Duration;
   /** Deliveries before the consumer runner dead-letters a message. */
   maxDeliver?: number;
-  /** Redelivery delays after each failed delivery. */
+  /**
+   * Redelivery delays after each failed delivery: the consumer runner naks with them.
+   * Not sent to the server: nats-server would take its first step as the ack wait (a
+   * handler slower than 1 s would get its message twice) and report that as drift.
+   */
   backoff?: Duration[];
   maxAckPending?: number;
   deliverPolicy?: 'all' | 'new' | 'last';
@@ -89,7 +93,6 @@ export function consumerConfig(c: ConsumerSpec): Partial<ConsumerConfig> & { dur
     ...(c.filterSubject ? { filter_subject: c.filterSubject } : {}),
     ack_wait: nanos(durationMs(c.ackWait ?? '30s')),
     max_deliver: c.maxDeliver ?? -1,
-    ...(c.backoff?.length ? { backoff: c.backoff.map((d) => nanos(durationMs(d))) } : {}),
     max_ack_pending: c.maxAckPending ?? 1000,
   };
 }

@@ -54,6 +54,7 @@ export async function runCacheInvalidation(opts: CacheInvalidationOptions): Prom
     stream: opts.consumer.stream,
     consumer: opts.consumer.name,
     subject: cacheInvalidate,
+    ...(opts.consumer.backoff ? { backoff: opts.consumer.backoff } : {}),
     ...(opts.onError ? { onError: opts.onError } : {}),
     handler: async (event) => {
       const ks = byName.get(event.keyspace);

@@ -117,6 +117,16 @@ describe('reconciling declarations', () => {
     const info = await jsm.streams.info('RECON');
     expect([info.config.storage, info.state.messages]).toEqual(['file', 1]);
   });
+
+  it('a consumer with backoff keeps its declared ack wait, and a second reconcile changes nothing', async () => {
+    const spec = { name: 'RECON2', subjects: ['app.recon2.>'] };
+    const consumer = { stream: 'RECON2', name: 'slow', ackWait: '30s' as const, maxDeliver: 5, backoff: ['1s', '5s', '30s'] as const };
+    const decl = { streams: [spec], consumers: [{ ...consumer, backoff: [...consumer.backoff] }] };
+    expect((await reconcile(jsm, decl)).created).toEqual(['RECON2', 'RECON2/slow']);
+    // nats-server would have made a server-side backoff's first step (1 s) the ack wait.
+    expect((await jsm.consumers.info('RECON2', 'slow')).config.ack_wait).toBe(30_000_000_000);
+    expect(await reconcile(jsm, decl)).toMatchObject({ created: [], updated: [], unchanged: ['RECON2', 'RECON2/slow'], drift: [] });
+  });
 });
 
 describe('consumer runner', () => {
