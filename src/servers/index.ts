@@ -44,6 +44,21 @@ export function serverDrivers(config: Config): ServerDriver[] {
   ];
 }
 
+/**
+ * The servers in chains that depend on nothing outside themselves: etcd, then the
+ * PostgreSQL members, then HAProxy; the Redis nodes, then their sentinels; NATS. The
+ * supervisor starts the chains side by side, each in its order.
+ */
+export function serverChains(config: Config): ServerDriver[][] {
+  const on = (s: ServiceName) => config[s].enabled;
+  const chains = [
+    [...(wantsPatroni(config) ? [etcdDriver] : []), ...(on('postgres') ? [postgresDriver] : []), ...(wantsPatroni(config) ? [haproxyDriver] : [])],
+    [...(on('redis') ? [redisDriver] : []), ...(wantsSentinels(config) ? [sentinelDriver] : [])],
+    on('nats') ? [natsDriver] : [],
+  ];
+  return chains.filter((c) => c.length > 0);
+}
+
 /** The drivers of every process this config runs, in start order (monitoring last). */
 export function enabledDrivers(config: Config): ServerDriver[] {
   return [...serverDrivers(config), ...wantedMonitors(config).map((m) => monitorDrivers[m])];

@@ -116,8 +116,8 @@ export async function preflight(opts: SupervisorOptions, releasers: Releasers): 
     progress('checking binaries');
     await ensurePackages(requirements(config), progress);
   }
-  const binaries: Partial<Record<ProcessName, Binaries>> = {};
-  for (const d of enabledDrivers(config)) binaries[d.name] = await d.locate(config);
+  // Each locate runs the binary for its version: all at once.
+  const binaries: Partial<Record<ProcessName, Binaries>> = Object.fromEntries(await Promise.all(enabledDrivers(config).map(async (d) => [d.name, await d.locate(config)] as const)));
 
   // Every port before anything starts, so a conflict starts nothing.
   await checkPorts(config);

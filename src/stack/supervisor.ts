@@ -13,7 +13,7 @@ import { OffsiteCopyJob } from '../backup/offsite-job.js';
 import type { ComponentHealth } from '../observe/health.js';
 import { removeFile } from '../lib/process.js';
 import { loadMigrations, migrate as migrateDatabase, migrationsDir } from '../postgres/migrations.js';
-import { figuresOf, serverDrivers } from '../servers/index.js';
+import { figuresOf, serverChains } from '../servers/index.js';
 import { monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
 import type { ServerContext, ServerDriver, ServerFigures } from '../servers/types.js';
 import { tlsFiles } from '../tls/certificates.js';
@@ -31,6 +31,15 @@ import { writeSupervisorState, type SupervisorState } from './state.js';
 
 export type { SupervisorOptions } from './preflight.js';
 export type { ProcessSnapshot as ServiceSnapshot, ProcessState as ServiceState } from './process-manager.js';
+
+/**
+ * Wait for every start to settle, then report the first failure: the unwinding must not
+ * race a launch still under way.
+ */
+async function settleAll(starts: Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(starts)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
 
 export class Supervisor {
   private readonly processes: ProcessManager;
@@ -106,8 +115,11 @@ export class Supervisor {
     const { paths } = this.prepared;
     this.releasers.push('state file', () => removeFile(paths.supervisorState));
 
+    // Chains side by side (warm starts wait for the slowest server, not for their sum); in a chain,
     // ha: etcd before the PostgreSQL members, HAProxy after; the sentinels once the Redis nodes they watch are up.
-    for (const driver of serverDrivers(config)) await this.startServer(driver);
+    await settleAll(serverChains(config).map(async (chain) => {
+      for (const driver of chain) await this.startServer(driver);
+    }));
 
     if (config.postgres.enabled && config.postgres.migrateOnUp) await this.migrate();
     const pgUp = () => this.processes.find('postgres')?.state === 'running';
@@ -131,8 +143,11 @@ export class Supervisor {
     ];
     for (const job of jobs) await this.startJob(job);
 
-    // Monitoring last: Prometheus scrapes the servers and the health server above.
-    for (const name of wantedMonitors(config)) await this.startServer(monitorDrivers[name]);
+    // Monitoring last: Prometheus scrapes the servers and the health server above. The exporters
+    // and Alertmanager need only the servers: together; Prometheus once they answer.
+    const monitors = wantedMonitors(config);
+    await settleAll(monitors.filter((n) => n !== 'prometheus').map((n) => this.startServer(monitorDrivers[n])));
+    if (monitors.includes('prometheus')) await this.startServer(monitorDrivers.prometheus);
     this.writeState();
     logger.info('stack ready', { services: this.snapshot().map((s) => `${s.name}:${s.pid}`) });
   }
