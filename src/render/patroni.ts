@@ -48,6 +48,19 @@ export function cloneCommand(config: Pick<RenderContext['config'], 'deploy'>): s
   return `${node} ${path.join(root, 'dist', 'cli', 'main.js')} postgres clone-replica`;
 }
 
+/**
+ * How a member's Patroni is started: Debian's Patroni 3.0.2 through
+ * deploy/patroni/patroni-leader-cas.py, which backports 3.0.3's fix for a cut-off
+ * member overwriting the leader key when it comes back (patroni/patroni#2689).
+ */
+export function patroniCommand(config: Pick<RenderContext['config'], 'deploy'>, patroniYml: string): { bin: string; args: string[] } {
+  const root = onHosts(config) ? config.deploy.installDir : PACKAGE_ROOT;
+  return { bin: PATRONI_PYTHON, args: [path.join(root, 'deploy', 'patroni', 'patroni-leader-cas.py'), patroniYml] };
+}
+
+/** The interpreter of Debian's /usr/bin/patroni (the patroni package's Python modules live there). */
+export const PATRONI_PYTHON = '/usr/bin/python3';
+
 export function renderPatroni(ctx: RenderContext): RenderedFile[] {
   const base = renderPostgres(ctx);
   const conf = base.find((f) => f.name === 'postgresql.conf')!.content;

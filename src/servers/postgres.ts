@@ -11,7 +11,7 @@ import { BinaryNotFoundError, ServerStartError } from '../errors/index.js';
 import { run, terminate } from '../lib/process.js';
 import { chownToServiceUser } from '../lib/service-user.js';
 import { postgresMembers } from '../config/topology.js';
-import { renderPatroni } from '../render/patroni.js';
+import { patroniCommand, renderPatroni } from '../render/patroni.js';
 import { renderPostgres } from '../render/postgres.js';
 import { scramSha256Verifier } from '../secrets/hashes.js';
 import { MONITOR_LOGIN } from '../secrets/postgres-roles.js';
@@ -232,7 +232,7 @@ export const postgresDriver: ServerDriver = {
   command: (ctx) => {
     if (!isHa(ctx.config)) return { bin: ctx.binaries.server, args: ['-D', ctx.paths.pg.data], cwd: ctx.paths.pg.dir };
     const p = ctx.paths.pgMember(ctx.instance);
-    return { bin: ctx.binaries.patroni!, args: [p.patroni], cwd: p.dir };
+    return { ...patroniCommand(ctx.config, p.patroni), cwd: p.dir };
   },
 
   /** The member itself answers SQL (a replica too: hot standby). */

@@ -125,7 +125,8 @@ export async function preflight(opts: SupervisorOptions, releasers: Releasers): 
   const user = await resolveServiceUser(config.runAs, progress);
   chmodSync(paths.root, 0o711); // servers traverse it; only root reads it
   // ha: Patroni (as the service user) runs `node dist/cli/main.js postgres clone-replica`.
-  const cloneCommand = wantsPatroni(config) ? [process.execPath, path.join(PACKAGE_ROOT, 'dist', 'cli', 'main.js')] : [];
+  // And Patroni itself starts through the launcher in deploy/patroni (render/patroni.ts).
+  const cloneCommand = wantsPatroni(config) ? [process.execPath, path.join(PACKAGE_ROOT, 'dist', 'cli', 'main.js'), path.join(PACKAGE_ROOT, 'deploy', 'patroni', 'patroni-leader-cas.py')] : [];
   const opened = [paths.root, ...Object.values(binaries).map((b) => b!.server), ...cloneCommand].flatMap((p) => ensureTraversable(p, user));
   for (const d of new Set(opened)) logger.warn(`granted search permission (o+x) on ${d} so ${user.name} can reach its files`);
 
