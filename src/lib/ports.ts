@@ -47,6 +47,27 @@ function serverPortRange(): [number, number] {
   return [10_000, clientPortRange()[0]];
 }
 
+/**
+ * Ports this process handed out lately. Whoever asked has not bound them yet, so a later
+ * call must not hand them out again: an ha test stack takes a block and then single
+ * ports, and a single port inside the block was seen taken twice.
+ */
+const handedOut = new Map<number, number>();
+const HOLD_MS = 120_000;
+
+function recentlyHandedOut(port: number): boolean {
+  const until = handedOut.get(port);
+  if (until === undefined) return false;
+  if (until > Date.now()) return true;
+  handedOut.delete(port);
+  return false;
+}
+
+function handOut(ports: number[]): void {
+  const until = Date.now() + HOLD_MS;
+  for (const p of ports) handedOut.set(p, until);
+}
+
 function listenOn(host: string, port: number): Promise<net.Server | undefined> {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -68,12 +89,14 @@ export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]
     for (let tries = 0; ports.length < n; tries++) {
       if (tries > 1000) throw new InternalError(`no ${n} free ports on ${host} between ${floor} and ${low}`);
       const port = chosenRange || span > 1000 ? floor + Math.floor(Math.random() * span) : 0;
+      if (port && recentlyHandedOut(port)) continue;
       const srv = await listenOn(host, port);
       if (!srv) continue;
       servers.push(srv);
       const addr = srv.address();
       ports.push(typeof addr === 'object' && addr ? addr.port : port);
     }
+    handOut(ports);
     return ports;
   } finally {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -91,11 +114,14 @@ export async function freePortBlock(count: number, host = '127.0.0.1'): Promise<
     const held: net.Server[] = [];
     try {
       for (let p = start; p < start + count; p++) {
-        const srv = await listenOn(host, p);
+        const srv = recentlyHandedOut(p) ? undefined : await listenOn(host, p);
         if (!srv) break;
         held.push(srv);
       }
-      if (held.length === count) return start;
+      if (held.length === count) {
+        handOut(Array.from({ length: count }, (_, i) => start + i));
+        return start;
+      }
     } finally {
       await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
     }

@@ -21,6 +21,20 @@ describe('ephemeral ports', () => {
     }
   });
 
+  it('never hands out a port again while its taker may not have bound it (a block, then single ports)', async () => {
+    const [low, high] = process.env.DATAPLANE_EPHEMERAL_PORTS!.split('-').map(Number) as [number, number];
+    // A narrow range: without the memory of what was handed out, overlaps are all but certain.
+    choosePortsFrom(low + 1000, low + 1200);
+    try {
+      const base = await freePortBlock(50);
+      const singles = await freePorts(100);
+      expect(singles.filter((p) => p >= base && p < base + 50)).toEqual([]);
+      expect(new Set(singles).size).toBe(100);
+    } finally {
+      choosePortsFrom(low, high);
+    }
+  });
+
   it('a malformed DATAPLANE_EPHEMERAL_PORTS is a usage error', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-ports-'));
     const r = await runCli(['config', 'docs'], dir, { env: { DATAPLANE_EPHEMERAL_PORTS: '30000-20000' } });
