@@ -119,8 +119,3 @@ export async function checkRaw(src: string, seal?: Sealing): Promise<{ size: num
 export function openStored(src: string, seal?: Sealing): Promise<Readable> {
   return opened(src, seal);
 }
-
-/** Seal a file stored as it came (a JetStream snapshot written by the server's stream) in place: `src` becomes `src.age`. */
-export async function sealInPlace(src: string, recipients: string[]): Promise<void> {
-  await pipeline(await encryptStream(createReadStream(src), recipients), createWriteStream(`${src}.age`, { mode: 0o600 }));
-}
