@@ -1,6 +1,7 @@
 /**
  * A Mermaid ER diagram of the live database: tables of the domain schemas with
- * their columns and keys, and one relationship per foreign key. Partitions and
+ * their columns and keys, and one relationship per foreign key or reference check
+ * (dataplane.add_reference: a foreign key checked per statement). Partitions and
  * TimescaleDB internals are left out, so both engines draw the same picture.
  */
 import { InvalidArgumentError } from '../errors/index.js';
@@ -44,6 +45,15 @@ export async function erDiagram(db: MigrationClient, schemas = DIAGRAM_SCHEMAS):
       order by 1, 2, k.contype, k.conname`,
     [schemas],
   );
+  // References checked per statement are foreign keys to a reader of the diagram.
+  const checked = (await db.query<{ present: boolean }>("select to_regclass('dataplane.table_references') is not null as present")).rows[0]?.present
+    ? await db.query<{ s: string; t: string; kind: string; cols: string[]; fs: string; ft: string; fcols: string[] }>(
+        `select schema_name as s, table_name as t, 'f' as kind, columns::text[] as cols, target_schema as fs, target_table as ft, target_columns::text[] as fcols
+           from dataplane.table_references where enforcement = 'statement_check' and schema_name = any ($1) order by 1, 2, name`,
+        [schemas],
+      )
+    : { rows: [] };
+  keys.rows.push(...checked.rows);
   const uniqueIdx = await db.query<{ s: string; t: string; col: string }>(
     `select n.nspname as s, c.relname as t, a.attname as col
        from pg_index i join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace

@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
-import { pgConfig } from '../helpers/connect.js';
+import { credential, pgConfig } from '../helpers/connect.js';
 import { asRole, CHECK_OPTION_VIOLATION, FK_VIOLATION, outcome, PERMISSION_DENIED } from '../helpers/postgres.js';
 
 let stack: EphemeralStack;
@@ -245,5 +245,131 @@ describe('least privilege per role', () => {
       expect(await outcome(c, 'insert into registry.firmware values (2, 1)')).toBe(PERMISSION_DENIED);
     });
     await asRole(stack, 'app_ingest', async (c) => expect(await outcome(c, 'select * from registry.firmware')).toBe(PERMISSION_DENIED));
+  });
+});
+
+/**
+ * telemetry → registry references are checked per statement (migration 0010), not by
+ * foreign keys: the same promise, checked here as a foreign key would be.
+ */
+describe('references to the registry, checked per statement', () => {
+  const owner = () => stack.config.postgres.owner;
+  const newSource = (org: number, name: string) =>
+    asRole(stack, 'app_rw', async (c) => Number((await c.query<{ id: string }>("insert into registry.sources (org_id, name, kind) values ($1, $2, 'device') returning id", [org, name])).rows[0]!.id), org);
+  const errorOf = async (c: pg.Client, sql: string, params: unknown[] = []) => {
+    try {
+      await c.query(sql, params);
+      return undefined;
+    } catch (e) {
+      return e as pg.DatabaseError;
+    }
+  };
+
+  it('telemetry has no foreign keys left: every reference is a statement check', async () => {
+    await asRole(stack, owner(), async (c) => {
+      const refs = await c.query('select table_name, name, enforcement from dataplane.table_references order by 1, 2');
+      expect(refs.rows).toEqual([
+        { table_name: 'events', name: 'events_org_id_source_id_fkey', enforcement: 'statement_check' },
+        { table_name: 'measurements', name: 'measurements_metric_id_fkey', enforcement: 'statement_check' },
+        { table_name: 'measurements', name: 'measurements_org_id_source_id_fkey', enforcement: 'statement_check' },
+      ]);
+      const fks = await c.query("select conname from pg_constraint where contype = 'f' and connamespace = 'telemetry'::regnamespace");
+      expect(fks.rows).toEqual([]);
+    });
+  });
+
+  it('a sample for an unknown source or metric, or a source of another tenant, is refused with the foreign key wording', async () => {
+    await asRole(stack, 'app_ingest', async (c) => {
+      const unknownSource = await errorOf(c, 'insert into telemetry.measurements values (now(), $1, 999999, $2, 1)', [orgA, metric]);
+      expect(unknownSource?.code).toBe(FK_VIOLATION);
+      expect(unknownSource?.message).toBe('insert or update on table "measurements" violates foreign key constraint "measurements_org_id_source_id_fkey"');
+      expect(unknownSource?.detail).toBe(`Key (org_id, source_id)=(${orgA}, 999999) is not present in table "sources".`);
+      expect((await errorOf(c, 'insert into telemetry.measurements values (now(), $1, $2, 999999, 1)', [orgA, sourceA]))?.detail).toBe('Key (metric_id)=(999999) is not present in table "metrics".');
+      // One bad row among good ones fails the whole statement.
+      const mixed = await errorOf(c, 'insert into telemetry.measurements select now(), $1::bigint, $2::bigint, $3::int, g from generate_series(1, 1000) g union all select now(), $1, $4::bigint, $3, 0', [orgA, sourceA, metric, sourceB]);
+      expect(mixed?.detail).toBe(`Key (org_id, source_id)=(${orgA}, ${sourceB}) is not present in table "sources".`);
+      expect(await outcome(c, "insert into telemetry.events (time, org_id, source_id, type) values (now(), $1, $2, 'x')", [orgB, sourceA])).toBe(FK_VIOLATION);
+      // Partitions are storage: a statement naming one would skip the check.
+      const part = await asRole(stack, owner(), async (o) => (await o.query<{ p: string }>("select inhrelid::regclass::text as p from pg_inherits where inhparent = 'telemetry.measurements'::regclass limit 1")).rows[0]!.p);
+      expect(await outcome(c, `insert into ${part} values (now(), $1, 999999, $2, 1)`, [orgA, metric])).toBe(PERMISSION_DENIED);
+    });
+  });
+
+  it('a source or metric with history cannot be deleted, re-keyed or truncated away; one without history can', async () => {
+    const spare = await newSource(orgA, 'spare');
+    const moving = await newSource(orgA, 'moving');
+    await asRole(stack, 'app_ingest', (c) => c.query('insert into telemetry.measurements values (now(), $1, $2, $3, 1)', [orgA, moving, metric]));
+    await asRole(
+      stack,
+      'app_rw',
+      async (c) => {
+        const del = await errorOf(c, 'delete from registry.sources where id = $1', [sourceA]);
+        expect(del?.code).toBe(FK_VIOLATION);
+        expect(del?.detail).toBe(`Key (org_id, id)=(${orgA}, ${sourceA}) is still referenced from table "measurements".`);
+        expect(del?.hint).toMatch(/retired/);
+        expect(await outcome(c, 'update registry.sources set retired_at = now() where id = $1', [sourceA])).toBe('ok');
+        expect(await outcome(c, 'delete from registry.sources where id = $1', [spare])).toBe('ok');
+      },
+      orgA,
+    );
+    await asRole(stack, owner(), async (c) => {
+      expect(await outcome(c, 'update registry.sources set org_id = $1 where id = $2', [orgB, moving])).toBe(FK_VIOLATION);
+      expect(await outcome(c, 'delete from registry.metrics where id = $1', [metric])).toBe(FK_VIOLATION);
+      expect(await outcome(c, 'truncate registry.metrics cascade')).toBe('0A000');
+      // A snapshot taken before concurrent ingest committed could miss its rows.
+      await c.query('begin isolation level repeatable read');
+      expect(await outcome(c, 'delete from registry.sources where id = $1', [sourceB])).toBe('0A000');
+      await c.query('rollback');
+    });
+  });
+
+  it('a delete racing an uncommitted insert waits for it, then is refused; an insert racing a delete fails', async () => {
+    const s1 = await newSource(orgA, 'race-1');
+    const s2 = await newSource(orgA, 'race-2');
+    const ingest = new pg.Client(pgConfig(credential(stack.credentials, 'postgres', 'app_ingest'), stack.config.postgres.database));
+    const registry = new pg.Client(pgConfig(credential(stack.credentials, 'postgres', owner()), stack.config.postgres.database));
+    await Promise.all([ingest.connect(), registry.connect()]);
+    try {
+      const settled = (p: Promise<unknown>) => {
+        const state: { done: boolean; result?: Promise<unknown> } = { done: false };
+        state.result = p.then(
+          (v) => ((state.done = true), v),
+          (e: unknown) => ((state.done = true), e),
+        );
+        return state as { done: boolean; result: Promise<unknown> };
+      };
+      // Insert first, uncommitted: the delete blocks on the row lock, then sees the committed row.
+      await ingest.query('begin');
+      await ingest.query('insert into telemetry.measurements values (now(), $1, $2, $3, 1)', [orgA, s1, metric]);
+      const del = settled(registry.query('delete from registry.sources where id = $1', [s1]));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(del.done).toBe(false);
+      await ingest.query('commit');
+      expect(((await del.result) as pg.DatabaseError).code).toBe(FK_VIOLATION);
+
+      // Delete first, uncommitted: the insert blocks, then finds no source.
+      await registry.query('begin');
+      await registry.query('delete from registry.sources where id = $1', [s2]);
+      const ins = settled(ingest.query('insert into telemetry.measurements values (now(), $1, $2, $3, 1)', [orgA, s2, metric]));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(ins.done).toBe(false);
+      await registry.query('commit');
+      expect(((await ins.result) as pg.DatabaseError).code).toBe(FK_VIOLATION);
+    } finally {
+      await Promise.all([ingest.end(), registry.end()]);
+    }
+  });
+
+  it('check_references finds rows that bypassed the checks (triggers disabled)', async () => {
+    await asRole(stack, owner(), async (c) => {
+      const orphans = async () => (await c.query<{ reference: string; orphan_rows: string; example: string | null }>('select reference, orphan_rows, example from dataplane.check_references() order by reference')).rows;
+      expect((await orphans()).every((r) => r.orphan_rows === '0')).toBe(true);
+      await c.query('alter table telemetry.measurements disable trigger dataplane_reference_check_insert');
+      await c.query('insert into telemetry.measurements values (now(), $1, 424242, $2, 1)', [orgA, metric]);
+      await c.query('alter table telemetry.measurements enable trigger dataplane_reference_check_insert');
+      expect((await orphans()).find((r) => r.reference === 'measurements_org_id_source_id_fkey')).toEqual({ reference: 'measurements_org_id_source_id_fkey', orphan_rows: '1', example: `${orgA}, 424242` });
+      await c.query('delete from telemetry.measurements where source_id = 424242');
+      expect((await orphans()).every((r) => r.orphan_rows === '0')).toBe(true);
+    });
   });
 });
