@@ -7,9 +7,10 @@
  *   for await (const m of feed) await ingest.write([m.time, m.org, m.source, m.metric, m.value]);
  *   await ingest.close(); // flushes what is buffered
  *
- * Rows are formatted into COPY's text format here (escaping, and a timestamp text
- * cache per second) because that formatting is where the client's time goes: with
- * it, one Node COPY keeps pace with psql's \copy (docs/benchmarks.md).
+ * Rows go in COPY's binary format when every column has a binary encoder
+ * (copy-binary.ts: the server then copies values instead of parsing text), else in
+ * the text format, formatted here (escaping, and a timestamp text cache per second)
+ * because that formatting is where the client's time goes (docs/benchmarks.md).
  */
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -19,6 +20,7 @@ import { counter, histogram } from '../lib/metrics.js';
 import type { Database } from './database.js';
 import { isConnectionLost } from './errors.js';
 import { DataplaneError, InvalidArgumentError } from '../errors/index.js';
+import { BINARY_HEADER, BINARY_TRAILER, BinaryRows, binaryEncodable } from './copy-binary.js';
 
 const ingested = counter('dataplane_ingest_rows_total', 'Rows written by COPY ingest', ['table', 'outcome']);
 const batchDuration = histogram('dataplane_ingest_batch_duration_seconds', 'Time to COPY one batch', ['table'], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
@@ -37,6 +39,11 @@ export interface IngestOptions {
   connections?: number;
   /** Rows buffered or in flight before write() makes the caller wait (default 4 batches per connection). */
   maxPendingRows?: number;
+  /**
+   * COPY format: 'binary' when every column's type has an encoder ('auto', the default,
+   * looks the types up once and falls back to text), or 'text'.
+   */
+  format?: 'auto' | 'binary' | 'text';
   /** A batch that failed for good (e.g. a constraint); without it, flush() and close() reject. */
   onError?: (error: Error, rows: number) => void;
 }
@@ -105,7 +112,21 @@ export function formatRow(row: readonly IngestValue[]): string {
 
 interface Batch {
   text: string[];
+  /** Encoded when the batch was cut (binary, types known by then). */
+  binary?: Buffer[];
+  /** Rows kept as given, encoded when the batch is sent (binary or auto format). */
+  raw: (readonly IngestValue[])[];
   rows: number;
+}
+
+/** The column types, in `columns` order, as format_type() names them. */
+async function columnTypes(db: Database, table: string, columns: string[]): Promise<string[]> {
+  const r = await db.query<{ name: string; type: string }>(
+    'select attname as name, format_type(atttypid, null) as type from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped',
+    [table],
+  );
+  const byName = new Map(r.rows.map((x) => [x.name, x.type]));
+  return columns.map((c) => byName.get(c) ?? 'unknown');
 }
 
 export class Ingestor {
@@ -114,7 +135,10 @@ export class Ingestor {
   private readonly connections: number;
   private readonly maxPending: number;
   private readonly sql: string;
-  private current: Batch = { text: [], rows: 0 };
+  private current: Batch = { text: [], raw: [], rows: 0 };
+  /** Resolved to the encoder's types for binary, or undefined for text (format 'auto' or 'binary' only). */
+  private readonly binaryTypes: Promise<string[] | undefined> | undefined;
+  private resolvedTypes: string[] | undefined;
   private chunk = '';
   private chunkRows = 0;
   private readonly queue: Batch[] = [];
@@ -141,6 +165,21 @@ export class Ingestor {
     this.connections = Math.max(1, opts.connections ?? 1);
     this.maxPending = opts.maxPendingRows ?? this.batchRows * this.connections * 4;
     this.sql = `copy ${opts.table} (${opts.columns.join(', ')}) from stdin`;
+    const format = opts.format ?? 'auto';
+    if (format !== 'text') {
+      this.binaryTypes = columnTypes(db, opts.table, opts.columns).then(
+        (types) => {
+          if (binaryEncodable(types)) return (this.resolvedTypes = types);
+          if (format === 'binary') throw new InvalidArgumentError(`binary COPY into ${opts.table}: no encoder for ${types.filter((t) => !binaryEncodable([t])).join(', ')}`);
+          return undefined;
+        },
+        (e: unknown) => {
+          if (format === 'binary') throw e;
+          return undefined; // the text format needs no types; COPY itself reports a missing table
+        },
+      );
+      this.binaryTypes.catch(() => undefined); // reported by the first batch that needs it
+    }
   }
 
   get pendingRows(): number {
@@ -154,7 +193,8 @@ export class Ingestor {
    */
   write(row: readonly IngestValue[]): Promise<void> | void {
     if (this.closed) throw new InvalidArgumentError(`ingestor for ${this.opts.table} is closed`);
-    this.chunk += formatRow(row);
+    if (this.binaryTypes) this.current.raw.push(row);
+    else this.chunk += formatRow(row);
     let sealed = false;
     // Strings of ~1000 rows: fewer, larger writes into the COPY stream.
     if (++this.chunkRows >= 1000) sealed = this.sealChunk();
@@ -175,7 +215,7 @@ export class Ingestor {
 
   private sealChunk(): boolean {
     if (!this.chunkRows) return false;
-    this.current.text.push(this.chunk);
+    if (!this.binaryTypes) this.current.text.push(this.chunk);
     this.current.rows += this.chunkRows;
     this.chunk = '';
     this.chunkRows = 0;
@@ -188,9 +228,19 @@ export class Ingestor {
     this.timer = undefined;
     this.sealChunk();
     if (!this.current.rows) return;
+    // Encoded now, while an earlier batch is still streaming, so the server does not
+    // wait for this one to be encoded after that one commits.
+    // A value that cannot be encoded fails the batch when it is sent, reported like any other failure.
+    if (this.resolvedTypes) {
+      try {
+        this.current.binary = this.encodeBinary(this.resolvedTypes, this.current);
+      } catch {
+        this.current.binary = undefined;
+      }
+    }
     this.queue.push(this.current);
     this.queuedRows += this.current.rows;
-    this.current = { text: [], rows: 0 };
+    this.current = { text: [], raw: [], rows: 0 };
     this.pump();
   }
 
@@ -229,9 +279,10 @@ export class Ingestor {
       let client: pg.PoolClient | undefined;
       let finishing = false;
       try {
+        const chunks = await this.encode(batch);
         client = await this.db.acquire();
-        const stream = client.query(copyStreams.from(this.sql));
-        const source = Readable.from(batch.text, { objectMode: false });
+        const stream = client.query(copyStreams.from(chunks.sql));
+        const source = Readable.from(chunks.data, { objectMode: false });
         source.on('end', () => (finishing = true));
         await pipeline(source, stream);
         client.release();
@@ -253,6 +304,27 @@ export class Ingestor {
         return;
       }
     }
+  }
+
+  /** The batch's COPY statement and data: binary where the types allow, else text. */
+  private async encode(batch: Batch): Promise<{ sql: string; data: (string | Buffer)[] }> {
+    if (!this.binaryTypes) return { sql: this.sql, data: batch.text };
+    const types = await this.binaryTypes;
+    if (!types) return { sql: this.sql, data: [batch.raw.map(formatRow).join('')] };
+    batch.binary ??= this.encodeBinary(types, batch);
+    return { sql: `${this.sql} with (format binary)`, data: batch.binary };
+  }
+
+  private encodeBinary(types: string[], batch: Batch): Buffer[] {
+    const rows = new BinaryRows(types);
+    const data: Buffer[] = [BINARY_HEADER];
+    for (const row of batch.raw) {
+      rows.write(row);
+      if (rows.rows === 1000) data.push(rows.take());
+    }
+    data.push(rows.take(), BINARY_TRAILER);
+    batch.raw = [];
+    return data;
   }
 
   /** Send everything buffered and wait until it is written (or failed). */

@@ -154,3 +154,53 @@ describe('COPY ingest', () => {
     await ing.close();
   });
 });
+
+describe('COPY formats', () => {
+  // Values that each format must carry exactly: before 2000 (negative in binary),
+  // sub-millisecond-free times, non-finite floats, NULLs, big ids, non-ASCII text.
+  const rows = (): [Date, bigint | number, string | null, number, boolean | null, Record<string, unknown> | null][] => [
+    [new Date('1999-12-31T23:59:59.999Z'), 1, 'plain', 1.5, true, { a: 1 }],
+    [new Date('2026-11-30T12:34:56.789Z'), 9_007_199_254_740_991n, 'tab\there ünïcode ✓', Number.NaN, false, null],
+    [new Date('1970-01-01T00:00:00.000Z'), -42, null, Number.POSITIVE_INFINITY, null, { nested: { list: [1, 'two'] } }],
+    [new Date('2100-06-01T00:00:00.001Z'), 0, '', -0.000001, true, {}],
+  ];
+
+  it('binary and text COPY store identical values', async () => {
+    await owner.query('create table public.formats (format text, t timestamptz, id int8, label text, x float8, flag bool, doc jsonb)');
+    for (const format of ['binary', 'text'] as const) {
+      const ing = createIngestor(owner, { table: 'public.formats', columns: ['t', 'id', 'label', 'x', 'flag', 'doc', 'format'], format });
+      for (const r of rows()) await ing.write([...r, format]);
+      await ing.close();
+    }
+    const read = async (format: string) =>
+      (await owner.query('select t, id::text, label, x::text, flag, doc from public.formats where format = $1 order by t', [format])).rows;
+    const binary = await read('binary');
+    expect(binary).toEqual(await read('text'));
+    expect(binary.map((r) => r.id)).toEqual(['-42', '1', '9007199254740991', '0']);
+    expect(binary.map((r) => r.x)).toEqual(['Infinity', '1.5', 'NaN', '-1e-06']);
+  });
+
+  it('a value binary cannot encode fails its batch, reported with the row count; other batches land', async () => {
+    await owner.query('create table public.bad_values (t timestamptz, n int4)');
+    const failures: [string, number][] = [];
+    const ing = createIngestor(owner, { table: 'public.bad_values', columns: ['t', 'n'], batchRows: 2, format: 'binary', onError: (e, n) => failures.push([e.message, n]) });
+    await ing.write([new Date(), 1]);
+    await ing.write(['not a time', 2]);
+    await ing.write([new Date(), 3]);
+    await ing.write([new Date(), 4]);
+    await ing.close();
+    expect(failures).toEqual([['not a timestamp: not a time', 2]]);
+    expect((await owner.query('select n from public.bad_values order by n')).rows.map((r) => r.n)).toEqual([3, 4]);
+  });
+
+  it("'auto' falls back to text for a type without an encoder; 'binary' says which type", async () => {
+    await owner.query('create table public.numerics (n numeric, at timestamptz)');
+    const auto = createIngestor(owner, { table: 'public.numerics', columns: ['n', 'at'] });
+    await auto.write(['12345678901234567890.123', new Date(0)]);
+    await auto.close();
+    expect((await owner.query('select n::text from public.numerics')).rows).toEqual([{ n: '12345678901234567890.123' }]);
+    const strict = createIngestor(owner, { table: 'public.numerics', columns: ['n', 'at'], format: 'binary' });
+    await strict.write([1, new Date(0)]);
+    await expect(strict.close()).rejects.toThrow('binary COPY into public.numerics: no encoder for numeric');
+  });
+});
