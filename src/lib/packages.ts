@@ -2,8 +2,8 @@
  * Debian packages that provide the servers and tools. Missing ones are installed
  * when we may (root with apt-get); otherwise the error names the exact command.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BinaryNotFoundError, PackageInstallError } from '../errors/index.js';
 import { run, SEARCH_PATH } from './process.js';
@@ -70,8 +70,69 @@ export function findBinary(name: string): string | undefined {
 export function findWorkingBinary(name: string, versionArgs = ['--version']): string | undefined {
   const found = findBinary(name);
   if (!found) return undefined;
-  const r = spawnSync(found, versionArgs, { stdio: 'ignore', timeout: 10_000 });
+  const known = remembered(found, versionArgs);
+  if (known) return known.code === 0 ? found : undefined;
+  const r = spawnSync(found, versionArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+  remember(found, versionArgs, { code: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' });
   return r.status === 0 ? found : undefined;
+}
+
+/**
+ * What a binary printed for its version, by path and arguments, while the file is the
+ * same (inode, size, modification time): every start asked each binary twice (is it
+ * there, which version) and each answer is a process start, about half a second of a
+ * warm start in all. Kept across starts in the state folder (loadBinaryAnswers).
+ */
+interface Answer {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+const answers = new Map<string, Answer & { stamp: string }>();
+const answerKey = (binary: string, args: readonly string[]) => `${binary}\0${args.join(' ')}`;
+
+function stampOf(binary: string): string | undefined {
+  try {
+    const s = statSync(binary);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function remembered(binary: string, args: readonly string[]): Answer | undefined {
+  const a = answers.get(answerKey(binary, args));
+  return a && a.stamp === stampOf(binary) ? a : undefined;
+}
+
+function remember(binary: string, args: readonly string[], answer: Answer): void {
+  const stamp = stampOf(binary);
+  // Only a working binary's answer is kept: a failure is asked again next time.
+  if (stamp && answer.code === 0) answers.set(answerKey(binary, args), { ...answer, stamp });
+}
+
+/** `binary --version` (or `args`): its exit code and output, asked once while the file stays the same. */
+export async function versionOutput(binary: string, args: readonly string[] = ['--version']): Promise<Answer> {
+  const known = remembered(binary, args);
+  if (known) return known;
+  const r = await run(binary, [...args], { timeoutMs: 10_000 }).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
+  const answer = { code: r.code ?? 1, stdout: r.stdout, stderr: r.stderr };
+  remember(binary, args, answer);
+  return answer;
+}
+
+export function loadBinaryAnswers(file: string): void {
+  try {
+    for (const [k, v] of Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Record<string, Answer & { stamp: string }>)) answers.set(k, v);
+  } catch {
+    /* none yet: every binary is asked */
+  }
+}
+
+export function saveBinaryAnswers(file: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(Object.fromEntries(answers)) + '\n', { mode: 0o600 });
+  renameSync(tmp, file);
 }
 
 export function requireBinary(req: Requirement): string {
@@ -92,11 +153,7 @@ function canInstall(): boolean {
 async function works(req: Requirement): Promise<boolean> {
   const found = findBinary(req.binary);
   if (!found) return false;
-  return new Promise((resolve) => {
-    const child = spawn(found, req.versionArgs ?? ['--version'], { stdio: 'ignore', timeout: 10_000 });
-    child.once('error', () => resolve(false));
-    child.once('exit', (code) => resolve(code === 0));
-  });
+  return (await versionOutput(found, req.versionArgs ?? ['--version'])).code === 0;
 }
 
 export async function ensurePackages(reqs: Requirement[], onProgress: (msg: string) => void = () => {}): Promise<void> {

@@ -11,7 +11,9 @@
  * buffer, with an encoder chosen once per column.
  */
 import { InvalidArgumentError } from '../errors/index.js';
-import type { IngestValue } from './ingest.js';
+
+/** A value of an ingested row, in either COPY format. */
+export type IngestValue = string | number | bigint | boolean | Date | null | undefined | Record<string, unknown> | unknown[];
 
 /** PGCOPY\n\377\r\n\0, flags, header extension length. */
 export const BINARY_HEADER = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);

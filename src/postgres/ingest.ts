@@ -20,12 +20,14 @@ import { counter, histogram } from '../lib/metrics.js';
 import type { Database } from './database.js';
 import { isConnectionLost } from './errors.js';
 import { DataplaneError, InvalidArgumentError } from '../errors/index.js';
-import { BINARY_HEADER, BINARY_TRAILER, BinaryRows, binaryEncodable } from './copy-binary.js';
+import { BINARY_HEADER, BINARY_TRAILER, BinaryRows, binaryEncodable, type IngestValue } from './copy-binary.js';
+import { formatRow } from './copy-text.js';
+
+export type { IngestValue };
 
 const ingested = counter('dataplane_ingest_rows_total', 'Rows written by COPY ingest', ['table', 'outcome']);
 const batchDuration = histogram('dataplane_ingest_batch_duration_seconds', 'Time to COPY one batch', ['table'], [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
 
-export type IngestValue = string | number | bigint | boolean | Date | null | undefined | Record<string, unknown> | unknown[];
 
 export interface IngestOptions {
   /** Qualified table name, e.g. telemetry.measurements. */
@@ -64,50 +66,6 @@ export class IngestError extends DataplaneError {
   constructor(readonly errors: Error[], message: string) {
     super(message, { cause: errors[0] });
   }
-}
-
-/** COPY text format escapes (https://www.postgresql.org/docs/16/sql-copy.html). */
-function escapeText(s: string): string {
-  // Fast path: most values have nothing to escape.
-  // eslint-disable-next-line no-control-regex
-  if (!/[\\\n\r\t]/.test(s)) return s;
-  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
-}
-
-/** toISOString costs more than the rest of a row; the seconds part repeats, so cache it. */
-let cachedSecond = -1;
-let cachedPrefix = '';
-function timestampText(d: Date): string {
-  const ms = d.getTime();
-  const second = Math.floor(ms / 1000);
-  if (second !== cachedSecond) {
-    cachedSecond = second;
-    cachedPrefix = d.toISOString().slice(0, 19);
-  }
-  const frac = ms - second * 1000;
-  return `${cachedPrefix}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
-}
-
-export function formatValue(v: IngestValue): string {
-  if (v === null || v === undefined) return '\\N';
-  switch (typeof v) {
-    case 'number':
-      return Number.isFinite(v) ? String(v) : Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
-    case 'bigint':
-      return v.toString();
-    case 'boolean':
-      return v ? 't' : 'f';
-    case 'string':
-      return escapeText(v);
-    default:
-      return v instanceof Date ? timestampText(v) : escapeText(JSON.stringify(v));
-  }
-}
-
-export function formatRow(row: readonly IngestValue[]): string {
-  let line = formatValue(row[0]);
-  for (let i = 1; i < row.length; i++) line += '\t' + formatValue(row[i]);
-  return line + '\n';
 }
 
 interface Batch {

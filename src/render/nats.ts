@@ -14,7 +14,7 @@ import type { Config } from '../config/schema.js';
 import { natsNodes, type NatsNode } from '../config/topology.js';
 import { inboxPrefix } from '../connect/nats.js';
 import { natsBcrypt } from '../secrets/hashes.js';
-import { secretFor } from '../secrets/store.js';
+import { isGeneratedSecret, secretFor } from '../secrets/store.js';
 import { plaintextAllowed } from '../tls/policy.js';
 import { HEADER, type RenderContext, type RenderedFile } from './context.js';
 
@@ -38,13 +38,6 @@ export function servicePermissions(user: string, u: Config['nats']['users'][stri
   };
 }
 
-/** bcrypt is slow on purpose; every node's file needs the same users: hash each password once. */
-const hashes = new Map<string, string>();
-function hashOnce(password: string): string {
-  let h = hashes.get(password);
-  if (!h) hashes.set(password, (h = natsBcrypt(password)));
-  return h;
-}
 
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
@@ -66,7 +59,7 @@ function clusterBlock(ctx: RenderContext, node: NatsNode, nodes: NatsNode[]): st
     'cluster {',
     `  name: ${q(config.nats.cluster.name)}`,
     `  listen: ${q(hostPort(node.host, node.clusterPort!))}`,
-    `  authorization { user: "route", password: ${q(hashOnce(route))}, timeout: 2 }`,
+    `  authorization { user: "route", password: ${q(natsBcrypt(route, isGeneratedSecret(ctx.secrets, 'nats', 'route')))}, timeout: 2 }`,
     `  routes: ${list(routes)}`,
     ...(config.tls.enabled
       ? ['  tls {', `    cert_file: ${q(path.join(nodePaths.tls, 'server.crt'))}`, `    key_file: ${q(path.join(nodePaths.tls, 'server.key'))}`, `    ca_file: ${q(path.join(nodePaths.tls, 'ca.crt'))}`, '    timeout: 2', '  }']
@@ -87,7 +80,7 @@ function renderNatsNode(ctx: RenderContext, node: NatsNode, nodes: NatsNode[]): 
   const { config, tuning } = ctx;
   const paths = { nats: ctx.paths.natsNode(node.instance) };
   const n = { ...config.nats, serverName: node.serverName, host: node.host, port: node.port, monitorPort: node.monitorPort };
-  const pw = (user: string) => q(hashOnce(secretFor(ctx.secrets, 'nats', user)));
+  const pw = (user: string) => q(natsBcrypt(secretFor(ctx.secrets, 'nats', user), isGeneratedSecret(ctx.secrets, 'nats', user)));
   // Nodes on one host share its disk and memory: each gets its part of the server's share.
   const neighbours = nodes.filter((o) => o.host === node.host).length;
   const share = (v: number) => Math.floor(v / neighbours);

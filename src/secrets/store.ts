@@ -10,6 +10,7 @@ import path from 'node:path';
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import { DataplaneError } from '../errors/index.js';
+import { natsBcryptMemo, rememberNatsBcrypt } from './hashes.js';
 import { serviceUsers, type SecretService } from './identities.js';
 
 export type { SecretService } from './identities.js';
@@ -51,7 +52,7 @@ function readFile(file: string): Secrets {
   }
 }
 
-function writeFileAtomic(file: string, data: Secrets): void {
+function writeFileAtomic(file: string, data: unknown): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
@@ -69,6 +70,7 @@ function resolve(config: Config, env: SecretOverrides, create: boolean): Secrets
   }
   const stored: Secrets = exists ? readFile(file) : {};
   const out: Secrets = {};
+  const fromEnvironment = new Set<string>();
   let dirty = false;
   for (const { service, user } of serviceUsers(config)) {
     const envName = secretEnvName(service, user);
@@ -79,6 +81,7 @@ function resolve(config: Config, env: SecretOverrides, create: boolean): Secrets
         throw new SecretsError(`${envName} must be 16 to 256 printable ASCII characters without spaces`);
       }
       value = fromEnv;
+      fromEnvironment.add(`${service}/${user}`);
     } else {
       value = stored[service]?.[user];
       if (value === undefined && create) {
@@ -90,7 +93,21 @@ function resolve(config: Config, env: SecretOverrides, create: boolean): Secrets
     if (value !== undefined) (out[service] ??= {})[user] = value;
   }
   if (dirty) writeFileAtomic(file, stored);
+  supplied.set(out, fromEnvironment);
   return out;
+}
+
+/**
+ * Which secrets of a resolved set came from the environment. The others come from
+ * secrets.json, where only dataplane writes: generated (192 random bits), rotated
+ * (the same) or imported from another stack's file.
+ */
+const supplied = new WeakMap<Secrets, Set<string>>();
+
+/** True only for a secret known to be generated; a set this module did not resolve says false. */
+export function isGeneratedSecret(secrets: Secrets, service: SecretService, user: string): boolean {
+  const env = supplied.get(secrets);
+  return env !== undefined && !env.has(`${service}/${user}`);
 }
 
 /** Read secrets, generating any that are missing (first start). */
@@ -126,4 +143,21 @@ export function replaceSecrets(config: Config, secrets: Secrets): void {
 export function storedSecrets(config: Config): Secrets | undefined {
   const file = secretsFile(config);
   return existsSync(file) ? readFile(file) : undefined;
+}
+
+/** Where the NATS bcrypt memo lives (secrets/hashes.ts): next to the secrets file, 0600. */
+function bcryptMemoFile(config: Config): string {
+  return path.join(path.dirname(secretsFile(config)), 'nats-bcrypt.json');
+}
+
+export function loadNatsBcryptMemo(config: Config): void {
+  try {
+    rememberNatsBcrypt(JSON.parse(readFileSync(bcryptMemoFile(config), 'utf8')) as Record<string, string>);
+  } catch {
+    /* none yet, or unreadable: the hashes are made again */
+  }
+}
+
+export function saveNatsBcryptMemo(config: Config, secrets: Secrets): void {
+  writeFileAtomic(bcryptMemoFile(config), natsBcryptMemo(Object.values(secrets.nats ?? {})));
 }

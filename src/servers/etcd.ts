@@ -8,7 +8,7 @@ import { etcdNodes, type EtcdNode } from '../config/topology.js';
 import type { Config } from '../config/schema.js';
 import { restRequest } from '../connect/rest.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
-import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
+import { REQUIREMENTS, requireBinary, versionOutput } from '../lib/packages.js';
 import { run, terminate } from '../lib/process.js';
 import { renderEtcd } from '../render/etcd.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
@@ -27,7 +27,7 @@ export const etcdDriver: ServerDriver = {
 
   async locate() {
     const server = requireBinary(REQUIREMENTS.etcd);
-    const r = await run(server, ['--version']);
+    const r = await versionOutput(server, ['--version']);
     const m = /etcd Version: (\d+\.\d+\.\d+)/.exec(r.stdout);
     if (!m) throw new BinaryNotFoundError('etcd', `${server} did not report a version; reinstall the Debian package etcd-server`);
     return { server, version: m[1]! };

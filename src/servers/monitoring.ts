@@ -18,7 +18,7 @@ import { secretFor } from '../secrets/store.js';
 import { tlsFiles } from '../tls/certificates.js';
 import { httpsRequired } from '../tls/policy.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
-import { requireBinary, type Requirement } from '../lib/packages.js';
+import { requireBinary, versionOutput, type Requirement } from '../lib/packages.js';
 import { run, terminate } from '../lib/process.js';
 import type { CredentialsOwner, ServerContext, ServerDriver } from './types.js';
 
@@ -91,7 +91,7 @@ function driverFor(spec: MonitorSpec): ServerDriver {
     instances: () => [spec.name],
     async locate() {
       const server = requireBinary(req);
-      const r = await run(server, req.versionArgs ?? ['--version']);
+      const r = await versionOutput(server, req.versionArgs ?? ['--version']);
       const m = /(\d+\.\d+\.\d+)/.exec(r.stdout + r.stderr);
       if (!m) throw new BinaryNotFoundError(req.binary, `${server} did not report a version; reinstall the Debian package ${req.package}`);
       return { server, version: m[1]! };
@@ -161,7 +161,8 @@ export const monitorDrivers: Record<MonitorName, ServerDriver> = {
   }),
   'postgres-exporter': driverFor({
     name: 'postgres-exporter',
-    readyPath: '/metrics',
+    // Its landing page: /metrics queries PostgreSQL, so a start would wait for the database.
+    readyPath: '/',
     render: renderPostgresExporter,
     args: (_ctx, dir, listen) => [`--web.listen-address=${listen}`, webConfig(dir), `--extend.query-path=${path.join(dir, 'queries.yml')}`],
     env(ctx, dir) {

@@ -8,7 +8,7 @@ import { natsNodes, type NatsNode } from '../config/topology.js';
 import type { Access } from '../connect/access.js';
 import { natsConnect, natsEndpoint } from '../connect/nats.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
-import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
+import { REQUIREMENTS, requireBinary, versionOutput } from '../lib/packages.js';
 import { run, terminate } from '../lib/process.js';
 import { natsMonitoringServed, renderNats } from '../render/nats.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
@@ -62,7 +62,7 @@ export const natsDriver: ServerDriver = {
 
   async locate() {
     const server = requireBinary(REQUIREMENTS.natsServer);
-    const r = await run(server, ['--version']);
+    const r = await versionOutput(server, ['--version']);
     const m = /v(\d+)\.(\d+)\.(\d+)/.exec(r.stdout + r.stderr);
     if (!m || Number(m[1]) < 2 || (Number(m[1]) === 2 && Number(m[2]) < 9)) {
       throw new BinaryNotFoundError('nats-server 2.9+', `${server} reports "${(r.stdout + r.stderr).trim()}"; install nats-server 2.9 or newer`);

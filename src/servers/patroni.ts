@@ -13,7 +13,7 @@ import type { Access } from '../connect/access.js';
 import { pgClient, pgEndpoint } from '../connect/postgres.js';
 import { restRequest } from '../connect/rest.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
-import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
+import { REQUIREMENTS, requireBinary, versionOutput } from '../lib/packages.js';
 import { run } from '../lib/process.js';
 import { chownToServiceUser } from '../lib/service-user.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
@@ -48,7 +48,7 @@ export function clusterCreatedMarker(paths: StatePaths): string {
 export async function locatePatroni(base: Binaries): Promise<Binaries> {
   const patroni = requireBinary(REQUIREMENTS.patroni);
   requireBinary(REQUIREMENTS.patroniIdna);
-  const r = await run(patroni, ['--version']);
+  const r = await versionOutput(patroni, ['--version']);
   const m = /patroni (\d+\.\d+\.\d+)/.exec(r.stdout);
   if (!m) throw new BinaryNotFoundError('patroni', `${patroni} did not report a version; reinstall the Debian package patroni`);
   return { ...base, patroni, patroniVersion: m[1]!, pgControldata: requireBinary(REQUIREMENTS.pgControldata), pgIsready: requireBinary(REQUIREMENTS.pgIsready) };

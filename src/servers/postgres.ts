@@ -9,6 +9,7 @@ import type { Access } from '../connect/access.js';
 import { pgClient, pgEndpoint, withPg } from '../connect/postgres.js';
 import { BinaryNotFoundError, ServerStartError } from '../errors/index.js';
 import { run, terminate } from '../lib/process.js';
+import { versionOutput } from '../lib/packages.js';
 import { chownToServiceUser } from '../lib/service-user.js';
 import { postgresMembers } from '../config/topology.js';
 import { patroniCommand, renderPatroni } from '../render/patroni.js';
@@ -188,7 +189,7 @@ export const postgresDriver: ServerDriver = {
     for (const b of [server, init]) {
       if (!existsSync(b)) throw new BinaryNotFoundError(b, 'set postgres.binDir to a folder with PostgreSQL 16 binaries, or "auto"');
     }
-    const r = await run(server, ['--version']);
+    const r = await versionOutput(server, ['--version']);
     const m = /\(PostgreSQL\)\s+(\d+)\.(\d+)/.exec(r.stdout);
     if (!m || Number(m[1]) !== REQUIRED_MAJOR) {
       throw new BinaryNotFoundError(

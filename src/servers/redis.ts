@@ -12,7 +12,7 @@ import { redisNodes, type RedisNode } from '../config/topology.js';
 import type { Access } from '../connect/access.js';
 import { closeRedis, redisCommandClient, redisEndpoint, type RedisTarget } from '../connect/redis.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
-import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
+import { REQUIREMENTS, requireBinary, versionOutput } from '../lib/packages.js';
 import { isRecordAlive, readPidFile, run, terminate, waitForExit } from '../lib/process.js';
 import { renderRedis } from '../render/redis.js';
 import { redisAclHash } from '../secrets/hashes.js';
@@ -87,7 +87,7 @@ export const redisDriver: ServerDriver = {
 
   async locate() {
     const server = requireBinary(REQUIREMENTS.redisServer);
-    const r = await run(server, ['--version']);
+    const r = await versionOutput(server, ['--version']);
     const m = /v=(\d+)\.(\d+)\.(\d+)/.exec(r.stdout);
     if (!m || Number(m[1]) < REQUIRED_MAJOR) {
       throw new BinaryNotFoundError(`Redis ${REQUIRED_MAJOR}`, `${server} reports "${r.stdout.trim()}"; install Redis ${REQUIRED_MAJOR} (Debian bookworm: apt-get install -y redis-server)`);

@@ -15,7 +15,7 @@ import type { Access } from '../connect/access.js';
 import { closeRedis, redisCommandClient } from '../connect/redis.js';
 import { redisPort } from '../connect/tls.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
-import { REQUIREMENTS, requireBinary } from '../lib/packages.js';
+import { REQUIREMENTS, requireBinary, versionOutput } from '../lib/packages.js';
 import { isRecordAlive, readPidFile, run, terminate } from '../lib/process.js';
 import { renderSentinels } from '../render/sentinel.js';
 import { redisAclHash } from '../secrets/hashes.js';
@@ -91,7 +91,7 @@ export const sentinelDriver: ServerDriver = {
 
   async locate() {
     const server = requireBinary(REQUIREMENTS.redisSentinel);
-    const r = await run(server, ['--version']);
+    const r = await versionOutput(server, ['--version']);
     const m = /v=(\d+\.\d+\.\d+)/.exec(r.stdout);
     if (!m) throw new BinaryNotFoundError('redis-sentinel', `${server} did not report a version; reinstall the Debian package redis-sentinel`);
     return { server, version: m[1]! };

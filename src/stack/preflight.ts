@@ -14,7 +14,7 @@ import { resolveAccess, type Access, type ConnectionErrorHook } from '../connect
 import { AlreadyRunningError, InternalError, PortInUseError, UsageError } from '../errors/index.js';
 import { onHosts } from '../config/topology.js';
 import type { Logger } from '../lib/logger.js';
-import { ensurePackages, REQUIREMENTS, type Requirement } from '../lib/packages.js';
+import { ensurePackages, loadBinaryAnswers, REQUIREMENTS, saveBinaryAnswers, type Requirement } from '../lib/packages.js';
 import { isPortFree } from '../lib/ports.js';
 import { recordFor, removeFile, writePidFile } from '../lib/process.js';
 import { ensureTraversable, resolveServiceUser, type ServiceUser } from '../lib/service-user.js';
@@ -22,6 +22,7 @@ import { PACKAGE_ROOT } from '../lib/package-root.js';
 import { driverOf, enabledDrivers, wantsPatroni, wantsSentinels } from '../servers/index.js';
 import { MONITOR_REQUIREMENTS, wantedMonitors } from '../servers/monitoring.js';
 import type { Binaries } from '../servers/types.js';
+import { loadNatsBcryptMemo, saveNatsBcryptMemo } from '../secrets/store.js';
 import { ensureCertificates } from '../tls/certificates.js';
 import { loadDeclarations, type Declarations } from './declarations.js';
 import { planStack, type Plan } from './plan.js';
@@ -112,12 +113,16 @@ export async function preflight(opts: SupervisorOptions, releasers: Releasers): 
   mkdirSync(paths.logs, { recursive: true, mode: 0o750 });
   await lock(opts, paths, releasers);
 
+  // Binaries answer for their version once per install, not once per start.
+  const answered = path.join(paths.root, 'binaries.json');
+  loadBinaryAnswers(answered);
   if (opts.installPackages !== false) {
     progress('checking binaries');
     await ensurePackages(requirements(config), progress);
   }
   // Each locate runs the binary for its version: all at once.
   const binaries: Partial<Record<ProcessName, Binaries>> = Object.fromEntries(await Promise.all(enabledDrivers(config).map(async (d) => [d.name, await d.locate(config)] as const)));
+  saveBinaryAnswers(answered);
 
   // Every port before anything starts, so a conflict starts nothing.
   await checkPorts(config);
@@ -137,6 +142,8 @@ export async function preflight(opts: SupervisorOptions, releasers: Releasers): 
   }
   const onConnectionError: ConnectionErrorHook = opts.onConnectionError ?? ((e, s) => logger.warn(`${s.server} connection (${s.client}): ${e.message}`));
   const access: Access = { config, secrets, onConnectionError };
+  if (config.nats.enabled) loadNatsBcryptMemo(config);
   const plan = planStack(access, { binaries: binaries as Partial<Record<ServiceName, Binaries>> });
+  if (config.nats.enabled) saveNatsBcryptMemo(config, secrets);
   return { paths, access, plan, user, binaries, declarations };
 }

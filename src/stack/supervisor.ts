@@ -115,11 +115,15 @@ export class Supervisor {
     const { paths } = this.prepared;
     this.releasers.push('state file', () => removeFile(paths.supervisorState));
 
-    // Chains side by side (warm starts wait for the slowest server, not for their sum); in a chain,
-    // ha: etcd before the PostgreSQL members, HAProxy after; the sentinels once the Redis nodes they watch are up.
-    await settleAll(serverChains(config).map(async (chain) => {
-      for (const driver of chain) await this.startServer(driver);
-    }));
+    // Chains side by side (warm starts wait for the slowest server, not for their sum); in a chain, ha: etcd
+    // before the PostgreSQL members, HAProxy after; sentinels after their Redis nodes. Exporters and Alertmanager alongside.
+    const monitors = wantedMonitors(config);
+    await settleAll([
+      ...serverChains(config).map(async (chain) => {
+        for (const driver of chain) await this.startServer(driver);
+      }),
+      ...monitors.filter((n) => n !== 'prometheus').map((n) => this.startServer(monitorDrivers[n])),
+    ]);
 
     if (config.postgres.enabled && config.postgres.migrateOnUp) await this.migrate();
     const pgUp = () => this.processes.find('postgres')?.state === 'running';
@@ -143,11 +147,7 @@ export class Supervisor {
     ];
     for (const job of jobs) await this.startJob(job);
 
-    // Monitoring last: Prometheus scrapes the servers and the health server above. The exporters
-    // and Alertmanager need only the servers: together; Prometheus once they answer.
-    const monitors = wantedMonitors(config);
-    await settleAll(monitors.filter((n) => n !== 'prometheus').map((n) => this.startServer(monitorDrivers[n])));
-    if (monitors.includes('prometheus')) await this.startServer(monitorDrivers.prometheus);
+    if (monitors.includes('prometheus')) await this.startServer(monitorDrivers.prometheus); // last: it scrapes all the above
     this.writeState();
     logger.info('stack ready', { services: this.snapshot().map((s) => `${s.name}:${s.pid}`) });
   }

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { parseConfig } from '../../src/config/load.js';
 import { GiB } from '../../src/lib/sizes.js';
 import { natsBcrypt, redisAclHash, scramSha256Verifier, scramVerifierMatches } from '../../src/secrets/hashes.js';
-import { generateSecret } from '../../src/secrets/store.js';
+import { ensureSecrets, generateSecret, isGeneratedSecret, saveNatsBcryptMemo, secretFor } from '../../src/secrets/store.js';
 import { planStack } from '../../src/stack/plan.js';
 import { statePaths } from '../../src/config/paths.js';
 import { renderPgbackrest } from '../../src/render/pgbackrest.js';
@@ -143,5 +146,32 @@ describe('password verifiers', () => {
 
   it('bcrypt uses the $2a$ prefix nats-server 2.9 recognises', () => {
     expect(natsBcrypt('secret-password-123').slice(0, 7)).toBe('$2a$10$');
+  });
+
+  it('NATS bcrypt: cost 4 for generated secrets, 10 for ones from the environment; remembered across starts', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-bcrypt-'));
+    try {
+      const config = parseConfig({ stateDir: dir });
+      const env = { DATAPLANE_SECRET_NATS_ADMIN: 'an-operator-chosen-password' };
+      const secrets = ensureSecrets(config, env);
+      const generated = secretFor(secrets, 'nats', 'system');
+      expect(isGeneratedSecret(secrets, 'nats', 'system')).toBe(true);
+      expect(isGeneratedSecret(secrets, 'nats', 'admin')).toBe(false);
+      // A set this module did not resolve is not trusted as generated.
+      expect(isGeneratedSecret({ ...secrets }, 'nats', 'system')).toBe(false);
+      const conf = planStack({ config, secrets }, { binaries: {} }).files.find((f) => f.name === 'nats.conf')!.content;
+      const hashOf = (user: string) => new RegExp(`user: "${user}", password: "([^"]+)"`).exec(conf)?.[1] ?? '';
+      expect(hashOf('system')).toMatch(/^\$2a\$04\$/);
+      expect(hashOf('admin')).toMatch(/^\$2a\$10\$/);
+      expect(bcrypt.compareSync(generated, hashOf('system'))).toBe(true);
+      expect(bcrypt.compareSync(env.DATAPLANE_SECRET_NATS_ADMIN, hashOf('admin'))).toBe(true);
+      saveNatsBcryptMemo(config, secrets);
+      const memo = readFileSync(path.join(dir, 'nats-bcrypt.json'), 'utf8');
+      expect(memo).not.toContain(generated);
+      expect(statSync(path.join(dir, 'nats-bcrypt.json')).mode & 0o777).toBe(0o600);
+      expect(memo).toContain(hashOf('system'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
