@@ -28,7 +28,7 @@ import { connectRedis } from '../src/redis/connection.js';
 import { defineKeyspace } from '../src/redis/keyspace.js';
 import { primaryAddress } from '../src/servers/sentinel.js';
 import { startEphemeralStack } from '../src/testing.js';
-import { progress, redisBenchmark, watchCpu, type Comparison, type Cpu } from './harness.js';
+import { interleave, progress, redisBenchmark, watchCpu, type Comparison, type Cpu, type Side } from './harness.js';
 import { ensureGoClient, goBench } from './messaging.js';
 
 const ASYNC = 200_000;
@@ -133,26 +133,16 @@ export async function benchHaMessaging({ rounds }: { rounds: number }): Promise<
     progress(`ha messaging: R3 leader ${url3}, R1 on ${url1}`);
     const names = ['goAsync3', 'nodeAsync3', 'goAsync1', 'nodeAsync1', 'goSync3', 'nodeSync3', 'goSync1', 'nodeSync1'] as const;
     const r = Object.fromEntries(names.map((n) => [n, series()])) as Record<(typeof names)[number], Series>;
-    const run = async (into: Series, fn: () => Promise<number> | number) => {
-      const stop = watchCpu(cluster.pids, 'natsbench-go');
-      into.rates.push(await fn());
-      into.cpu.push(stop());
-    };
+    const watch = () => watchCpu(cluster.pids, 'natsbench-go');
     const go = (mode: string, msgs: number, stream: string, subject: string) => () => goBench(stream === 'BENCH_R3' ? url3 : url1, ['-mode', mode, '-msgs', String(msgs), '-size', '128', '-stream', stream, '-subject', subject, ...(mode === 'pub-async' ? ['-purge'] : [])]);
-    for (let round = 1; round <= rounds; round++) {
-      progress(`ha messaging round ${round}/${rounds}`);
-      await run(r.goAsync3, go('pub-async', ASYNC, 'BENCH_R3', 'bench.r3'));
-      await run(r.nodeAsync3, () => nodeAsync(nc3, jsm, 'BENCH_R3', 'bench.r3'));
-      await run(r.goAsync1, go('pub-async', ASYNC, 'BENCH_R1', 'bench.r1'));
-      await run(r.nodeAsync1, () => nodeAsync(nc1, jsm, 'BENCH_R1', 'bench.r1'));
-      await run(r.goSync3, go('pub-sync', SYNC, 'BENCH_R3', 'bench.r3'));
-      await run(r.nodeSync3, () => nodeSync(nc3, 'bench.r3'));
-      await run(r.goSync1, go('pub-sync', SYNC, 'BENCH_R1', 'bench.r1'));
-      await run(r.nodeSync1, () => nodeSync(nc1, 'bench.r1'));
-      const last = (s: Series) => Math.round(s.rates.at(-1)!).toLocaleString('en-US');
-      progress(`  async R3 go/node ${last(r.goAsync3)}/${last(r.nodeAsync3)}, R1 ${last(r.goAsync1)}/${last(r.nodeAsync1)}; sync R3 ${last(r.goSync3)}/${last(r.nodeSync3)}, R1 ${last(r.goSync1)}/${last(r.nodeSync1)}`);
-    }
-    const side = (o: Series, ref: Series) => ({ oursRates: o.rates, refRates: ref.rates, oursCpu: o.cpu, refCpu: ref.cpu, unit: 'msgs/s' });
+    const step = (label: string, into: Series, run: () => Promise<number> | number): Side => ({ label, into, run, watch });
+    await interleave('ha messaging', rounds, [
+      [step('natsbench-go pub-async R3', r.goAsync3, go('pub-async', ASYNC, 'BENCH_R3', 'bench.r3')), step('publishAsync R3', r.nodeAsync3, () => nodeAsync(nc3, jsm, 'BENCH_R3', 'bench.r3'))],
+      [step('natsbench-go pub-async R1', r.goAsync1, go('pub-async', ASYNC, 'BENCH_R1', 'bench.r1')), step('publishAsync R1', r.nodeAsync1, () => nodeAsync(nc1, jsm, 'BENCH_R1', 'bench.r1'))],
+      [step('natsbench-go pub-sync R3', r.goSync3, go('pub-sync', SYNC, 'BENCH_R3', 'bench.r3')), step('publish R3', r.nodeSync3, () => nodeSync(nc3, 'bench.r3'))],
+      [step('natsbench-go pub-sync R1', r.goSync1, go('pub-sync', SYNC, 'BENCH_R1', 'bench.r1')), step('publish R1', r.nodeSync1, () => nodeSync(nc1, 'bench.r1'))],
+    ]);
+    const side = (o: Series, ref: Series) => ({ oursRates: o.rates, refRates: ref.rates, oursCpu: o.cpu, refCpu: ref.cpu, unit: 'msgs/s', security: 'plaintext, no auth' });
     return [
       { group: 'ha messaging', ours: 'Publisher.publishAsync to R3, window 4000', reference: 'natsbench-go pub-async to R3, window 4000', ...side(r.nodeAsync3, r.goAsync3), target: 0.5 },
       { group: 'ha messaging', ours: 'Publisher.publishAsync to R3', reference: 'Publisher.publishAsync to R1, same cluster', ...side(r.nodeAsync3, r.nodeAsync1) },
@@ -218,30 +208,25 @@ export async function benchHaCache({ rounds }: { rounds: number }): Promise<Comp
     const servers: Record<string, number> = {};
     for (const s of stack.supervisor.snapshot()) if (s.pid && s.name.startsWith('redis')) servers[s.name] = s.pid;
     const r = { refSet: series(), refGet: series(), set: series(), get: series() };
-    const run = async (into: Series, fn: () => Promise<number> | number) => {
-      const stop = watchCpu(servers, 'redis-benchmark');
-      into.rates.push(await fn());
-      into.cpu.push(stop());
-    };
+    const watch = () => watchCpu(servers, 'redis-benchmark');
     const flush = () => admin!.call('FLUSHDB', 'SYNC');
     try {
-      for (let round = 1; round <= rounds; round++) {
-        progress(`ha cache round ${round}/${rounds}`);
-        await flush();
-        await run(r.refSet, reference(['SET', 'app:bench:__rand_int__', VALUE, 'PX', String(TTL_MS)]));
-        await run(r.refGet, reference(['GET', 'app:bench:__rand_int__']));
-        await flush();
-        await run(r.set, timed(() => callers(() => ks.set({ id: rnd() }, VALUE))));
-        await run(r.get, timed(() => callers(() => ks.get({ id: rnd() }))));
-        const last = (s: Series) => Math.round(s.rates.at(-1)!).toLocaleString('en-US');
-        progress(`  set/get: redis-benchmark ${last(r.refSet)}/${last(r.refGet)}, keyspace through Sentinel ${last(r.set)}/${last(r.get)}`);
-      }
+      await interleave('ha cache', rounds, [
+        [
+          { label: 'redis-benchmark SET, TLS', into: r.refSet, watch, before: flush, run: reference(['SET', 'app:bench:__rand_int__', VALUE, 'PX', String(TTL_MS)]) },
+          { label: 'keyspace set through Sentinel', into: r.set, watch, before: flush, run: timed(() => callers(() => ks.set({ id: rnd() }, VALUE))) },
+        ],
+        [
+          { label: 'redis-benchmark GET, TLS', into: r.refGet, watch, run: reference(['GET', 'app:bench:__rand_int__']) },
+          { label: 'keyspace get through Sentinel', into: r.get, watch, run: timed(() => callers(() => ks.get({ id: rnd() }))) },
+        ],
+      ]);
     } finally {
       await flush();
       await admin.config('SET', 'save', saved.save, 'auto-aof-rewrite-percentage', saved.aof);
       await admin.call('ACL', 'DELUSER', 'bench');
     }
-    const side = (o: Series, ref: Series) => ({ oursRates: o.rates, refRates: ref.rates, oursCpu: o.cpu, refCpu: ref.cpu, unit: 'ops/s' });
+    const side = (o: Series, ref: Series) => ({ oursRates: o.rates, refRates: ref.rates, oursCpu: o.cpu, refCpu: ref.cpu, unit: 'ops/s', security: 'TLS, ACL user' });
     return [
       { group: 'ha cache', ours: 'keyspace set through Sentinel, TLS, 50 callers on 1 connection', reference: 'redis-benchmark SET PX -c 50 --tls, on the primary', ...side(r.set, r.refSet) },
       { group: 'ha cache', ours: 'keyspace get through Sentinel, TLS, 50 callers on 1 connection', reference: 'redis-benchmark GET -c 50 --tls, on the primary', ...side(r.get, r.refGet) },
