@@ -7,6 +7,7 @@
  *   npm run bench -- --only ha-messaging,ha-cache   # the ha topology's comparisons
  *   npm run bench -- --only growth --growth-steps 1,10,50   # telemetry.measurements from 1M to 50M rows (about 20 min)
  *   npm run bench -- --only foreign-keys --rounds 5          # what the two foreign keys cost at ingest
+ *   npm run bench -- --only start                            # cold and warm start, probe latency
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -18,10 +19,11 @@ import { benchIngest } from './ingest.js';
 import { benchHaCache, benchHaMessaging } from './ha.js';
 import { benchMessaging, benchMessagingSecured } from './messaging.js';
 import { benchOutbox } from './outbox.js';
+import { benchStart, startMarkdown } from './start.js';
 
 const { values } = parseArgs({
   options: {
-    only: { type: 'string', default: 'ingest,cache,messaging,outbox,ha-messaging,ha-cache' },
+    only: { type: 'string', default: 'start,ingest,cache,messaging,outbox,ha-messaging,ha-cache' },
     rounds: { type: 'string', default: '3' },
     write: { type: 'string', default: 'docs/benchmarks.md' },
     'growth-steps': { type: 'string', default: '1,10,50' },
@@ -37,6 +39,11 @@ const started = new Date();
 // The previous group's garbage (a million ingest rows) is collected between groups, so
 // that a major collection does not land inside the next group's timings.
 const collect = () => (globalThis as { gc?: () => void }).gc?.();
+const runDate = `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+// Sections written by their own runs and kept by the others.
+const sections = new Map<string, string>();
+// First, while nothing else of the benchmark runs: it starts the default configuration's stack.
+if (only.has('start')) sections.set('start', startMarkdown(await benchStart({ rounds: Math.max(rounds, 5) }), runDate));
 if (['ingest', 'cache', 'outbox', 'messaging'].some((g) => only.has(g))) {
   // A stack sized like a small production host; workers off so nothing else competes.
   const stack = await startEphemeralStack({
@@ -64,9 +71,6 @@ if (only.has('messaging')) {
   notes.push(`Messaging end-to-end latency (publish to handler, same process, 5,000 msgs/s for 3 s): p50 ${m.latency.p50.toFixed(2)} ms, p99 ${m.latency.p99.toFixed(2)} ms.`);
 }
 
-// Sections written by their own (long) runs and kept by the others.
-const sections = new Map<string, string>();
-const runDate = `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 if (only.has('growth')) {
   const steps = values['growth-steps']!.split(',').map(Number);
   if (steps.some((n) => !(n > 0)) || steps.length < 2) throw new Error(`--growth-steps expects at least two sizes in millions of rows, e.g. 1,10,50; got ${values['growth-steps']}`);
@@ -164,7 +168,7 @@ if (values.write) {
   // A section is replaced by its own run and kept by the others; the comparisons table only by a run that made one.
   const previous = existsSync(values.write) ? readFileSync(values.write, 'utf8') : '';
   let doc = comparisons.length ? md : previous || md;
-  for (const name of ['growth', 'foreign-keys']) {
+  for (const name of ['start', 'growth', 'foreign-keys']) {
     const marked = new RegExp(`<!-- ${name}:begin[\\s\\S]*?<!-- ${name}:end -->`);
     const kept = sections.get(name) ?? marked.exec(previous)?.[0];
     if (kept) doc = marked.test(doc) ? doc.replace(marked, () => kept) : `${doc.trimEnd()}\n\n${kept}\n`;
