@@ -56,6 +56,8 @@ export async function benchCache({ stack, rounds }: { stack: EphemeralStack; rou
     connGet: () => callers(CONNECTIONS, OPS / CONNECTIONS, (c) => spaces[c]!.get({ id: rnd() })),
     mset: () => callers(CONNECTIONS, OPS / CONNECTIONS / 16, (c) => spaces[c]!.mset(Array.from({ length: 16 }, () => [{ id: rnd() }, VALUE] as [{ id: number }, string]))),
     mget: () => callers(CONNECTIONS, OPS / CONNECTIONS / 16, (c) => spaces[c]!.mget(Array.from({ length: 16 }, () => ({ id: rnd() })))),
+    sharedMset: () => callers(CONNECTIONS, OPS / CONNECTIONS / 16, () => shared.mset(Array.from({ length: 16 }, () => [{ id: rnd() }, VALUE] as [{ id: number }, string]))),
+    sharedMget: () => callers(CONNECTIONS, OPS / CONNECTIONS / 16, () => shared.mget(Array.from({ length: 16 }, () => ({ id: rnd() })))),
     tlsSet: () => callers(CONNECTIONS, OPS / CONNECTIONS, () => tlsShared.set({ id: rnd() }, VALUE)),
     tlsGet: () => callers(CONNECTIONS, OPS / CONNECTIONS, () => tlsShared.get({ id: rnd() })),
   };
@@ -68,7 +70,7 @@ export async function benchCache({ stack, rounds }: { stack: EphemeralStack; rou
   const refSet = (p: number, tls = false) => reference(p, ['SET', 'key:__rand_int__', VALUE, 'PX', String(TTL_MS)], tls);
   const refGet = (p: number, tls = false) => reference(p, ['GET', 'key:__rand_int__'], tls);
 
-  const r = { refSet: series(), refGet: series(), sharedSet: series(), sharedGet: series(), connSet: series(), connGet: series(), refPSet: series(), refPGet: series(), mset: series(), mget: series(), refTlsSet: series(), refTlsGet: series(), tlsSet: series(), tlsGet: series() };
+  const r = { refSet: series(), refGet: series(), sharedSet: series(), sharedGet: series(), connSet: series(), connGet: series(), refPSet: series(), refPGet: series(), mset: series(), mget: series(), refTlsSet: series(), refTlsGet: series(), tlsSet: series(), tlsGet: series(), sharedMset: series(), sharedMget: series() };
   const watch = () => watchCpu({ redis: redisPid }, 'redis-benchmark');
   const timedOps = (fn: () => Promise<unknown>, ops = OPS) => async () => {
     const t0 = performance.now();
@@ -85,8 +87,8 @@ export async function benchCache({ stack, rounds }: { stack: EphemeralStack; rou
     await interleave('cache', rounds, [
       [write('redis-benchmark SET', r.refSet, () => refSet(1)), write('keyspace set, shared connection', r.sharedSet, timedOps(ours.sharedSet!)), write('keyspace set, 50 connections', r.connSet, timedOps(ours.connSet!))],
       [read('redis-benchmark GET', r.refGet, () => refGet(1)), read('keyspace get, shared connection', r.sharedGet, timedOps(ours.sharedGet!)), read('keyspace get, 50 connections', r.connGet, timedOps(ours.connGet!))],
-      [write('redis-benchmark SET -P 16', r.refPSet, () => refSet(16)), write('keyspace mset of 16', r.mset, timedOps(ours.mset!))],
-      [read('redis-benchmark GET -P 16', r.refPGet, () => refGet(16)), read('keyspace mget of 16', r.mget, timedOps(ours.mget!))],
+      [write('redis-benchmark SET -P 16', r.refPSet, () => refSet(16)), write('keyspace mset of 16, shared connection', r.sharedMset, timedOps(ours.sharedMset!)), write('keyspace mset of 16, 50 connections', r.mset, timedOps(ours.mset!))],
+      [read('redis-benchmark GET -P 16', r.refPGet, () => refGet(16)), read('keyspace mget of 16, shared connection', r.sharedMget, timedOps(ours.sharedMget!)), read('keyspace mget of 16, 50 connections', r.mget, timedOps(ours.mget!))],
       [write('redis-benchmark SET, TLS', r.refTlsSet, () => refSet(1, true)), write('keyspace set, shared TLS connection', r.tlsSet, timedOps(ours.tlsSet!))],
       [read('redis-benchmark GET, TLS', r.refTlsGet, () => refGet(1, true)), read('keyspace get, shared TLS connection', r.tlsGet, timedOps(ours.tlsGet!))],
     ]);
@@ -103,8 +105,10 @@ export async function benchCache({ stack, rounds }: { stack: EphemeralStack; rou
     { group: 'cache', ours: 'keyspace get, 50 callers on 1 connection', reference: 'redis-benchmark GET -c 50', ...side(r.sharedGet, r.refGet), target: 1.2 },
     { group: 'cache', ours: 'keyspace set, 50 connections', reference: 'redis-benchmark SET PX -c 50', ...side(r.connSet, r.refSet) },
     { group: 'cache', ours: 'keyspace get, 50 connections', reference: 'redis-benchmark GET -c 50', ...side(r.connGet, r.refGet) },
-    { group: 'cache', ours: 'keyspace mset of 16, 50 connections', reference: 'redis-benchmark SET PX -c 50 -P 16', ...side(r.mset, r.refPSet), target: 0.5 },
-    { group: 'cache', ours: 'keyspace mget of 16, 50 connections', reference: 'redis-benchmark GET -c 50 -P 16', ...side(r.mget, r.refPGet), target: 0.5 },
+    { group: 'cache', ours: 'keyspace mset of 16, 50 callers on 1 connection', reference: 'redis-benchmark SET PX -c 50 -P 16', ...side(r.sharedMset, r.refPSet), target: 0.5 },
+    { group: 'cache', ours: 'keyspace mget of 16, 50 callers on 1 connection', reference: 'redis-benchmark GET -c 50 -P 16', ...side(r.sharedMget, r.refPGet), target: 0.5 },
+    { group: 'cache', ours: 'keyspace mset of 16, 50 connections', reference: 'redis-benchmark SET PX -c 50 -P 16', ...side(r.mset, r.refPSet) },
+    { group: 'cache', ours: 'keyspace mget of 16, 50 connections', reference: 'redis-benchmark GET -c 50 -P 16', ...side(r.mget, r.refPGet) },
     { group: 'cache', ours: 'keyspace set, 50 callers on 1 connection', reference: 'redis-benchmark SET PX -c 50 --tls', ...side(r.tlsSet, r.refTlsSet, 'TLS, ACL user'), target: 1.2 },
     { group: 'cache', ours: 'keyspace get, 50 callers on 1 connection', reference: 'redis-benchmark GET -c 50 --tls', ...side(r.tlsGet, r.refTlsGet, 'TLS, ACL user'), target: 1.2 },
   ];

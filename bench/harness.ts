@@ -3,7 +3,7 @@
  * machine description that goes next to every number.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 
 export interface Measurement {
@@ -187,18 +187,29 @@ export function progress(msg: string): void {
 }
 
 /**
- * CPU seconds a process and its exited children used (user + system), from /proc:
- * who was busy during a run. For the postmaster this includes every backend that
- * has disconnected since, which is how a COPY's server-side cost is seen.
+ * CPU seconds a process and its children used (user + system), from /proc: who was
+ * busy during a run. Children still running are read one by one (a PostgreSQL pool's
+ * backends live through a whole run); exited ones are in the parent's own figures.
  */
 export function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
-  } catch {
-    return 0;
+  const read = (p: number | string): { ppid: number; seconds: number } | undefined => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return { ppid: Number(f[1]), seconds: (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100 };
+    } catch {
+      return undefined;
+    }
+  };
+  const own = read(pid);
+  if (!own) return 0;
+  let total = own.seconds;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const child = read(entry);
+    if (child?.ppid === pid) total += child.seconds;
   }
+  return total;
 }
 
 export function machine(): string {

@@ -134,8 +134,9 @@ ${notes.map((n) => `- ${n}`).join('\n')}
   plaintext loopback port, each write phase starting from an empty database. Reference:
   \`redis-benchmark -c 50 -r 1000000\` running the commands the keyspace sends (\`SET key value PX ttl\`, \`GET\`),
   and with \`-P 16\`. Ours: a string keyspace with a TTL, either 50 concurrent callers sharing one ioredis
-  connection (how an application process uses it) or 50 connections with one caller each (the reference's shape),
-  single commands or \`mset\`/\`mget\` of 16 (\`mset\` runs one script that sets each key with its TTL).
+  connection (how an application process uses it; the rows with targets) or 50 connections with one caller each
+  (the reference's shape), single commands or \`mset\`/\`mget\` of 16 (\`mset\` runs one script that sets each key
+  with its TTL). One Node process driving 50 sockets spends its time in the sockets, not in the commands.
   RDB snapshots and AOF rewrites are held off during the runs (AOF with \`appendfsync everysec\` stays on), as
   their forks land at random moments in one side or the other. The TLS rows repeat set/get on the stack's TLS
   port (\`redis-benchmark --tls\` against one shared ioredis TLS connection), both verifying the stack's CA.
