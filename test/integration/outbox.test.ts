@@ -16,6 +16,7 @@ import { reconcile } from '../../src/nats/reconcile.js';
 import { defineSubject } from '../../src/nats/subjects.js';
 import { msgIdOf, processOnce } from '../../src/outbox/inbox.js';
 import { enqueue } from '../../src/outbox/outbox.js';
+import { OutboxRelay } from '../../src/outbox/relay.js';
 import { connectPostgres, type Database } from '../../src/postgres/database.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { expectAllGone, waitFor } from '../helpers/processes.js';
@@ -163,5 +164,30 @@ describe('outbox', () => {
     const r = await project.run(['outbox', 'status', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ pending: counts.pending, published: counts.published, oldestPendingSeconds: expect.any(Number) });
+  });
+
+  it('an event that cannot be published holds back its key\'s later events, across batches in flight; other keys go on', async () => {
+    await owner.query("delete from messaging.outbox where key = 'backlog'");
+    // In id order, batches of 2: [held 0, free 0], [held 1 (no stream captures it), free 1], [held 2, free 2].
+    const rows: [string, string, number][] = [];
+    for (let n = 0; n < 3; n++) rows.push([n === 1 ? 'nostream.order' : 'app.events.order.held', 'held', n], ['app.events.order.free', 'free', n]);
+    for (const [subject, key, n] of rows) await rw.query('insert into messaging.outbox (subject, payload, key) values ($1, $2::jsonb, $3)', [subject, JSON.stringify({ n }), key]);
+    const published = async () =>
+      (await owner.query<{ key: string; n: number }>("select key, (payload->>'n')::int as n from messaging.outbox where key in ('held', 'free') and published_at is not null order by id")).rows.map((r) => `${r.key} ${r.n}`);
+    const errors: string[] = [];
+    const relay = new OutboxRelay({ db: rw, nc: admin, batchSize: 2, pollIntervalMs: 50, onError: (e) => errors.push(e.message) });
+    relay.start();
+    try {
+      await waitFor('the free key to be published', async () => ((await published()).filter((x) => x.startsWith('free')).length === 3 ? true : undefined), 20_000, 50);
+      // Several more rounds over the rows left: the held key's third event must never overtake its second.
+      await waitFor('the failing event to be tried again', async () => (errors.length >= 3 ? true : undefined), 20_000, 50);
+      expect(await published()).toEqual(['held 0', 'free 0', 'free 1', 'free 2']);
+      expect(errors[0]).toMatch(/no stream captures this subject/);
+      const inStream = await jsm.streams.getMessage('EVENTS', { last_by_subj: 'app.events.order.held' });
+      expect(JSON.parse(new TextDecoder().decode(inStream!.data)).n).toBe(0);
+    } finally {
+      await relay.stop();
+      await owner.query("delete from messaging.outbox where key in ('held', 'free')");
+    }
   });
 });
