@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { choosePortsFrom, freePortBlock, freePorts } from '../../src/lib/ports.js';
 import { runCli } from '../helpers/cli.js';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -37,8 +37,12 @@ describe('ephemeral ports', () => {
 
   it('a malformed DATAPLANE_EPHEMERAL_PORTS is a usage error', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-ports-'));
-    const r = await runCli(['config', 'docs'], dir, { env: { DATAPLANE_EPHEMERAL_PORTS: '30000-20000' } });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/DATAPLANE_EPHEMERAL_PORTS=30000-20000 is not a port range/);
+    try {
+      const r = await runCli(['config', 'docs'], dir, { env: { DATAPLANE_EPHEMERAL_PORTS: '30000-20000' } });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/DATAPLANE_EPHEMERAL_PORTS=30000-20000 is not a port range/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
