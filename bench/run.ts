@@ -43,7 +43,7 @@ const runDate = `${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 // Sections written by their own runs and kept by the others.
 const sections = new Map<string, string>();
 // First, while nothing else of the benchmark runs: it starts the default configuration's stack.
-if (only.has('start')) sections.set('start', startMarkdown(await benchStart({ rounds: Math.max(rounds, 5) }), runDate));
+if (only.has('start')) sections.set('start', startMarkdown(benchStart({ rounds: Math.max(rounds, 5) }), runDate));
 if (['ingest', 'cache', 'outbox', 'messaging'].some((g) => only.has(g))) {
   // A stack sized like a small production host; workers off so nothing else competes.
   const stack = await startEphemeralStack({

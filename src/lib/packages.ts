@@ -3,9 +3,10 @@
  * when we may (root with apt-get); otherwise the error names the exact command.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BinaryNotFoundError, PackageInstallError } from '../errors/index.js';
+import { writeFileAtomic } from './files.js';
 import { run, SEARCH_PATH } from './process.js';
 
 export interface Requirement {
@@ -130,9 +131,7 @@ export function loadBinaryAnswers(file: string): void {
 }
 
 export function saveBinaryAnswers(file: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(Object.fromEntries(answers)) + '\n', { mode: 0o600 });
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(Object.fromEntries(answers)) + '\n');
 }
 
 export function requireBinary(req: Requirement): string {

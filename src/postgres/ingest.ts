@@ -9,8 +9,8 @@
  *
  * Rows go in COPY's binary format when every column has a binary encoder
  * (copy-binary.ts: the server then copies values instead of parsing text), else in
- * the text format, formatted here (escaping, and a timestamp text cache per second)
- * because that formatting is where the client's time goes (docs/benchmarks.md).
+ * the text format (copy-text.ts: escaping, and a timestamp text cache per second,
+ * because that formatting is where the client's time goes; docs/benchmarks.md).
  */
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';

@@ -5,11 +5,12 @@
  * DATAPLANE_SECRET_REDIS_APP); such values are used, never written to the file.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { statePaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import { DataplaneError } from '../errors/index.js';
+import { writeFileAtomic } from '../lib/files.js';
 import { natsBcryptMemo, rememberNatsBcrypt } from './hashes.js';
 import { serviceUsers, type SecretService } from './identities.js';
 
@@ -52,11 +53,8 @@ function readFile(file: string): Secrets {
   }
 }
 
-function writeFileAtomic(file: string, data: unknown): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, file);
+function writeJson(file: string, data: unknown): void {
+  writeFileAtomic(file, JSON.stringify(data, null, 2) + '\n');
 }
 
 /** DATAPLANE_SECRET_* values by variable name, as the config loader read them from the environment. */
@@ -92,7 +90,7 @@ function resolve(config: Config, env: SecretOverrides, create: boolean): Secrets
     }
     if (value !== undefined) (out[service] ??= {})[user] = value;
   }
-  if (dirty) writeFileAtomic(file, stored);
+  if (dirty) writeJson(file, stored);
   supplied.set(out, fromEnvironment);
   return out;
 }
@@ -131,12 +129,12 @@ export function storeSecret(config: Config, service: SecretService, user: string
   const file = secretsFile(config);
   const stored: Secrets = existsSync(file) ? readFile(file) : {};
   (stored[service] ??= {})[user] = value;
-  writeFileAtomic(file, stored);
+  writeJson(file, stored);
 }
 
 /** Install a whole set of secrets (credentials import); 0600, atomically. */
 export function replaceSecrets(config: Config, secrets: Secrets): void {
-  writeFileAtomic(secretsFile(config), secrets);
+  writeJson(secretsFile(config), secrets);
 }
 
 /** The stored secrets as they are (credentials import compares against them); undefined before the first start. */
@@ -159,5 +157,5 @@ export function loadNatsBcryptMemo(config: Config): void {
 }
 
 export function saveNatsBcryptMemo(config: Config, secrets: Secrets): void {
-  writeFileAtomic(bcryptMemoFile(config), natsBcryptMemo(Object.values(secrets.nats ?? {})));
+  writeJson(bcryptMemoFile(config), natsBcryptMemo(Object.values(secrets.nats ?? {})));
 }

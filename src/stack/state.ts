@@ -2,7 +2,8 @@
  * What a running stack leaves in <stateDir>/run: one pid file per process (with
  * start time, see servers/process.ts) and supervisor.json describing the stack.
  */
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../lib/files.js';
 import type { StatePaths } from '../config/paths.js';
 import { MONITORS, SERVICES } from '../config/schema.js';
 import { isRecordAlive, readPidFile, removeFile, terminate, type PidRecord } from '../lib/process.js';
@@ -30,9 +31,7 @@ export function readSupervisorState(paths: StatePaths): SupervisorState | undefi
 }
 
 export function writeSupervisorState(paths: StatePaths, state: SupervisorState): void {
-  const tmp = `${paths.supervisorState}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o644 });
-  renameSync(tmp, paths.supervisorState);
+  writeFileAtomic(paths.supervisorState, JSON.stringify(state, null, 2) + '\n', 0o644);
 }
 
 /** The live supervisor of this state dir, if any. */
