@@ -61,7 +61,7 @@ export function benchStart({ rounds }: { rounds: number }): AbsoluteFigure[] {
   return [
     { name: 'cold start: `up --detach` on an empty state folder (initdb, migrations, monitoring)', unit: 's', values: cold, target: 8 },
     { name: 'warm start: `up --detach` on an existing state folder', unit: 's', values: warm, target: 3 },
-    ...[...probes].map(([service, values]) => ({ name: `probe latency, ${service} (\`status --json\`, a new authenticated connection)`, unit: 'ms' as const, values, target: 20 })),
+    ...[...probes].map(([service, values]) => ({ name: `probe latency, ${service} (\`status --json\`: the supervisor's probe, on its kept login for the data servers)`, unit: 'ms' as const, values, target: 20 })),
   ];
 }
 
@@ -77,7 +77,8 @@ export function startMarkdown(figures: AbsoluteFigure[], runDate: string): strin
 
 Run ${runDate}: \`dataplane up --detach\` in a temporary folder with the default configuration
 (monitoring on), timed from the command's start to its exit; then \`status --json\` three times per
-warm start. Medians with the spread (min–max). ${figures.length - missed.length} of ${figures.length} targets met${missed.length ? `; missed: ${missed.map((f) => `${f.name.split(':')[0]!.split(' (')[0]} ${fmt(median(f.values), f.unit)}`).join('; ')}` : ''}.
+warm start. Its probe latencies are the supervisor's (\`/readyz\`): a round trip on the login it keeps
+for PostgreSQL, Redis and NATS, an HTTP request for the others (docs/operations.md, "Probes"). Medians with the spread (min–max). ${figures.length - missed.length} of ${figures.length} targets met${missed.length ? `; missed: ${missed.map((f) => `${f.name.split(':')[0]!.split(' (')[0]} ${fmt(median(f.values), f.unit)}`).join('; ')}` : ''}.
 
 | figure | median (min–max) | target | |
 | --- | --- | --- | --- |

@@ -13,7 +13,8 @@ import { run, terminate } from '../lib/process.js';
 import { natsMonitoringServed, renderNats } from '../render/nats.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { fetchNatsStats } from './nats-monitor.js';
-import type { NatsFigures, ServerDriver } from './types.js';
+import { probeOnce } from './probe-session.js';
+import type { NatsFigures, ProbeSession, ServerDriver } from './types.js';
 
 /** A node of the config by instance (the first node when not given). */
 export function natsNode(config: Config, instance = 'nats'): NatsNode {
@@ -53,6 +54,25 @@ export async function natsFigures(access: Access, timeoutMs = 2000, instance?: s
 async function loginOnce(access: Access, user: string, timeoutMs: number, name: string, node?: NatsNode) {
   const endpoint = { ...natsEndpoint(access, user), ...(node ? { servers: `${node.host}:${node.port}` } : {}) };
   return natsConnect(endpoint, { name, reconnect: false, timeoutMs });
+}
+
+/** This node answers as admin and its JetStream serves the account: in a cluster, a meta leader exists (a quorum). */
+async function natsSession(access: Access, timeoutMs: number, instance?: string): Promise<ProbeSession> {
+  const nc = await loginOnce(access, 'admin', timeoutMs, 'dataplane-probe', natsNode(access.config, instance));
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    return {
+      async probe() {
+        const started = performance.now();
+        await jsm.getAccountInfo();
+        return { version: nc.info?.version ?? 'unknown', latencyMs: performance.now() - started };
+      },
+      close: () => nc.close().catch(() => {}),
+    };
+  } catch (e) {
+    await nc.close().catch(() => {});
+    throw e;
+  }
 }
 
 export const natsDriver: ServerDriver = {
@@ -102,18 +122,8 @@ export const natsDriver: ServerDriver = {
     return { bin: ctx.binaries.server, args: ['-c', p.conf], cwd: p.dir };
   },
 
-  /** This node answers as admin and its JetStream serves the account: in a cluster, a meta leader exists (a quorum). */
-  async probe(access, timeoutMs = 2000, instance) {
-    const started = performance.now();
-    const nc = await loginOnce(access, 'admin', timeoutMs, 'dataplane-probe', natsNode(access.config, instance));
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
-      await jsm.getAccountInfo();
-      return { version: nc.info?.version ?? 'unknown', latencyMs: performance.now() - started };
-    } finally {
-      await nc.close().catch(() => {});
-    }
-  },
+  probe: (access, timeoutMs = 2000, instance) => probeOnce(() => natsSession(access, timeoutMs, instance), timeoutMs),
+  session: natsSession,
 
   async stuck(access, instance) {
     const nc = await loginOnce(access, 'admin', 2000, 'dataplane-watchdog', natsNode(access.config, instance)).catch(() => undefined);

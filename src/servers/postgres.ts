@@ -20,7 +20,8 @@ import { secretFor } from '../secrets/store.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { ensureDatabase, ensureRoles, prepareDatabase } from './postgres-bootstrap.js';
 import { clusterExists, leaderInstance, locatePatroni, member, memberFigures, preparePatroniMember } from './patroni.js';
-import type { Binaries, PostgresFigures, ServerContext, ServerDriver } from './types.js';
+import { probeOnce } from './probe-session.js';
+import type { Binaries, PostgresFigures, ProbeSession, ServerContext, ServerDriver } from './types.js';
 
 const REQUIRED_MAJOR = 16;
 
@@ -85,9 +86,9 @@ const isHa = (config: Access['config']) => config.topology === 'ha';
  * The superuser, for dataplane's own work: every statement bounded by the timeout too.
  * `instance`: that member itself (ha), not the primary address.
  */
-function superuser(access: Access, timeoutMs: number, database = 'postgres', instance?: string): pg.Client {
+function superuser(access: Access, timeoutMs: number, database = 'postgres', instance?: string, client?: string): pg.Client {
   const at = instance && isHa(access.config) ? member(access.config, instance) : undefined;
-  return pgClient(pgEndpoint(access, access.config.postgres.superuser, { database, ...(at ? { host: at.host, port: at.port } : {}) }), { timeoutMs, queryTimeoutMs: timeoutMs });
+  return pgClient(pgEndpoint(access, access.config.postgres.superuser, { database, ...(at ? { host: at.host, port: at.port } : {}) }), { timeoutMs, queryTimeoutMs: timeoutMs, ...(client ? { client } : {}) });
 }
 
 async function asSuperuser<T>(access: Access, timeoutMs: number, fn: (c: pg.Client) => Promise<T>, database?: string, instance?: string): Promise<T> {
@@ -98,6 +99,25 @@ async function asSuperuser<T>(access: Access, timeoutMs: number, fn: (c: pg.Clie
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** As the superuser (its reserved connections answer when the others are used up); queries time out after `timeoutMs`. */
+async function postgresSession(access: Access, timeoutMs: number, instance = 'postgres'): Promise<ProbeSession> {
+  const client = superuser(access, timeoutMs, 'postgres', instance, 'dataplane-probe');
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.end().catch(() => {});
+    throw e;
+  }
+  return {
+    async probe() {
+      const started = performance.now();
+      const r = await client.query<{ v: string }>("select current_setting('server_version') as v");
+      return { version: r.rows[0]!.v, latencyMs: performance.now() - started };
+    },
+    close: () => client.end().catch(() => {}),
+  };
 }
 
 async function initdb(ctx: ServerContext): Promise<void> {
@@ -237,11 +257,8 @@ export const postgresDriver: ServerDriver = {
   },
 
   /** The member itself answers SQL (a replica too: hot standby). */
-  async probe(access, timeoutMs = 2000, instance = 'postgres') {
-    const started = performance.now();
-    const r = await asSuperuser(access, timeoutMs, (c) => c.query<{ v: string }>("select current_setting('server_version') as v"), 'postgres', instance);
-    return { version: r.rows[0]!.v, latencyMs: performance.now() - started };
-  },
+  probe: (access, timeoutMs = 2000, instance = 'postgres') => probeOnce(() => postgresSession(access, timeoutMs, instance), timeoutMs),
+  session: postgresSession,
 
   async afterStart(ctx) {
     const { config } = ctx;

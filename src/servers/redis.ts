@@ -19,7 +19,8 @@ import { redisAclHash } from '../secrets/hashes.js';
 import { plaintextAllowed } from '../tls/policy.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
 import { setSentinelPassword } from './sentinel.js';
-import type { RedisFigures, ServerDriver } from './types.js';
+import { probeOnce } from './probe-session.js';
+import type { ProbeSession, RedisFigures, ServerDriver } from './types.js';
 
 const REQUIRED_MAJOR = 7;
 
@@ -47,6 +48,28 @@ export async function withRedis<T>(access: Access, user: string, timeoutMs: numb
   } finally {
     await closeRedis(client);
   }
+}
+
+/** As `admin`; the version is read once (a restart ends the connection). Commands time out after `timeoutMs`. */
+async function redisSession(access: Access, timeoutMs: number, instance = 'redis'): Promise<ProbeSession> {
+  const client = redisCommandClient(redisEndpoint(access, 'admin', { instance }), { timeoutMs, client: 'dataplane-probe' });
+  let version: string;
+  try {
+    await client.connect();
+    version = /redis_version:(\S+)/.exec(await client.info('server'))?.[1] ?? 'unknown';
+  } catch (e) {
+    await closeRedis(client);
+    throw e;
+  }
+  return {
+    async probe() {
+      const started = performance.now();
+      const pong = await client.ping();
+      if (pong !== 'PONG') throw new ProbeError(`unexpected PING reply ${pong}`);
+      return { version, latencyMs: performance.now() - started };
+    },
+    close: () => closeRedis(client),
+  };
 }
 
 function infoField(info: string, field: string): string | undefined {
@@ -125,22 +148,8 @@ export const redisDriver: ServerDriver = {
     return { bin: ctx.binaries.server, args: [p.conf], cwd: p.dir };
   },
 
-  async probe(access, timeoutMs = 2000, instance = 'redis') {
-    const started = performance.now();
-    return withRedis(
-      access,
-      'admin',
-      timeoutMs,
-      async (client) => {
-        const pong = await client.ping();
-        if (pong !== 'PONG') throw new ProbeError(`unexpected PING reply ${pong}`);
-        const info = await client.info('server');
-        const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-        return { version, latencyMs: performance.now() - started };
-      },
-      { instance },
-    );
-  },
+  probe: (access, timeoutMs = 2000, instance = 'redis') => probeOnce(() => redisSession(access, timeoutMs, instance), timeoutMs),
+  session: redisSession,
 
   async reload(ctx) {
     if (!ctx.config.tls.enabled) return;

@@ -44,6 +44,13 @@ export interface ProbeResult {
   latencyMs: number;
 }
 
+/** A login kept for repeated probes: each one a round trip on it, without a new login. */
+export interface ProbeSession {
+  /** The probe's round trip on this connection; throws when the server does not answer. */
+  probe(timeoutMs: number): Promise<ProbeResult>;
+  close(): Promise<void>;
+}
+
 export interface PortClaim {
   port: number;
   host: string;
@@ -138,6 +145,11 @@ export interface ServerDriver {
   command(ctx: ServerContext): { bin: string; args: string[]; cwd: string; env?: Record<string, string> };
   /** A real protocol round trip with authentication. Throws with a reason when not ready. */
   probe(access: Access, timeoutMs?: number, instance?: string): Promise<ProbeResult>;
+  /**
+   * Log in as the probe does and keep the connection: the supervisor's readiness probes
+   * on it (a round trip instead of a login each time). Absent: every probe logs in.
+   */
+  session?(access: Access, timeoutMs: number, instance?: string): Promise<ProbeSession>;
   /** Runs after each successful start (roles, databases); idempotent. */
   afterStart?(ctx: ServerContext): Promise<void>;
   /** Re-read configuration and certificates in place, without a restart. */

@@ -8,7 +8,11 @@ import { MONITORS, SERVICES, type Config, type ProcessName } from '../config/sch
 import type { RuntimeEnvironment } from '../config/load.js';
 import { resolveAccess, type Access } from '../connect/access.js';
 import { withPg } from '../connect/postgres.js';
+import { restUrl } from '../connect/rest.js';
 import { isRecordAlive, readPidFile } from '../lib/process.js';
+import type { Readiness } from '../observe/health.js';
+import { MONITORING_USER } from '../render/monitoring.js';
+import { secretFor } from '../secrets/store.js';
 import { listTimeseries, type TimeseriesTable } from '../postgres/timeseries.js';
 import { allDrivers, figuresOf, wantsPatroni, wantsSentinels } from '../servers/index.js';
 import { monitorUrl, wantedMonitors } from '../servers/monitoring.js';
@@ -61,6 +65,27 @@ export interface StackStatus {
   timeseries: TimeseriesTable[] | null;
 }
 
+/** The supervisor's /readyz; undefined when it does not answer (the caller probes itself then). */
+async function supervisorReadiness(access: Access, url: string): Promise<Readiness | undefined> {
+  const secure = url.startsWith('https:');
+  const login = secure ? { login: { user: MONITORING_USER, password: secretFor(access.secrets, 'monitoring', MONITORING_USER) } } : {};
+  const r = await restUrl<Readiness>(access.config, `${url}/readyz`, { timeoutMs: 5000, ...login }).catch(() => undefined);
+  return r && (r.status === 200 || r.status === 503) && typeof r.body === 'object' ? r.body : undefined;
+}
+
+/** A running server as the supervisor's readiness saw it. */
+function asStatus(c: Readiness['components'][string]): Pick<ServiceStatus, 'status' | 'latencyMs' | 'reason' | 'figures' | 'figuresError'> {
+  if (c.status !== 'up') return { status: 'unhealthy', latencyMs: null, reason: c.reason ?? 'down', figures: null };
+  const { figuresError, ...figures } = (c.details ?? {}) as Record<string, unknown>;
+  return {
+    status: 'running',
+    latencyMs: c.latencyMs ?? null,
+    reason: null,
+    figures: c.details && !figuresError ? (figures as unknown as ServerFigures) : null,
+    ...(typeof figuresError === 'string' ? { figuresError } : {}),
+  };
+}
+
 /** `environment`: what the config loader read (DATAPLANE_SECRET_* values). */
 export async function stackStatus(config: Config, environment?: RuntimeEnvironment): Promise<StackStatus> {
   const paths = statePaths(config);
@@ -91,6 +116,8 @@ export async function stackStatus(config: Config, environment?: RuntimeEnvironme
     turn = r.catch(() => undefined);
     return r;
   };
+  // The supervisor probes on the logins it keeps (a round trip, not a login each time): ask it first.
+  const fromSupervisor = sup && state?.health && access ? supervisorReadiness(access, state.health.url) : Promise.resolve(undefined);
   let probed: Promise<unknown> = Promise.resolve();
   const pending = Promise.all(
     rows.map(async ({ service: name, instance }): Promise<ServiceStatus> => {
@@ -114,6 +141,8 @@ export async function stackStatus(config: Config, environment?: RuntimeEnvironme
         return { ...base, reason: rec ? 'pid file is stale (process gone)' : sup ? 'restarting or not started' : 'not running' };
       }
       if (!access) return { ...base, status: 'unhealthy', pid: rec.pid, reason: secretsProblem ?? 'no credentials' };
+      const seen = (await fromSupervisor)?.components[instance];
+      if (seen) return { ...base, ...asStatus(seen), pid: rec.pid, version: seen.version || state?.services[instance]?.version || null };
       try {
         const p = await inTurn(() => driver.probe(access, 2000, instance));
         await probed;

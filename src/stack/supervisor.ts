@@ -4,18 +4,17 @@
  * last. Every step pushes its undo onto one stack of releasers, which unwinds both a
  * start that fails part-way and a stop, newest first.
  */
-import { SERVICES, type Config } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { resolveAccess, type Access } from '../connect/access.js';
 import { withPg } from '../connect/postgres.js';
 import { BackupScheduler } from '../backup/schedule.js';
 import { DrillSchedule } from '../backup/drills.js';
 import { OffsiteCopyJob } from '../backup/offsite-job.js';
-import type { ComponentHealth } from '../observe/health.js';
 import { removeFile } from '../lib/process.js';
 import { loadMigrations, migrate as migrateDatabase, migrationsDir } from '../postgres/migrations.js';
-import { figuresOf, serverChains } from '../servers/index.js';
+import { serverChains } from '../servers/index.js';
 import { monitorDrivers, wantedMonitors } from '../servers/monitoring.js';
-import type { ServerContext, ServerDriver, ServerFigures } from '../servers/types.js';
+import type { ServerContext, ServerDriver } from '../servers/types.js';
 import { tlsFiles } from '../tls/certificates.js';
 import { HealthJob } from './jobs/health.js';
 import type { Job } from './jobs/job.js';
@@ -26,6 +25,7 @@ import { WorkersJob } from './jobs/workers.js';
 import { renderPlanned, type Plan } from './plan.js';
 import { preflight, type Prepared, type SupervisorOptions } from './preflight.js';
 import { ProcessManager, type Managed, type ProcessSnapshot } from './process-manager.js';
+import { Readiness } from './readiness.js';
 import { Releasers } from './releasers.js';
 import { writeSupervisorState, type SupervisorState } from './state.js';
 
@@ -127,6 +127,9 @@ export class Supervisor {
 
     if (config.postgres.enabled && config.postgres.migrateOnUp) await this.migrate();
     const pgUp = () => this.processes.find('postgres')?.state === 'running';
+    const readiness = new Readiness(config, this.processes, () => this.access);
+    this.releasers.push('probe logins', () => readiness.close());
+    readiness.warm();
     const jobs: Job[] = [
       ...(config.postgres.enabled ? [new MaintenanceJob(() => this.access, pgUp, logger)] : []),
       new LogRotationJob(paths.logs, { maxBytes: config.supervisor.logMaxSize, keep: config.supervisor.logKeep }, logger),
@@ -140,7 +143,7 @@ export class Supervisor {
         config,
         paths,
         access: () => this.access,
-        readiness: () => this.readiness(),
+        readiness: () => readiness.check(),
         services: () =>
           this.processes.all.map((m) => ({ name: m.instance, up: m.state === 'running', restarts: m.restarts, cluster: m.driver.instances(config).length > 1 ? m.driver.name : '' })),
       })),
@@ -268,68 +271,6 @@ export class Supervisor {
 
   snapshot(): ProcessSnapshot[] {
     return this.processes.snapshot();
-  }
-
-  private readonly figuresCache = new Map<string, { at: number; value: Promise<{ figures?: ServerFigures; error?: string }> }>();
-
-  /**
-   * Key figures for /readyz, shared for two seconds: readiness is polled often (load
-   * balancers, restart checks) and each reading costs extra logins on the servers; the
-   * probe itself stays live on every call.
-   */
-  private figures(m: Managed): Promise<{ figures?: ServerFigures; error?: string }> {
-    const hit = this.figuresCache.get(m.instance);
-    if (hit && Date.now() - hit.at < 2000) return hit.value;
-    const value = figuresOf(m.driver, this.access, 1500, m.instance);
-    this.figuresCache.set(m.instance, { at: Date.now(), value });
-    return value;
-  }
-
-  /**
-   * Per-component readiness: a live probe for running servers, the reason otherwise.
-   * A server of several nodes is one required component ("<server> cluster"), ready
-   * while a majority of its nodes answers; its nodes are reported but not required.
-   */
-  async readiness(): Promise<ComponentHealth[]> {
-    const nodes = await this.nodeReadiness();
-    const clusters = new Map<string, ComponentHealth[]>();
-    for (const m of this.processes.all) {
-      if (m.driver.instances(this.config).length > 1) clusters.set(m.driver.name, [...(clusters.get(m.driver.name) ?? []), nodes.find((c) => c.name === m.instance)!]);
-    }
-    const quorums = [...clusters].map(([service, members]): ComponentHealth => {
-      const up = members.filter((c) => c.status === 'up').length;
-      // Redis serves while its primary does (replicas are copies); the others need a majority.
-      // PostgreSQL serves while one member does (HAProxy, required on its own, proves it is a primary).
-      const ok = service === 'redis' ? members.some((c) => c.status === 'up' && c.details?.role === 'master') : service === 'postgres' ? up > 0 : up > members.length / 2;
-      return {
-        name: `${service} cluster`,
-        status: ok ? 'up' : 'down',
-        required: true,
-        details: { nodesUp: up, nodes: members.length, down: members.filter((c) => c.status !== 'up').map((c) => c.name) },
-        ...(ok ? {} : { reason: service === 'redis' ? 'no node answers as the primary' : service === 'postgres' ? 'no member answers' : `only ${up} of ${members.length} nodes answer: no majority` }),
-      };
-    });
-    const inCluster = new Set([...clusters.values()].flat().map((c) => c.name));
-    return [...nodes.map((c) => (inCluster.has(c.name) ? { ...c, required: false } : c)), ...quorums];
-  }
-
-  private async nodeReadiness(): Promise<ComponentHealth[]> {
-    return Promise.all(
-      this.processes.all.map(async (m): Promise<ComponentHealth> => {
-        // Monitoring is reported, but serving data does not depend on it.
-        const required = [...SERVICES, 'etcd', 'haproxy'].includes(m.driver.name);
-        if (m.state !== 'running') {
-          return { name: m.instance, status: 'down', required, reason: m.lastExit ? `${m.state} after it ${m.lastExit}` : m.state };
-        }
-        try {
-          const [r, f] = await Promise.all([m.driver.probe(this.access, 1500, m.instance), m.driver.figures ? this.figures(m) : undefined]);
-          const details = f ? (f.figures ? { ...f.figures } : { figuresError: f.error }) : undefined;
-          return { name: m.instance, status: 'up', required, latencyMs: Math.round(r.latencyMs * 10) / 10, version: r.version || m.version, ...(details ? { details } : {}) };
-        } catch (e) {
-          return { name: m.instance, status: 'down', required, reason: (e as Error).message };
-        }
-      }),
-    );
   }
 
   private writeState(): void {

@@ -149,6 +149,61 @@ describe('health', () => {
   });
 });
 
+describe('probe logins', () => {
+  const probeBackends = async () => {
+    const su = await pgClient(stack.postgres!.superuser);
+    try {
+      return (await su.query<{ pid: number }>("select pid from pg_stat_activity where application_name = 'dataplane-probe' order by pid")).rows.map((r) => r.pid);
+    } finally {
+      await su.end();
+    }
+  };
+  const readyz = async () => (await (await fetch(`${stack.healthUrl}/readyz`)).json()) as { status: string; components: Record<string, { status: string; reason?: string }> };
+
+  it('/readyz probes on one kept login per server, and logs in again when it is cut', async () => {
+    await readyz();
+    const [kept] = await probeBackends();
+    expect(kept).toBeGreaterThan(0);
+    await readyz();
+    expect(await probeBackends()).toEqual([kept]);
+    // The server ends the probe's session (as a restart or a network cut would): the next probe logs in again.
+    const su = await pgClient(stack.postgres!.superuser);
+    await su.query('select pg_terminate_backend($1)', [kept]).finally(() => su.end());
+    const after = await readyz();
+    expect(after.components.postgres).toMatchObject({ status: 'up' });
+    const now = await probeBackends();
+    expect(now).toHaveLength(1);
+    expect(now[0]).not.toBe(kept);
+  });
+
+  it('renews a kept login, and a server that refuses new logins reads as down', async () => {
+    const { ProbeSessions } = await import('../../src/stack/probe-sessions.js');
+    const { postgresDriver } = await import('../../src/servers/postgres.js');
+    let access = stack.access;
+    const sessions = new ProbeSessions(() => access, { renewMs: 300, loginTimeoutMs: 2000 });
+    const m = { instance: 'postgres', driver: postgresDriver, state: 'running', rec: { pid: stack.supervisor.snapshot().find((s) => s.name === 'postgres')!.pid } } as never;
+    const before = new Set(await probeBackends());
+    const mine = async () => (await probeBackends()).filter((p) => !before.has(p));
+    try {
+      await sessions.probe(m, 2000);
+      const [first] = await mine();
+      await new Promise((r) => setTimeout(r, 400));
+      await sessions.probe(m, 2000); // old: answers on the first login and renews in the background
+      await expect.poll(mine, { timeout: 5000 }).toHaveLength(1);
+      await expect.poll(async () => (await mine())[0], { timeout: 5000 }).not.toBe(first);
+      // Logins now fail (a wrong password stands in for a full server or a broken password file).
+      access = { ...stack.access, secrets: { ...stack.access.secrets, postgres: { ...stack.access.secrets.postgres, [stack.config.postgres.superuser]: 'wrong' } } };
+      await new Promise((r) => setTimeout(r, 400));
+      await sessions.probe(m, 2000); // still answers on the kept login; the renewal fails
+      await expect.poll(mine, { timeout: 5000 }).toHaveLength(0);
+      await expect(sessions.probe(m, 2000)).rejects.toThrow(/password authentication failed/);
+    } finally {
+      await sessions.closeAll();
+    }
+    expect(await mine()).toEqual([]);
+  });
+});
+
 describe('state directory', () => {
   it('keeps secrets in a 0600 file and rendered configs private to the service user', async () => {
     const { statSync } = await import('node:fs');
