@@ -16,6 +16,7 @@ import { reconcile } from '../../src/nats/reconcile.js';
 import { openKv } from '../../src/nats/kv.js';
 import { Publisher, PublishError } from '../../src/nats/publisher.js';
 import { defineSubject, PayloadError } from '../../src/nats/subjects.js';
+import { registry } from '../../src/lib/metrics.js';
 import { connectRedis } from '../../src/redis/connection.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
 import { pidOf } from '../helpers/clients.js';
@@ -168,6 +169,11 @@ describe('consumer runner', () => {
       expect(bad.header.get(DLQ_HEADERS.reason)).toMatch(/^payload of app\.orders\.\{orgId\} is invalid: id: /);
       expect(bad.header.get(DLQ_HEADERS.deliveries)).toBe('1');
       expect(bad.string()).toBe('{"id": "garbage"}');
+      // Order 2 came back twice; the acks (counted per batch) of orders 1 and 100.
+      const value = async (name: string, labels: Record<string, string>) =>
+        (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
+      expect(await value('dataplane_nats_redeliveries_total', { consumer: 'ORDERS/billing' })).toBe(2);
+      expect(await value('dataplane_nats_consumed_total', { consumer: 'ORDERS/billing', outcome: 'acked' })).toBe(2);
     } finally {
       await runner.stop();
       await app.close();
