@@ -45,7 +45,8 @@ export interface RelayOptions {
 interface Row {
   id: string;
   subject: string;
-  payload: unknown;
+  /** The stored JSON as PostgreSQL writes it: published as is, so a number keeps every digit. */
+  payload: string;
   headers: Record<string, string>;
   message_id: string;
   key: string | null;
@@ -159,7 +160,7 @@ export class OutboxRelay {
         await tx.query<Row>(
           // Not the events behind a failed one of their key: they wait for it, and would
           // otherwise fill the batches while other keys wait (outbox_failed_idx).
-          `select id, subject, payload, headers, message_id, key, created_at from messaging.outbox o
+          `select id, subject, payload::text as payload, headers, message_id, key, created_at from messaging.outbox o
             where published_at is null
               and not exists (select from messaging.outbox f
                                where f.published_at is null and f.last_error is not null and f.key = o.key and f.id < o.id)
@@ -199,7 +200,7 @@ export class OutboxRelay {
             if (blocked !== undefined && BigInt(chain[0]!.id) > blocked) return false;
             for (const row of chain) {
               try {
-                await this.publisher.publish(row.subject, JSON.stringify(row.payload), { msgId: row.message_id, headers: row.headers });
+                await this.publisher.publish(row.subject, row.payload, { msgId: row.message_id, headers: row.headers });
                 done.push(row.id);
                 lag.observe((Date.now() - row.created_at.getTime()) / 1000);
               } catch (e) {

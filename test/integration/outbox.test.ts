@@ -166,6 +166,22 @@ describe('outbox', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ pending: counts.pending, published: counts.published, oldestPendingSeconds: expect.any(Number) });
   });
 
+  it('publishes the stored JSON as it is: numbers keep every digit', async () => {
+    // 2^64 + 1 and a decimal with more digits than a double holds: a JSON.parse/stringify round trip changes both.
+    const exact = '{"big": 18446744073709551617, "fine": 0.10000000000000000000000001}';
+    await rw.query("insert into messaging.outbox (subject, payload, key) values ('app.events.order.exact', $1::jsonb, 'exact')", [exact]);
+    const relay = new OutboxRelay({ db: rw, nc: admin, batchSize: 10, pollIntervalMs: 50 });
+    relay.start();
+    try {
+      await waitFor('the event to be published', async () => ((await owner.query("select 1 from messaging.outbox where key = 'exact' and published_at is not null")).rowCount ? true : undefined), 20_000, 50);
+      const inStream = await jsm.streams.getMessage('EVENTS', { last_by_subj: 'app.events.order.exact' });
+      expect(new TextDecoder().decode(inStream!.data)).toBe(exact);
+    } finally {
+      await relay.stop();
+      await owner.query("delete from messaging.outbox where key = 'exact'");
+    }
+  });
+
   it('an event that cannot be published holds back its key\'s later events, across batches in flight; other keys go on', async () => {
     await owner.query("delete from messaging.outbox where key = 'backlog'");
     // In id order, batches of 2: [held 0, free 0], [held 1 (no stream captures it), free 1], [held 2, free 2].
