@@ -16,7 +16,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { counter, histogram } from '../lib/metrics.js';
 import { durationMs, type Duration } from '../lib/durations.js';
-import { deliveryCount } from './delivery-count.js';
+import { deliveryCounter } from './delivery-count.js';
 import { Publisher } from './publisher.js';
 import type { Subject } from './subjects.js';
 
@@ -81,6 +81,7 @@ export async function runConsumer<T = Uint8Array>(opts: ConsumerRunnerOptions<T>
   const label = `${opts.stream}/${opts.consumer}`;
   const counted = { acked: outcomes.labels(label, 'acked'), nakked: outcomes.labels(label, 'nakked') };
   const timing = handlerDuration.labels(label);
+  const deliveryCount = deliveryCounter(opts.stream, opts.consumer);
   const stats = { acked: 0, nakked: 0, deadLettered: 0, inFlight: 0 };
   let stopping = false;
   let idle: (() => void)[] = [];

@@ -4,11 +4,7 @@
  * consumer runner's CPU (bench/messaging.ts), for the one field it needs on every message.
  * Hand-written because the library exports no cheaper accessor.
  */
-
 import type { JsMsg } from '@nats-io/jetstream';
-
-// Dot positions of the subject being read: reused, so that a message allocates nothing here.
-const dots = new Int32Array(16);
 
 /** The message's reply subject: the library's JsMsg has it, but its type does not declare it. */
 function replyOf(msg: JsMsg): string | undefined {
@@ -17,24 +13,33 @@ function replyOf(msg: JsMsg): string | undefined {
 }
 
 /**
- * `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<time>.<pending>` (9 tokens), or
- * `$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.…` (12 and more, servers ≥ 2.10):
- * the count, or undefined when the reply subject is neither or unknown (the caller asks
- * `msg.info` then, which parses it or says why not).
+ * For the messages of one consumer: their reply subjects are
+ * `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<time>.<pending>`, or
+ * `$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.…` (servers ≥ 2.10), so the
+ * count is the token after the consumer's name, found with two searches. Undefined when
+ * the subject is neither or unknown: the caller asks `msg.info` then, which parses it or
+ * says why not.
  */
-export function deliveryCount(msg: JsMsg): number | undefined {
-  const reply = replyOf(msg);
-  if (!reply?.startsWith('$JS.ACK.')) return undefined;
-  let n = 0;
-  for (let i = 0; i < reply.length && n < dots.length; i++) if (reply.charCodeAt(i) === 46) dots[n++] = i;
-  const tokens = n + 1;
-  const at = tokens === 9 ? 4 : tokens >= 11 ? 6 : -1;
-  if (at < 0 || dots[at]! - dots[at - 1]! < 2) return undefined;
-  let count = 0;
-  for (let i = dots[at - 1]! + 1; i < dots[at]!; i++) {
-    const d = reply.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return undefined;
-    count = count * 10 + d;
-  }
-  return count;
+export function deliveryCounter(stream: string, consumer: string): (msg: JsMsg) => number | undefined {
+  const short = `$JS.ACK.${stream}.${consumer}.`;
+  const names = `.${stream}.${consumer}.`;
+  return (msg) => {
+    const reply = replyOf(msg);
+    if (reply === undefined || !reply.startsWith('$JS.ACK.')) return undefined;
+    let start = short.length;
+    if (!reply.startsWith(short)) {
+      const at = reply.indexOf(names, 7);
+      if (at < 0) return undefined;
+      start = at + names.length;
+    }
+    const end = reply.indexOf('.', start);
+    if (end <= start) return undefined;
+    let count = 0;
+    for (let i = start; i < end; i++) {
+      const d = reply.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) return undefined;
+      count = count * 10 + d;
+    }
+    return count;
+  };
 }

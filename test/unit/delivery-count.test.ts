@@ -1,6 +1,8 @@
 /** The delivery count read from a JetStream reply subject, in both of the server's forms. */
 import { describe, expect, it } from 'vitest';
-import { deliveryCount } from '../../src/nats/delivery-count.js';
+import { deliveryCounter } from '../../src/nats/delivery-count.js';
+
+const deliveryCount = deliveryCounter('ORDERS', 'billing');
 
 const msg = (reply: unknown) => ({ reply }) as never;
 
@@ -16,7 +18,7 @@ describe('deliveryCount', () => {
   });
 
   it('answers undefined for anything else, so that the caller asks msg.info', () => {
-    for (const reply of [undefined, 42, '', '_INBOX.abc', '$JS.ACK.ORDERS.billing.x.42.40.1.0', '$JS.ACK.a.b.c', '$JS.ACK.ORDERS.billing..42.40.1.0', '$JS.ACK.a.b.1.2.3.4.5.6']) {
+    for (const reply of [undefined, 42, '', '_INBOX.abc', '$JS.ACK.ORDERS.billing.x.42.40.1.0', '$JS.ACK.a.b.c', '$JS.ACK.ORDERS.billing..42.40.1.0', '$JS.ACK.ORDERS.other.1.2.3.4.5', '$JS.ACK.ORDERS.billing']) {
       expect(deliveryCount(msg(reply)), String(reply)).toBeUndefined();
     }
   });
