@@ -122,7 +122,7 @@ export const natsDriver: ServerDriver = {
     return { bin: ctx.binaries.server, args: ['-c', p.conf], cwd: p.dir };
   },
 
-  probe: (access, timeoutMs = 2000, instance) => probeOnce(() => natsSession(access, timeoutMs, instance), timeoutMs),
+  probe: (access, timeoutMs = 2000, instance) => probeOnce(() => natsSession(access, timeoutMs, instance)),
   session: natsSession,
 
   async stuck(access, instance) {

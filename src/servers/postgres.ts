@@ -257,7 +257,7 @@ export const postgresDriver: ServerDriver = {
   },
 
   /** The member itself answers SQL (a replica too: hot standby). */
-  probe: (access, timeoutMs = 2000, instance = 'postgres') => probeOnce(() => postgresSession(access, timeoutMs, instance), timeoutMs),
+  probe: (access, timeoutMs = 2000, instance = 'postgres') => probeOnce(() => postgresSession(access, timeoutMs, instance)),
   session: postgresSession,
 
   async afterStart(ctx) {

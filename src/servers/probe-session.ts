@@ -2,11 +2,11 @@
 import { performance } from 'node:perf_hooks';
 import type { ProbeResult, ProbeSession } from './types.js';
 
-export async function probeOnce(open: () => Promise<ProbeSession>, timeoutMs: number): Promise<ProbeResult> {
+export async function probeOnce(open: () => Promise<ProbeSession>): Promise<ProbeResult> {
   const started = performance.now();
   const session = await open();
   try {
-    const { version } = await session.probe(timeoutMs);
+    const { version } = await session.probe();
     return { version, latencyMs: performance.now() - started };
   } finally {
     await session.close();

@@ -148,7 +148,7 @@ export const redisDriver: ServerDriver = {
     return { bin: ctx.binaries.server, args: [p.conf], cwd: p.dir };
   },
 
-  probe: (access, timeoutMs = 2000, instance = 'redis') => probeOnce(() => redisSession(access, timeoutMs, instance), timeoutMs),
+  probe: (access, timeoutMs = 2000, instance = 'redis') => probeOnce(() => redisSession(access, timeoutMs, instance)),
   session: redisSession,
 
   async reload(ctx) {

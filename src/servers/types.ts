@@ -46,8 +46,11 @@ export interface ProbeResult {
 
 /** A login kept for repeated probes: each one a round trip on it, without a new login. */
 export interface ProbeSession {
-  /** The probe's round trip on this connection; throws when the server does not answer. */
-  probe(timeoutMs: number): Promise<ProbeResult>;
+  /**
+   * The probe's round trip on this connection; throws when the server does not answer. Its
+   * timeout is the one the session was opened with (the supervisor also bounds each probe).
+   */
+  probe(): Promise<ProbeResult>;
   close(): Promise<void>;
 }
 

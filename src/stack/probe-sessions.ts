@@ -56,7 +56,7 @@ export class ProbeSessions {
     if (k) {
       try {
         return await within(
-          k.session.then((s) => s.probe(timeoutMs)),
+          k.session.then((s) => s.probe()),
           timeoutMs,
         );
       } catch {
@@ -67,7 +67,7 @@ export class ProbeSessions {
     const started = performance.now();
     const fresh = this.open(m, timeoutMs);
     const r = await within(
-      fresh.session.then((s) => s.probe(timeoutMs)),
+      fresh.session.then((s) => s.probe()),
       timeoutMs,
     ).catch((e: unknown) => {
       this.drop(m.instance, fresh);
