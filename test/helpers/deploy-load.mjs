@@ -75,17 +75,44 @@ for (let i = 0; i < ids('redis').length; i += 500) {
   values.forEach((v, k) => v === String(batch[k]) && present.redis.add(batch[k]));
 }
 present.nats = new Set();
-const info = await jsm.streams.info(STREAM);
-const consumer = await js.consumers.get(STREAM);
-for (let n = 0; n < info.state.messages; n++) {
-  const m = await consumer.next({ expires: 5000 });
-  if (!m) break;
-  present.nats.add(Number(m.string()));
+// Read the stream to its last sequence. A cluster that has just healed may answer
+// nothing for a while (a leader election, a follower catching up): a read that stalls
+// starts again from the next sequence until the deadline, so a stall is reported as a
+// stall (readBack below), never as loss.
+const natsRead = { streamMessages: null, lastSeq: null, readUpTo: 0, restarts: 0, errors: [] };
+const streamState = async () => {
+  try {
+    const { state } = await jsm.streams.info(STREAM);
+    natsRead.streamMessages = state.messages;
+    natsRead.lastSeq = state.last_seq;
+  } catch (e) {
+    natsRead.errors.push(`info: ${e.message}`);
+  }
+  return natsRead.lastSeq ?? 0;
+};
+const readDeadline = Date.now() + 90_000;
+for (let last = await streamState(); Date.now() < readDeadline; last = await streamState()) {
+  if (natsRead.lastSeq !== null && natsRead.readUpTo >= last) break;
+  try {
+    const consumer = await js.consumers.get(STREAM, { opt_start_seq: natsRead.readUpTo + 1 });
+    while (natsRead.readUpTo < last) {
+      const m = await consumer.next({ expires: 5000 });
+      if (!m) break;
+      present.nats.add(Number(m.string()));
+      natsRead.readUpTo = m.seq;
+    }
+    await consumer.delete().catch(() => {});
+  } catch (e) {
+    natsRead.errors.push(`read from ${natsRead.readUpTo + 1}: ${e.message}`);
+    await sleep(1000);
+  }
+  natsRead.restarts++;
 }
 const result = {};
 for (const name of Object.keys(ledgers)) {
   result[name] = { acked: ledgers[name].length, failures: failures[name], lost: ids(name).filter((id) => !present[name].has(id)), ledger: ledgers[name].map((x) => [x.sent, x.acked]) };
 }
+result.nats.readBack = natsRead;
 writeFileSync(path.join(dir, 'result.json'), JSON.stringify(result));
 await db.close();
 redis.disconnect();

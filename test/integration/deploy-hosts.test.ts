@@ -237,19 +237,19 @@ describe.runIf(isRoot)('three hosts from deploy render, in network namespaces', 
     const rejoinMs = Date.now() - healedAt;
 
     writeFileSync(path.join(loadDir, 'stop'), '');
-    await waitFor('the load to read back what was acknowledged', () => existsSync(path.join(loadDir, 'result.json')) || undefined, 120_000, 500).catch((e: Error) => {
+    await waitFor('the load to read back what was acknowledged', () => existsSync(path.join(loadDir, 'result.json')) || undefined, 180_000, 500).catch((e: Error) => {
       throw new Error(`${e.message}: ${loadLog()}`);
     });
-    const result = JSON.parse(readFileSync(path.join(loadDir, 'result.json'), 'utf8')) as Record<string, { acked: number; failures: number; lost: number[]; ledger: [number, number][] }>;
+    const result = JSON.parse(readFileSync(path.join(loadDir, 'result.json'), 'utf8')) as Record<string, { acked: number; failures: number; lost: number[]; ledger: [number, number][]; readBack?: unknown }>;
     const figures = Object.fromEntries(
       Object.entries(result).map(([name, r]) => {
         const resumed = r.ledger.find(([sent]) => sent > cutAt)?.[1];
-        return [name, { acked: r.acked, failures: r.failures, lost: r.lost.length, firstAckAfterCutMs: resumed ? resumed - cutAt : null }];
+        return [name, { acked: r.acked, failures: r.failures, lost: r.lost.length, firstAckAfterCutMs: resumed ? resumed - cutAt : null, ...(r.readBack ? { readBack: r.readBack } : {}) }];
       }),
     );
     console.log(`host cut off under load (h1: PostgreSQL and Redis primaries): ${JSON.stringify(figures)}; rejoined and verified healthy ${rejoinMs} ms after the link came back`);
     for (const [name, r] of Object.entries(result)) {
-      expect(r.lost, `${name}: acknowledged writes missing`).toEqual([]);
+      expect(r.lost, `${name}: acknowledged writes missing${r.readBack ? ` (read back: ${JSON.stringify(r.readBack)})` : ''}`).toEqual([]);
       expect(r.acked).toBeGreaterThan(200);
     }
   }, 720_000);
