@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { coalesceWrites } from '../src/connect/redis-write-coalescing.js';
 import { string } from '../src/redis/codecs.js';
 import { defineKeyspace } from '../src/redis/keyspace.js';
 import type { EphemeralStack } from '../src/testing.js';
@@ -31,14 +32,14 @@ export async function benchCache({ stack, rounds }: { stack: EphemeralStack; rou
   const saved = { save: (await admin.config('GET', 'save'))[1] as string, aof: (await admin.config('GET', 'auto-aof-rewrite-percentage'))[1] as string };
   await admin.config('SET', 'save', '', 'auto-aof-rewrite-percentage', '0');
 
-  // The options connectRedis uses (auto-pipelining on), with the bench user.
-  const clients = Array.from({ length: CONNECTIONS }, () => new Redis({ host: '127.0.0.1', port, username: 'bench', password: 'unused', enableReadyCheck: false, enableAutoPipelining: true }));
+  // The options connectRedis uses (one socket write per turn), with the bench user.
+  const clients = Array.from({ length: CONNECTIONS }, () => coalesceWrites(new Redis({ host: '127.0.0.1', port, username: 'bench', password: 'unused', enableReadyCheck: false })));
   const spaces = clients.map((c) => benchKeys.bind(c, { namespace: 'bench' }));
   // The secured path: TLS to the port `up` serves, verified against the stack's CA.
   const caFile = stack.credentials.find((c) => c.service === 'redis' && c.caFile)?.caFile;
   if (!caFile) throw new Error('the stack has no Redis CA file: TLS rows need one');
   const tlsPort = stack.config.redis.tlsPort;
-  const tlsClient = new Redis({ host: '127.0.0.1', port: tlsPort, username: 'bench', password: 'unused', enableReadyCheck: false, enableAutoPipelining: true, tls: { ca: readFileSync(caFile), servername: 'localhost' } });
+  const tlsClient = coalesceWrites(new Redis({ host: '127.0.0.1', port: tlsPort, username: 'bench', password: 'unused', enableReadyCheck: false, tls: { ca: readFileSync(caFile), servername: 'localhost' } }));
   clients.push(tlsClient);
   const tlsShared = benchKeys.bind(tlsClient, { namespace: 'bench' });
   // How an application process uses the library: one connection shared by concurrent callers.

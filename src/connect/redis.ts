@@ -10,6 +10,7 @@ import type { Access, ConnectionErrorHook } from './access.js';
 import { connectionErrorListener } from './errors.js';
 import { redisNodes, sentinelNodes } from '../config/topology.js';
 import { redisPort } from './tls.js';
+import { coalesceWrites } from './redis-write-coalescing.js';
 
 export type RedisEndpoint =
   | { host: string; port: number; tls?: ConnectionOptions; username: string; password: string }
@@ -109,11 +110,11 @@ export function redisCommandClient(endpoint: RedisEndpoint, opts: { timeoutMs: n
 /**
  * The client library's shared connection: reconnects by itself, queues commands while
  * it does, and writes the commands concurrent callers issue in one tick as one socket
- * write (auto-pipelining: many callers, less client CPU; docs/benchmarks.md).
+ * write (redis-write-coalescing.ts: cheaper than ioredis's auto-pipelining; docs/benchmarks.md).
  */
 export function redisSharedClient(endpoint: RedisEndpoint, opts: { client?: string; options?: RedisOptions; onConnectionError?: ConnectionErrorHook | undefined } = {}): Redis {
   // Application users may not run INFO, which ioredis's ready check uses.
-  return create(endpoint, { enableReadyCheck: false, maxRetriesPerRequest: 3, enableAutoPipelining: true, ...opts.options }, opts.client ?? 'library', opts.onConnectionError);
+  return coalesceWrites(create(endpoint, { enableReadyCheck: false, maxRetriesPerRequest: 3, ...opts.options }, opts.client ?? 'library', opts.onConnectionError));
 }
 
 /**

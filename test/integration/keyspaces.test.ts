@@ -6,12 +6,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import declarations from '../../src/domain/index.js';
 import { apiKeyByPrefix, orgSettings, requestsPerMinute, sourceByName } from '../../src/domain/keyspaces.js';
 import { DecodeError, json, string } from '../../src/redis/codecs.js';
+import { coalesceWrites } from '../../src/connect/redis-write-coalescing.js';
 import { connectRedis } from '../../src/redis/connection.js';
 import { cacheMarkdown } from '../../src/redis/docs.js';
 import { defineKeyspace } from '../../src/redis/keyspace.js';
@@ -98,6 +99,60 @@ describe('naming and TTLs', () => {
     await admin.set('app:stray', 'x');
     expect(await keysWithoutTtl()).toEqual(['app:stray']);
     await admin.del('app:stray');
+  });
+});
+
+/** Socket writes (calls into the socket's _write/_writev) that `burst` causes on `client`. */
+async function socketWrites(client: Redis, burst: () => Promise<unknown>): Promise<number> {
+  const stream = (client as unknown as { stream: { _write: (...a: unknown[]) => void; _writev?: (...a: unknown[]) => void } }).stream;
+  const { _write, _writev } = stream;
+  let writes = 0;
+  stream._write = (...a) => (writes++, _write.apply(stream, a));
+  if (_writev) stream._writev = (...a) => (writes++, _writev.apply(stream, a));
+  try {
+    await burst();
+  } finally {
+    stream._write = _write;
+    if (_writev) stream._writev = _writev;
+  }
+  return writes;
+}
+
+describe('one socket write per turn', () => {
+  const burst = (client: Redis, tag: string) => {
+    const ks = sourceByName.bind(client);
+    // 50 callers issue their commands in the same turn, as concurrent requests do.
+    return Promise.all(Array.from({ length: 50 }, (_, i) => ks.set({ orgId: 9, name: `${tag}-${i}` }, { id: i, kind: 'device', retired: false })));
+  };
+
+  it('the shared connection sends the commands of one turn in one write, on every socket it connects with', async () => {
+    expect(await socketWrites(redis, () => burst(redis, 'a'))).toBe(1);
+    const back = await sourceByName.bind(redis).mget(Array.from({ length: 50 }, (_, i) => ({ orgId: 9, name: `a-${i}` })));
+    expect(back.map((v) => v?.id)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+
+    // A new socket after a reconnect is corked as well.
+    const before = (redis as unknown as { stream: object }).stream;
+    redis.disconnect(true);
+    await waitFor('the shared connection to reconnect', () => (redis.status === 'ready' && (redis as unknown as { stream: object }).stream !== before) || undefined, 10_000, 50);
+    expect(await socketWrites(redis, () => burst(redis, 'b'))).toBe(1);
+    expect((await sourceByName.bind(redis).get({ orgId: 9, name: 'b-49' }))?.id).toBe(49);
+  });
+
+  it('on a plain TCP socket, where ioredis alone writes command by command', async () => {
+    // TLS sockets already buffer writes made while one is under way; plain TCP sends each at once.
+    const c = credential(stack.credentials, 'redis', 'app');
+    const plainTcp = () => new Redis({ host: '127.0.0.1', port: stack.config.redis.port, username: c.user, password: c.password, enableReadyCheck: false, lazyConnect: true });
+    const plain = plainTcp();
+    const corked = coalesceWrites(plainTcp());
+    try {
+      await Promise.all([plain.connect(), corked.connect()]);
+      expect(await socketWrites(plain, () => burst(plain, 'c'))).toBeGreaterThan(10);
+      expect(await socketWrites(corked, () => burst(corked, 'd'))).toBe(1);
+      expect((await sourceByName.bind(plain).get({ orgId: 9, name: 'd-49' }))?.id).toBe(49);
+    } finally {
+      plain.disconnect();
+      corked.disconnect();
+    }
   });
 });
 
