@@ -3,14 +3,13 @@
  * it), or with --detach hand it to a background supervisor and return once ready.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { statePaths } from '../../config/paths.js';
 import type { Config } from '../../config/schema.js';
 import { DataplaneError } from '../../errors/index.js';
 import { createLogger } from '../../lib/logger.js';
-import { loadDeclarations } from '../../stack/declarations.js';
 import type { ServiceSnapshot, Supervisor } from '../../stack/supervisor.js';
 import { monitorUrl } from '../../servers/monitoring.js';
 import { loadFor } from '../context.js';
@@ -97,10 +96,11 @@ async function runSupervisor(cmd: Command, opts: UpOptions): Promise<void> {
 
 /** Start a detached supervisor process and relay its progress until it is ready. */
 async function detach(cmd: Command): Promise<void> {
-  // Validate here, declarations included, so bad config fails in the foreground and creates nothing.
+  // The configuration is checked here; the declarations module by the supervisor, before it
+  // creates anything (importing it here too cost every start its load time a second time).
   const { config, file } = loadFor(cmd);
-  await loadDeclarations(config);
   const paths = statePaths(config);
+  const createdState = !existsSync(paths.root);
   mkdirSync(paths.logs, { recursive: true, mode: 0o750 });
   const out = openSync(paths.log('supervisor'), 'a', 0o640);
   const main = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -119,7 +119,12 @@ async function detach(cmd: Command): Promise<void> {
     process.stdout.write(readyReport(config, outcome.services, outcome.healthUrl, false) + '\n');
     return;
   }
-  if (outcome.type === 'error') return exitWith(outcome.error);
+  if (outcome.type === 'error') {
+    // A configuration error stops the supervisor before it starts anything: a bad configuration
+    // leaves no state folder behind, only the message.
+    if (createdState && (outcome.error.code === 'CONFIG_INVALID' || outcome.error.code === 'USAGE')) rmSync(paths.root, { recursive: true, force: true });
+    return exitWith(outcome.error);
+  }
   if (outcome.type === 'exit') {
     return exitWith({ code: 'SUPERVISOR_EXITED', message: `the background supervisor exited (code ${outcome.code}) before the stack was ready`, hint: `see ${paths.log('supervisor')}`, exitCode: 1 });
   }
