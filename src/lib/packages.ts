@@ -7,6 +7,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BinaryNotFoundError, PackageInstallError } from '../errors/index.js';
 import { writeFileAtomic } from './files.js';
+import { atLeast, downloadPinnedDeb, manualInstall, NATS_SERVER_DEB, parseVersion, type PinnedDeb } from './pinned-debs.js';
 import { run, SEARCH_PATH } from './process.js';
 
 export interface Requirement {
@@ -14,13 +15,15 @@ export interface Requirement {
   package: string;
   /** how the binary prints its version (default --version) */
   versionArgs?: string[];
+  /** installed from this pinned file rather than the machine's own release; an older binary counts as missing */
+  pinned?: PinnedDeb;
 }
 
 export const REQUIREMENTS = {
   redisServer: { binary: 'redis-server', package: 'redis-server' },
   redisCli: { binary: 'redis-cli', package: 'redis-tools' },
   redisSentinel: { binary: 'redis-sentinel', package: 'redis-sentinel' },
-  natsServer: { binary: 'nats-server', package: 'nats-server' },
+  natsServer: { binary: 'nats-server', package: 'nats-server', pinned: NATS_SERVER_DEB },
   psql: { binary: 'psql', package: 'postgresql-client-15' },
   openssl: { binary: 'openssl', package: 'openssl', versionArgs: ['version'] },
   /** for applying the rendered firewall ruleset on a host, and its test */
@@ -152,20 +155,54 @@ function canInstall(): boolean {
 async function works(req: Requirement): Promise<boolean> {
   const found = findBinary(req.binary);
   if (!found) return false;
-  return (await versionOutput(found, req.versionArgs ?? ['--version'])).code === 0;
+  const r = await versionOutput(found, req.versionArgs ?? ['--version']);
+  if (r.code !== 0) return false;
+  if (!req.pinned) return true;
+  const v = parseVersion(r.stdout + r.stderr);
+  return v !== undefined && atLeast(v, req.pinned.minVersion);
+}
+
+async function debianArch(): Promise<string> {
+  const r = await run('dpkg', ['--print-architecture'], { timeoutMs: 10_000 });
+  return r.stdout.trim() || process.arch.replace('x64', 'amd64');
+}
+
+/** The pinned file of each requirement, downloaded and checked, then installed by apt (which brings its dependencies). */
+async function installPinned(reqs: Requirement[], env: Record<string, string>, onProgress: (msg: string) => void): Promise<void> {
+  const arch = await debianArch();
+  for (const req of reqs) {
+    const deb = req.pinned!;
+    const label = `${deb.package} ${deb.version} from Debian ${deb.release}`;
+    onProgress(`installing ${label} (pinned by SHA-256; first run only)`);
+    const fail = (reason: string) => new PackageInstallError([label], `${reason}. By hand: ${manualInstall(deb, arch)}`);
+    const file = await downloadPinnedDeb(deb, arch).catch((e: Error) => {
+      throw fail(e.message);
+    });
+    const r = await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', file], { env });
+    if (r.code !== 0) throw fail(r.stderr.trim().split('\n').slice(-3).join(' '));
+    if (!(await works(req))) throw fail(`${req.binary} still older than ${deb.minVersion.join('.')} after install`);
+  }
 }
 
 export async function ensurePackages(reqs: Requirement[], onProgress: (msg: string) => void = () => {}): Promise<void> {
   const unique = [...new Map(reqs.map((r) => [`${r.binary} ${(r.versionArgs ?? []).join(' ')}`, r])).values()];
   const ok = await Promise.all(unique.map(works));
-  const missing = unique.filter((_, i) => !ok[i]);
-  if (!missing.length) return;
+  const missingAll = unique.filter((_, i) => !ok[i]);
+  if (!missingAll.length) return;
+  const pinned = missingAll.filter((r) => r.pinned);
+  const missing = missingAll.filter((r) => !r.pinned);
   const pkgs = [...new Set(missing.map((r) => r.package))];
   if (!canInstall()) {
-    const first = missing[0]!;
-    throw new BinaryNotFoundError(first.binary, `install the Debian packages: sudo apt-get install -y ${pkgs.join(' ')}`);
+    const first = missingAll[0]!;
+    const how = [
+      ...(pkgs.length ? [`sudo apt-get install -y ${pkgs.join(' ')}`] : []),
+      ...pinned.map((r) => `${r.pinned!.package} ${r.pinned!.minVersion.join('.')} or newer: ${manualInstall(r.pinned!, process.arch === 'arm64' ? 'arm64' : 'amd64')}`),
+    ];
+    throw new BinaryNotFoundError(first.binary, `install as root: ${how.join('; ')}`);
   }
   const env = { DEBIAN_FRONTEND: 'noninteractive', PATH: SEARCH_PATH.join(path.delimiter) };
+  if (pinned.length) await installPinned(pinned, env, onProgress);
+  if (!missing.length) return;
   const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { env });
   onProgress(`installing Debian packages: ${pkgs.join(', ')} (first run only)`);
   let r = await install();

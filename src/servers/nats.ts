@@ -1,5 +1,5 @@
 /**
- * NATS with JetStream from Debian's nats-server. Runs `nats-server -c nats.conf`
+ * NATS with JetStream from Debian's nats-server (trixie's 2.10, pinned: lib/pinned-debs.ts). Runs `nats-server -c nats.conf`
  * in the foreground; SIGTERM shuts it down after flushing JetStream.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -9,6 +9,7 @@ import type { Access } from '../connect/access.js';
 import { natsConnect, natsEndpoint } from '../connect/nats.js';
 import { BinaryNotFoundError, ProbeError } from '../errors/index.js';
 import { REQUIREMENTS, requireBinary, versionOutput } from '../lib/packages.js';
+import { atLeast, NATS_SERVER_DEB, parseVersion } from '../lib/pinned-debs.js';
 import { run, terminate } from '../lib/process.js';
 import { natsMonitoringServed, renderNats } from '../render/nats.js';
 import { installServerCert, privateDir, writeServerFiles } from './files.js';
@@ -83,11 +84,12 @@ export const natsDriver: ServerDriver = {
   async locate() {
     const server = requireBinary(REQUIREMENTS.natsServer);
     const r = await versionOutput(server, ['--version']);
-    const m = /v(\d+)\.(\d+)\.(\d+)/.exec(r.stdout + r.stderr);
-    if (!m || Number(m[1]) < 2 || (Number(m[1]) === 2 && Number(m[2]) < 9)) {
-      throw new BinaryNotFoundError('nats-server 2.9+', `${server} reports "${(r.stdout + r.stderr).trim()}"; install nats-server 2.9 or newer`);
+    const v = parseVersion(r.stdout + r.stderr);
+    const min = NATS_SERVER_DEB.minVersion;
+    if (!v || !atLeast(v, min)) {
+      throw new BinaryNotFoundError(`nats-server ${min.join('.')}+`, `${server} reports "${(r.stdout + r.stderr).trim()}"; \`dataplane up\` as root installs ${NATS_SERVER_DEB.package} ${NATS_SERVER_DEB.version} from Debian ${NATS_SERVER_DEB.release} (docs/deployment.md, "nats-server 2.10 from Debian trixie")`);
     }
-    return { server, version: `${m[1]}.${m[2]}.${m[3]}` };
+    return { server, version: v.join('.') };
   },
 
   ports: (config) =>

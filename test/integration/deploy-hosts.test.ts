@@ -16,6 +16,7 @@ import { CLI, ROOT, runCli } from '../helpers/cli.js';
 import { createLab, must, runBundle, sh, type Lab, type RunningHost } from '../helpers/netns-hosts.js';
 import { waitFor } from '../helpers/processes.js';
 import { isAlive } from '../../src/lib/process.js';
+import { DEBIAN_MIRROR, NATS_SERVER_DEB } from '../../src/lib/pinned-debs.js';
 import type { VerifyReport } from '../../src/deploy/verify.js';
 
 // Namespaces, veth links and nftables need root (CI runs as root).
@@ -112,6 +113,18 @@ describe.runIf(isRoot)('three hosts from deploy render, in network namespaces', 
       const s = sh('shellcheck', ['-S', 'warning', path.join(dir, 'bundles', h, 'install.sh')]);
       expect(s.stdout).toBe('');
     }
+    // nats-server from the pinned trixie file, checked before apt installs it; kept where it is new enough.
+    const fakeBin = mkdtempSync(path.join(os.tmpdir(), 'dataplane-fake-dpkg-'));
+    writeFileSync(path.join(fakeBin, 'dpkg-query'), '#!/bin/sh\necho 2.9.10-1+b3\n', { mode: 0o755 });
+    const old = sh('bash', [path.join(dir, 'bundles', 'h1', 'install.sh'), '--dry-run', '--no-firewall'], { env: { PATH: `${fakeBin}:${process.env.PATH}` } });
+    rmSync(fakeBin, { recursive: true, force: true });
+    expect(old.status, old.stderr).toBe(0);
+    const deb = `nats-server_${NATS_SERVER_DEB.version}_amd64.deb`;
+    expect(old.stdout).toContain(`+ curl -fsSL -o /tmp/${deb} ${DEBIAN_MIRROR}/${NATS_SERVER_DEB.files.amd64!.path}`);
+    expect(old.stdout).toContain(`apt-get install -y --no-install-recommends /tmp/${deb}`);
+    const current = sh('bash', [path.join(dir, 'bundles', 'h1', 'install.sh'), '--dry-run', '--no-firewall']);
+    expect(current.status, current.stderr).toBe(0);
+    expect(current.stdout).not.toContain(deb);
     // etcd with pre-vote: a member cut off must not depose the leader on its return.
     expect(sh('grep', ['-rl', 'pre-vote: true', path.join(dir, 'bundles', 'h1', 'files')]).stdout).toMatch(/etcd\.yml/);
     const manifest = JSON.parse(readFileSync(path.join(dir, 'bundles', 'h2', 'manifest.json'), 'utf8')) as { processes: string[] };

@@ -2,12 +2,14 @@
  * Binaries answer for their version once while the file stays the same: a warm start
  * does not start every server binary twice just to ask.
  */
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { commandNamed } from '../../src/cli/registry.js';
-import { findWorkingBinary, saveBinaryAnswers, versionOutput } from '../../src/lib/packages.js';
+import { findBinary, findWorkingBinary, REQUIREMENTS, saveBinaryAnswers, versionOutput } from '../../src/lib/packages.js';
+import { atLeast, downloadPinnedDeb, NATS_SERVER_DEB, parseVersion } from '../../src/lib/pinned-debs.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'dataplane-binaries-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,5 +50,34 @@ describe('the CLI loads only the command it runs', () => {
     expect(commandNamed(['--help'])).toBeUndefined();
     expect(commandNamed(['help', 'up'])).toBeUndefined();
     expect(commandNamed(['no-such-command'])).toBeUndefined();
+  });
+});
+
+describe('nats-server pinned from Debian trixie', () => {
+  it('counts an older nats-server as missing, a newer one as good', () => {
+    const min = NATS_SERVER_DEB.minVersion;
+    expect(atLeast(parseVersion('nats-server: v2.9.10')!, min)).toBe(false);
+    expect(atLeast(parseVersion('nats-server: v2.10.3')!, min)).toBe(false);
+    expect(atLeast(parseVersion('nats-server: v2.10.27')!, min)).toBe(true);
+    expect(atLeast(parseVersion('nats-server: v2.11.0')!, min)).toBe(true);
+    expect(atLeast(parseVersion('v3.0.0')!, min)).toBe(true);
+    expect(parseVersion('no version here')).toBeUndefined();
+    expect(REQUIREMENTS.natsServer.pinned).toBe(NATS_SERVER_DEB);
+  });
+
+  it('the test setup installed it: the machine runs the pinned version or newer', async () => {
+    const bin = findBinary('nats-server');
+    expect(bin).toBeDefined();
+    const v = parseVersion((await versionOutput(bin!)).stdout);
+    expect(v && atLeast(v, NATS_SERVER_DEB.minVersion), `nats-server ${v?.join('.')}`).toBe(true);
+  });
+
+  it('downloads the file whose SHA-256 is pinned and refuses one that differs', { timeout: 120_000 }, async () => {
+    const file = await downloadPinnedDeb(NATS_SERVER_DEB, 'amd64');
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(NATS_SERVER_DEB.files.amd64!.sha256);
+    rmSync(path.dirname(file), { recursive: true, force: true });
+    const tampered = { ...NATS_SERVER_DEB, files: { amd64: { ...NATS_SERVER_DEB.files.amd64!, sha256: '0'.repeat(64) } } };
+    await expect(downloadPinnedDeb(tampered, 'amd64')).rejects.toThrow(/not the pinned/);
+    await expect(downloadPinnedDeb(NATS_SERVER_DEB, 'riscv64')).rejects.toThrow(/amd64 and arm64 only/);
   });
 });
