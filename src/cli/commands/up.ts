@@ -50,6 +50,12 @@ async function runSupervisor(cmd: Command, opts: UpOptions): Promise<void> {
     if (process.connected) process.send?.(m, undefined, undefined, () => {});
   };
   const daemon = Boolean(opts.daemon);
+  if (daemon) {
+    // The daemon's stdout and stderr are its log file. On a full disk a write to them fails,
+    // and without a listener that failure ends the process: anything that prints (a library,
+    // a Node warning) would take the supervisor down with the disk (seen in the soak's disk fault).
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  }
   const logger = createLogger({
     file: paths.log('supervisor'),
     ...(daemon ? {} : { console: (line: string) => process.stderr.write(line + '\n') }),
