@@ -5,7 +5,7 @@
  * (sealed) to the destination and reports the lag; a drill restores from the copy alone
  * (the local backup removed); scheduled drills report their outcome as metrics.
  */
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -168,7 +168,11 @@ describe('scheduled drills', () => {
     const victim = walk(path.join(dest, label)).find((f) => f.startsWith('postgres/') && statSync(path.join(dest, label, f)).size > 1000)!;
     const bytes = readFileSync(path.join(dest, label, victim));
     bytes[bytes.length - 30]! ^= 0x01;
+    // Rot keeps the file's size and time, as the copy job's rsync compares: a changed time
+    // would have the next copy repair the file before the drill reads it.
+    const { atime, mtime } = statSync(path.join(dest, label, victim));
     writeFileSync(path.join(dest, label, victim), bytes);
+    utimesSync(path.join(dest, label, victim), atime, mtime);
     const failed = await runDrill(access);
     expect(failed).toMatchObject({ ok: false, label, lastSuccessAt: succeeded });
     expect(failed!.problems.join('\n')).toContain(victim);
@@ -187,7 +191,7 @@ describe('retention reaches the copy', () => {
     expect(r.removedBackups).toEqual(['sealed-1']);
     expect(r.removedWal.length).toBeGreaterThan(0);
     await waitFor('sealed-1 gone from the copy', () => (!existsSync(path.join(dest, 'sealed-1')) ? true : undefined), 20_000, 200);
-    expect(existsSync(path.join(dest, 'sealed-2', 'manifest.json'))).toBe(true);
+    await waitFor('sealed-2 complete in the copy', () => existsSync(path.join(dest, 'sealed-2', 'manifest.json')) || undefined, 20_000, 200);
     for (const w of r.removedWal) expect(existsSync(path.join(dest, 'wal', `${w}.age`)), w).toBe(false);
     expect(existsSync(path.join(dest, 'wal', `${f}.age`))).toBe(true);
   });
