@@ -25,19 +25,23 @@ await jsm.streams.add({ name: STREAM, subjects: ['deploy.load'], num_replicas: 3
 });
 const js = jetstream(nc, { timeout: 5000 });
 
-// per writer: acknowledged ids with when each was sent and acknowledged (epoch ms), failures
+// per writer: acknowledged ids with when each was sent and acknowledged (epoch ms) and,
+// for NATS, the stream sequence the acknowledgement named; failures with their ids, so a
+// loss can be told apart from a failed write that was stored after all.
 const ledgers = { postgres: [], redis: [], nats: [] };
 const failures = { postgres: 0, redis: 0, nats: 0 };
+const failed = { postgres: [], redis: [], nats: [] };
 const lastError = {};
 
 async function writer(name, write) {
   for (let id = 1; !stopped(); id++) {
     const sent = Date.now();
     try {
-      await write(id);
-      ledgers[name].push({ id, sent, acked: Date.now() });
+      const ack = await write(id);
+      ledgers[name].push({ id, sent, acked: Date.now(), seq: ack?.seq, ...(ack?.duplicate ? { duplicate: true } : {}) });
     } catch (e) {
       failures[name]++;
+      failed[name].push({ id, sent, at: Date.now(), error: e.message });
       lastError[name] = e.message;
       if (failures[name] <= 40) process.stderr.write(`${new Date().toISOString()} ${name} #${id}: ${e.message}\n`);
       await sleep(200);
@@ -75,6 +79,7 @@ for (let i = 0; i < ids('redis').length; i += 500) {
   values.forEach((v, k) => v === String(batch[k]) && present.redis.add(batch[k]));
 }
 present.nats = new Set();
+const natsSeqOf = new Map();
 // Read the stream to its last sequence. A cluster that has just healed may answer
 // nothing for a while (a leader election, a follower catching up): a read that stalls
 // starts again from the next sequence until the deadline, so a stall is reported as a
@@ -99,6 +104,7 @@ for (let last = await streamState(); Date.now() < readDeadline; last = await str
       const m = await consumer.next({ expires: 5000 });
       if (!m) break;
       present.nats.add(Number(m.string()));
+      natsSeqOf.set(Number(m.string()), m.seq);
       natsRead.readUpTo = m.seq;
     }
     await consumer.delete().catch(() => {});
@@ -113,6 +119,26 @@ for (const name of Object.keys(ledgers)) {
   result[name] = { acked: ledgers[name].length, failures: failures[name], lost: ids(name).filter((id) => !present[name].has(id)), ledger: ledgers[name].map((x) => [x.sent, x.acked]) };
 }
 result.nats.readBack = natsRead;
+// What a loss looks like: where each missing id was acknowledged, what the stream holds
+// at that sequence now, and where the failed writes ended up.
+const holds = async (seq) => {
+  try {
+    const m = await jsm.streams.getMessage(STREAM, { seq });
+    return m ? { seq, payload: m.string(), time: m.time?.toISOString?.() } : { seq, payload: null };
+  } catch (e) {
+    return { seq, error: e.message };
+  }
+};
+const byId = new Map(ledgers.nats.map((x) => [x.id, x]));
+result.nats.lostDetail = [];
+for (const id of result.nats.lost.slice(0, 20)) {
+  const x = byId.get(id);
+  result.nats.lostDetail.push({ id, sent: x.sent, acked: x.acked, ackSeq: x.seq, now: x.seq ? await holds(x.seq) : null });
+}
+result.nats.failedDetail = failed.nats.slice(0, 40).map((f) => ({ ...f, storedAtSeq: natsSeqOf.get(f.id) ?? null }));
+const seqMismatch = ledgers.nats.filter((x) => natsSeqOf.has(x.id) && natsSeqOf.get(x.id) !== x.seq);
+result.nats.duplicateAcks = ledgers.nats.filter((x) => x.duplicate).map((x) => x.id);
+result.nats.ackSeqMismatches = { count: seqMismatch.length, first: seqMismatch.slice(0, 10).map((x) => ({ id: x.id, ackSeq: x.seq, readSeq: natsSeqOf.get(x.id) })) };
 writeFileSync(path.join(dir, 'result.json'), JSON.stringify(result));
 await db.close();
 redis.disconnect();
