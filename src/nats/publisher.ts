@@ -89,6 +89,7 @@ export class Publisher {
   private idle: (() => void)[] = [];
   private next = 0;
   private readonly window: number;
+  private readonly resumeAt: number;
   private readonly timeoutMs: number;
   private readonly sweeper: NodeJS.Timeout;
   private readonly failures: Error[] = [];
@@ -102,6 +103,7 @@ export class Publisher {
     const prefix = opts.inboxPrefix ?? (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix ?? '_INBOX';
     this.prefix = `${prefix}.${nuid.next()}`;
     this.window = opts.window ?? 4000;
+    this.resumeAt = Math.floor((this.window * 3) / 4);
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.onError = opts.onError;
     this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onAck(msg) });
@@ -141,7 +143,10 @@ export class Publisher {
 
   private settle(token: string): void {
     this.pending.delete(token);
-    this.waiters.shift()?.();
+    // Blocked publishers go on once a quarter of the window is free, not at every ack:
+    // they then publish in bursts that share socket writes, instead of one message (and
+    // one promise) per ack received.
+    if (this.waiters.length && this.pending.size <= this.resumeAt) for (const w of this.waiters.splice(0)) w();
     if (!this.pending.size) {
       const idle = this.idle;
       this.idle = [];
@@ -191,7 +196,7 @@ export class Publisher {
   /**
    * Publish without waiting for the ack. Returns nothing while fewer than `window`
    * acks are outstanding, and a promise to wait on when the window is full
-   * (backpressure, as Ingestor.write). A failed ack is kept: `flush()` rejects with
+   * (backpressure, as Ingestor.write), which resolves once a quarter of the window is free. A failed ack is kept: `flush()` rejects with
    * every failure, and `onError` (if given) hears of each one.
    *
    *   for (const m of messages) {

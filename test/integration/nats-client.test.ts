@@ -62,22 +62,28 @@ describe('publishing', () => {
     await expect(pub.publish('nowhere.at.all', 'x')).rejects.toThrow(/no stream captures this subject/);
   });
 
-  it('keeps at most `window` acks outstanding and flushes them all', async () => {
+  it('keeps at most `window` acks outstanding, resumes in bursts, and flushes them all', async () => {
     const windowed = new Publisher(admin, { window: 100 });
     const before = await count('TEST');
     let peak = 0;
     let waited = 0;
+    let resumedWith = 0;
     for (let i = 0; i < 5000; i++) {
       const wait = windowed.publishAsync('app.test.bulk', `m${i}`);
       peak = Math.max(peak, windowed.inFlight);
       if (wait) {
         waited++;
         await wait;
+        resumedWith = Math.max(resumedWith, windowed.inFlight);
       }
     }
     await windowed.flush();
     expect(peak).toBeLessThanOrEqual(100);
     expect(waited).toBeGreaterThan(0);
+    // A blocked publisher goes on once a quarter of the window is free (at most 75 in flight),
+    // so it waits once per burst of 25 or more, not once per ack.
+    expect(resumedWith).toBeLessThanOrEqual(75);
+    expect(waited).toBeLessThanOrEqual(Math.ceil(5000 / 25));
     // Failures are kept for flush(), not lost.
     windowed.publishAsync('no.stream.here', 'x');
     await expect(windowed.flush()).rejects.toThrow(/1 publish\(es\) failed: .*no stream captures/);
