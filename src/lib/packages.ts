@@ -178,7 +178,14 @@ async function installPinned(reqs: Requirement[], env: Record<string, string>, o
     const file = await downloadPinnedDeb(deb, arch).catch((e: Error) => {
       throw fail(e.message);
     });
-    const r = await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', file], { env });
+    const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', file], { env });
+    let r = await install();
+    if (r.code !== 0) {
+      // Its dependencies (adduser) may need a package index this machine has not fetched yet.
+      onProgress('refreshing the package index (apt-get update)');
+      await run('apt-get', ['update', '-q'], { env });
+      r = await install();
+    }
     if (r.code !== 0) throw fail(r.stderr.trim().split('\n').slice(-3).join(' '));
     if (!(await works(req))) throw fail(`${req.binary} still older than ${deb.minVersion.join('.')} after install`);
   }
