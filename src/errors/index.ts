@@ -137,9 +137,11 @@ export class PackageInstallError extends DataplaneError {
   constructor(
     readonly packages: string[],
     reason: string,
+    /** how to install them by hand, where apt-get install of the names is not it */
+    manual?: string,
   ) {
     super(`could not install ${packages.join(', ')}: ${reason}`, {
-      hint: `install them yourself: apt-get install -y ${packages.join(' ')}`,
+      hint: `install them yourself: ${manual ?? `apt-get install -y ${packages.join(' ')}`}`,
     });
   }
 }

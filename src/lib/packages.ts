@@ -174,10 +174,9 @@ async function installPinned(reqs: Requirement[], env: Record<string, string>, o
     const deb = req.pinned!;
     const label = `${deb.package} ${deb.version} from Debian ${deb.release}`;
     onProgress(`installing ${label} (pinned by SHA-256; first run only)`);
-    const fail = (reason: string) => new PackageInstallError([label], `${reason}. By hand: ${manualInstall(deb, arch)}`);
-    const file = await downloadPinnedDeb(deb, arch).catch((e: Error) => {
-      throw fail(e.message);
-    });
+    const fail = (reason: string) => new PackageInstallError([label], reason, manualInstall(deb, arch));
+    // Its own errors name the file and the manual command already.
+    const file = await downloadPinnedDeb(deb, arch);
     const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', file], { env });
     let r = await install();
     if (r.code !== 0) {

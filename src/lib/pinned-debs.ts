@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PackageInstallError } from '../errors/index.js';
 
 export interface PinnedDeb {
   package: string;
@@ -52,7 +53,7 @@ export function atLeast(v: readonly number[], min: readonly number[]): boolean {
 
 export function pinnedFile(deb: PinnedDeb, arch: string): { url: string; sha256: string; name: string } {
   const f = deb.files[arch];
-  if (!f) throw new Error(`${deb.package} ${deb.version} is pinned for ${Object.keys(deb.files).join(' and ')} only, not ${arch}`);
+  if (!f) throw new PackageInstallError([`${deb.package} ${deb.version}`], `pinned for ${Object.keys(deb.files).join(' and ')} only, not ${arch}`, `${deb.package} ${deb.minVersion.join('.')} or newer from your distribution or upstream`);
   return { url: `${DEBIAN_MIRROR}/${f.path}`, sha256: f.sha256, name: path.basename(f.path) };
 }
 
@@ -69,11 +70,14 @@ export function manualInstall(deb: PinnedDeb, arch: string): string {
  */
 export async function downloadPinnedDeb(deb: PinnedDeb, arch: string): Promise<string> {
   const f = pinnedFile(deb, arch);
-  const res = await fetch(f.url, { signal: AbortSignal.timeout(120_000) });
-  if (!res.ok) throw new Error(`${f.url} answered ${res.status} ${res.statusText}`);
+  const fail = (reason: string) => new PackageInstallError([`${deb.package} ${deb.version} from Debian ${deb.release}`], reason, manualInstall(deb, arch));
+  const res = await fetch(f.url, { signal: AbortSignal.timeout(120_000) }).catch((e: Error) => {
+    throw fail(`${f.url}: ${e.message}`);
+  });
+  if (!res.ok) throw fail(`${f.url} answered ${res.status} ${res.statusText}`);
   const body = Buffer.from(await res.arrayBuffer());
   const sum = createHash('sha256').update(body).digest('hex');
-  if (sum !== f.sha256) throw new Error(`${f.url} has SHA-256 ${sum}, not the pinned ${f.sha256}: not installed`);
+  if (sum !== f.sha256) throw fail(`${f.url} has SHA-256 ${sum}, not the pinned ${f.sha256}: not installed`);
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'dataplane-deb-')), f.name);
   writeFileSync(file, body);
   return file;
