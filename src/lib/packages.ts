@@ -3,7 +3,7 @@
  * when we may (root with apt-get); otherwise the error names the exact command.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BinaryNotFoundError, PackageInstallError } from '../errors/index.js';
 import { writeFileAtomic } from './files.js';
@@ -185,6 +185,7 @@ async function installPinned(reqs: Requirement[], env: Record<string, string>, o
       await run('apt-get', ['update', '-q'], { env });
       r = await install();
     }
+    rmSync(path.dirname(file), { recursive: true, force: true });
     if (r.code !== 0) throw fail(r.stderr.trim().split('\n').slice(-3).join(' '));
     if (!(await works(req))) throw fail(`${req.binary} still older than ${deb.minVersion.join('.')} after install`);
   }
