@@ -7,7 +7,7 @@ import { accessSync, constants, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { BinaryNotFoundError, PackageInstallError } from '../errors/index.js';
 import { writeFileAtomic } from './files.js';
-import { atLeast, downloadPinnedDeb, manualInstall, NATS_SERVER_DEB, parseVersion, type PinnedDeb } from './pinned-debs.js';
+import { atLeast, downloadPinnedDeb, manualInstall, NATS_SERVER_DEB, nodeArchAsDebian, parseVersion, pinnedLabel, type PinnedDeb } from './pinned-debs.js';
 import { run, SEARCH_PATH } from './process.js';
 
 export interface Requirement {
@@ -164,7 +164,26 @@ async function works(req: Requirement): Promise<boolean> {
 
 async function debianArch(): Promise<string> {
   const r = await run('dpkg', ['--print-architecture'], { timeoutMs: 10_000 });
-  return r.stdout.trim() || process.arch.replace('x64', 'amd64');
+  return r.stdout.trim() || nodeArchAsDebian();
+}
+
+const lastLines = (text: string) => text.trim().split('\n').slice(-3).join(' ');
+
+/**
+ * `apt-get install` of packages or .deb files; when that fails, the package index is
+ * refreshed once (a machine whose index was never fetched) and the install tried again.
+ * Returns why it failed, or undefined.
+ */
+async function aptInstall(args: string[], env: Record<string, string>, onProgress: (msg: string) => void): Promise<string | undefined> {
+  const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...args], { env });
+  let r = await install();
+  if (r.code !== 0) {
+    onProgress('refreshing the package index (apt-get update)');
+    const u = await run('apt-get', ['update', '-q'], { env });
+    if (u.code !== 0) return lastLines(u.stderr);
+    r = await install();
+  }
+  return r.code === 0 ? undefined : lastLines(r.stderr);
 }
 
 /** The pinned file of each requirement, downloaded and checked, then installed by apt (which brings its dependencies). */
@@ -172,21 +191,13 @@ async function installPinned(reqs: Requirement[], env: Record<string, string>, o
   const arch = await debianArch();
   for (const req of reqs) {
     const deb = req.pinned!;
-    const label = `${deb.package} ${deb.version} from Debian ${deb.release}`;
-    onProgress(`installing ${label} (pinned by SHA-256; first run only)`);
-    const fail = (reason: string) => new PackageInstallError([label], reason, manualInstall(deb, arch));
+    onProgress(`installing ${pinnedLabel(deb)} (pinned by SHA-256; first run only)`);
+    const fail = (reason: string) => new PackageInstallError([pinnedLabel(deb)], reason, manualInstall(deb, arch));
     // Its own errors name the file and the manual command already.
     const file = await downloadPinnedDeb(deb, arch);
-    const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', file], { env });
-    let r = await install();
-    if (r.code !== 0) {
-      // Its dependencies (adduser) may need a package index this machine has not fetched yet.
-      onProgress('refreshing the package index (apt-get update)');
-      await run('apt-get', ['update', '-q'], { env });
-      r = await install();
-    }
+    const failed = await aptInstall([file], env, onProgress);
     rmSync(path.dirname(file), { recursive: true, force: true });
-    if (r.code !== 0) throw fail(r.stderr.trim().split('\n').slice(-3).join(' '));
+    if (failed) throw fail(failed);
     if (!(await works(req))) throw fail(`${req.binary} still older than ${deb.minVersion.join('.')} after install`);
   }
 }
@@ -203,23 +214,16 @@ export async function ensurePackages(reqs: Requirement[], onProgress: (msg: stri
     const first = missingAll[0]!;
     const how = [
       ...(pkgs.length ? [`sudo apt-get install -y ${pkgs.join(' ')}`] : []),
-      ...pinned.map((r) => `${r.pinned!.package} ${r.pinned!.minVersion.join('.')} or newer: ${manualInstall(r.pinned!, process.arch === 'arm64' ? 'arm64' : 'amd64')}`),
+      ...pinned.map((r) => `${r.pinned!.package} ${r.pinned!.minVersion.join('.')} or newer: ${manualInstall(r.pinned!, nodeArchAsDebian())}`),
     ];
     throw new BinaryNotFoundError(first.binary, `install as root: ${how.join('; ')}`);
   }
   const env = { DEBIAN_FRONTEND: 'noninteractive', PATH: SEARCH_PATH.join(path.delimiter) };
   if (pinned.length) await installPinned(pinned, env, onProgress);
   if (!missing.length) return;
-  const install = () => run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { env });
   onProgress(`installing Debian packages: ${pkgs.join(', ')} (first run only)`);
-  let r = await install();
-  if (r.code !== 0) {
-    onProgress('refreshing the package index (apt-get update)');
-    const u = await run('apt-get', ['update', '-q'], { env });
-    if (u.code !== 0) throw new PackageInstallError(pkgs, u.stderr.trim().split('\n').slice(-3).join(' '));
-    r = await install();
-  }
-  if (r.code !== 0) throw new PackageInstallError(pkgs, r.stderr.trim().split('\n').slice(-3).join(' '));
+  const failed = await aptInstall(pkgs, env, onProgress);
+  if (failed) throw new PackageInstallError(pkgs, failed);
   const still = missing.filter((m) => !findWorkingBinary(m.binary, m.versionArgs));
   if (still.length) throw new PackageInstallError(pkgs, `${still.map((s) => s.binary).join(', ')} still missing after install`);
   onProgress(`installed ${pkgs.join(', ')}`);

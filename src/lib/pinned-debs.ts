@@ -40,6 +40,12 @@ export const NATS_SERVER_DEB: PinnedDeb = {
   },
 };
 
+/** How apt names it in messages: `nats-server 2.10.27-1+b2 from Debian trixie`. */
+export const pinnedLabel = (deb: PinnedDeb): string => `${deb.package} ${deb.version} from Debian ${deb.release}`;
+
+/** Debian's name for this machine's architecture, from Node's (where dpkg cannot be asked). */
+export const nodeArchAsDebian = (arch: string = process.arch): string => (arch === 'x64' ? 'amd64' : arch);
+
 /** The version a binary printed (`v2.10.27`, `nats-server: v2.9.10`), as numbers. */
 export function parseVersion(text: string): [number, number, number] | undefined {
   const m = /v?(\d+)\.(\d+)\.(\d+)/.exec(text);
@@ -53,7 +59,7 @@ export function atLeast(v: readonly number[], min: readonly number[]): boolean {
 
 export function pinnedFile(deb: PinnedDeb, arch: string): { url: string; sha256: string; name: string } {
   const f = deb.files[arch];
-  if (!f) throw new PackageInstallError([`${deb.package} ${deb.version}`], `pinned for ${Object.keys(deb.files).join(' and ')} only, not ${arch}`, `${deb.package} ${deb.minVersion.join('.')} or newer from your distribution or upstream`);
+  if (!f) throw new PackageInstallError([pinnedLabel(deb)], `pinned for ${Object.keys(deb.files).join(' and ')} only, not ${arch}`, `${deb.package} ${deb.minVersion.join('.')} or newer from your distribution or upstream`);
   return { url: `${DEBIAN_MIRROR}/${f.path}`, sha256: f.sha256, name: path.basename(f.path) };
 }
 
@@ -70,7 +76,7 @@ export function manualInstall(deb: PinnedDeb, arch: string): string {
  */
 export async function downloadPinnedDeb(deb: PinnedDeb, arch: string): Promise<string> {
   const f = pinnedFile(deb, arch);
-  const fail = (reason: string) => new PackageInstallError([`${deb.package} ${deb.version} from Debian ${deb.release}`], reason, manualInstall(deb, arch));
+  const fail = (reason: string) => new PackageInstallError([pinnedLabel(deb)], reason, manualInstall(deb, arch));
   const res = await fetch(f.url, { signal: AbortSignal.timeout(120_000) }).catch((e: Error) => {
     throw fail(`${f.url}: ${e.message}`);
   });

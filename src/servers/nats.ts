@@ -1,6 +1,7 @@
 /**
- * NATS with JetStream from Debian's nats-server (trixie's 2.10, pinned: lib/pinned-debs.ts). Runs `nats-server -c nats.conf`
- * in the foreground; SIGTERM shuts it down after flushing JetStream.
+ * NATS with JetStream from Debian's nats-server (trixie's 2.10, pinned: lib/pinned-debs.ts).
+ * Runs `nats-server -c nats.conf` in the foreground; SIGTERM shuts it down after
+ * flushing JetStream.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Config } from '../config/schema.js';
