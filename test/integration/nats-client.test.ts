@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sourceByName } from '../../src/domain/keyspaces.js';
 import { cacheInvalidate } from '../../src/domain/messaging.js';
+import { yieldsBetweenReads } from '../../src/connect/nats-read-yield.js';
 import { connectNats } from '../../src/nats/connection.js';
 import { DLQ_HEADERS, dlqSubject, runConsumer } from '../../src/nats/consumer.js';
 import { reconcile } from '../../src/nats/reconcile.js';
@@ -49,6 +50,11 @@ afterAll(async () => {
 const count = async (stream: string) => (await jsm.streams.info(stream)).state.messages;
 
 describe('publishing', () => {
+  it('a TLS connection lets its writes out between reads (the pinned nats.js still exposes its socket)', () => {
+    expect(stack.access.config.tls.enabled).toBe(true);
+    expect(yieldsBetweenReads(admin)).toBe(true);
+  });
+
   it('waits for the ack, and drops a repeated message id', async () => {
     const first = await pub.publish('app.test.a', 'x', { msgId: 'm-1' });
     expect(first).toMatchObject({ stream: 'TEST', duplicate: false });
@@ -207,6 +213,8 @@ describe('resilience', () => {
       await p.publish('app.test.reconnect', 'before');
       process.kill(pidOf({ stateDir: stack.stateDir } as never, 'nats'), 'SIGKILL');
       await waitFor('publishing to work again', async () => (await p.publish('app.test.reconnect', 'after').then(() => true).catch(() => undefined)), 15_000, 200);
+      // The new TLS socket lets writes out between reads too (connect/nats-read-yield.ts).
+      expect(yieldsBetweenReads(nc)).toBe(true);
     } finally {
       await p.close();
       await nc.close();
