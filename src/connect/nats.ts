@@ -9,7 +9,7 @@ import { natsNodes, onHosts } from '../config/topology.js';
 import { secretFor } from '../secrets/store.js';
 import type { Access, ConnectionErrorHook } from './access.js';
 import { connectionErrorListener } from './errors.js';
-import { yieldBetweenReads } from './nats-read-yield.js';
+import { joinTlsReads } from './nats-tls-reads.js';
 import { natsTls } from './tls.js';
 
 /** Replies to a service's requests (and JetStream acks) go to its own inbox prefix. */
@@ -72,7 +72,7 @@ export async function natsConnect(endpoint: NatsEndpoint, opts: NatsConnectOptio
     ...(opts.reconnect && endpoint.separateHosts ? { pingInterval: 5000, maxPingOut: 2, timeout: opts.timeoutMs ?? 5000 } : {}),
     ...opts.options,
   });
-  yieldBetweenReads(nc, opts.reconnect);
+  joinTlsReads(nc, opts.reconnect);
   if (opts.reconnect) void reportStatus(nc, opts.name, opts.onConnectionError);
   return nc;
 }

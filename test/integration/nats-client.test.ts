@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sourceByName } from '../../src/domain/keyspaces.js';
 import { cacheInvalidate } from '../../src/domain/messaging.js';
-import { yieldsBetweenReads } from '../../src/connect/nats-read-yield.js';
+import { joinsTlsReads } from '../../src/connect/nats-tls-reads.js';
 import { connectNats } from '../../src/nats/connection.js';
 import { DLQ_HEADERS, dlqSubject, runConsumer } from '../../src/nats/consumer.js';
 import { reconcile } from '../../src/nats/reconcile.js';
@@ -50,9 +50,9 @@ afterAll(async () => {
 const count = async (stream: string) => (await jsm.streams.info(stream)).state.messages;
 
 describe('publishing', () => {
-  it('a TLS connection lets its writes out between reads (the pinned nats.js still exposes its socket)', () => {
+  it('a TLS connection hands nats.js its reads joined per turn (the pinned nats.js still exposes its socket)', () => {
     expect(stack.access.config.tls.enabled).toBe(true);
-    expect(yieldsBetweenReads(admin)).toBe(true);
+    expect(joinsTlsReads(admin)).toBe(true);
   });
 
   it('waits for the ack, and drops a repeated message id', async () => {
@@ -213,8 +213,8 @@ describe('resilience', () => {
       await p.publish('app.test.reconnect', 'before');
       process.kill(pidOf({ stateDir: stack.stateDir } as never, 'nats'), 'SIGKILL');
       await waitFor('publishing to work again', async () => (await p.publish('app.test.reconnect', 'after').then(() => true).catch(() => undefined)), 15_000, 200);
-      // The new TLS socket lets writes out between reads too (connect/nats-read-yield.ts).
-      expect(yieldsBetweenReads(nc)).toBe(true);
+      // The new TLS socket has its reads joined too (connect/nats-tls-reads.ts).
+      expect(joinsTlsReads(nc)).toBe(true);
     } finally {
       await p.close();
       await nc.close();
