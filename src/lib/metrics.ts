@@ -14,8 +14,9 @@ function existing<T>(name: string): T | undefined {
   return registry.getSingleMetric(name) as T | undefined;
 }
 
-export function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
-  return existing<Counter<L>>(name) ?? new Counter({ name, help, labelNames, registers: [registry] });
+/** `collect` runs before each read of the registry (to add counts kept elsewhere on a hot path). */
+export function counter<L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Counter<L>) => void): Counter<L> {
+  return existing<Counter<L>>(name) ?? new Counter({ name, help, labelNames, registers: [registry], ...(collect ? { collect } : {}) });
 }
 
 export function histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets = LATENCY_BUCKETS): Histogram<L> {

@@ -7,19 +7,26 @@
  * with its own timer, inbox bookkeeping and Error objects, which cost half of a
  * publisher's CPU here (docs/benchmarks.md). Like the Go client, this keeps one
  * reply subscription and matches acks to pending publishes by the reply token,
- * and times out pending acks with one sweep instead of a timer each.
+ * and times out pending acks with one sweep instead of a timer each. Messages
+ * without headers go out as frames built here (publish-frames.ts).
  */
 import { headers as natsHeaders, nuid, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { DataplaneError } from '../errors/index.js';
 import { counter, histogram } from '../lib/metrics.js';
+import { PublishFrames } from './publish-frames.js';
 import type { Subject, SubjectParams } from './subjects.js';
 
-const published = counter('dataplane_nats_published_total', 'JetStream publishes by outcome', ['outcome']);
+// Successful acks are counted here and added to the counter when it is read: prom-client
+// hashes the labels on every inc(), a cost per ack.
+let acked = 0;
+const published = counter('dataplane_nats_published_total', 'JetStream publishes by outcome', ['outcome'], function () {
+  if (acked) this.labels('ok').inc(acked);
+  acked = 0;
+});
 const ackLatency = histogram('dataplane_nats_publish_ack_seconds', 'Time from publish to JetStream ack', []);
 // Label lookups hash their labels on every call; on the per-message path, bind them once.
 const OUTCOME = {
-  ok: published.labels('ok'),
   duplicate: published.labels('duplicate'),
   error: published.labels('error'),
   timeout: published.labels('timeout'),
@@ -82,9 +89,11 @@ const decoder = new TextDecoder();
 const noop = (): void => {};
 
 export class Publisher {
-  private readonly prefix: string;
+  /** Reply subjects are this and a number that names the publish. */
+  private readonly replyPrefix: string;
   private readonly sub: Subscription;
-  private readonly pending = new Map<string, Pending>();
+  private readonly frames: PublishFrames;
+  private readonly pending = new Map<number, Pending>();
   private readonly waiters: (() => void)[] = [];
   private idle: (() => void)[] = [];
   private next = 0;
@@ -101,12 +110,13 @@ export class Publisher {
   ) {
     // The connection's own prefix: a service user may receive replies only under it.
     const prefix = opts.inboxPrefix ?? (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix ?? '_INBOX';
-    this.prefix = `${prefix}.${nuid.next()}`;
+    this.replyPrefix = `${prefix}.${nuid.next()}.`;
     this.window = opts.window ?? 4000;
     this.resumeAt = Math.floor((this.window * 3) / 4);
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.onError = opts.onError;
-    this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onAck(msg) });
+    this.sub = nc.subscribe(`${this.replyPrefix}*`, { callback: (_err, msg) => this.onAck(msg) });
+    this.frames = new PublishFrames(nc);
     this.sweeper = setInterval(() => this.sweep(), Math.min(250, this.timeoutMs));
     this.sweeper.unref();
   }
@@ -116,10 +126,10 @@ export class Publisher {
   }
 
   private onAck(msg: Msg): void {
-    const token = msg.subject.slice(this.prefix.length + 1);
-    const p = this.pending.get(token);
+    const id = this.idOf(msg);
+    const p = this.pending.get(id);
     if (!p) return; // timed out already
-    this.settle(token);
+    this.settle(id);
     const status = msg.headers?.code;
     if (status === 503) {
       OUTCOME.noStream.inc();
@@ -136,13 +146,27 @@ export class Publisher {
       OUTCOME.error.inc();
       return p.reject(new PublishError(p.subject, body.error.description, body.error.code));
     }
-    (body.duplicate ? OUTCOME.duplicate : OUTCOME.ok).inc();
+    if (body.duplicate) OUTCOME.duplicate.inc();
+    else acked++;
     ackLatency.observe((performance.now() - p.started) / 1000);
     p.resolve({ stream: body.stream!, seq: body.seq!, duplicate: Boolean(body.duplicate) });
   }
 
-  private settle(token: string): void {
-    this.pending.delete(token);
+  /**
+   * The publish an ack answers: the number that ends its reply subject. Read from the
+   * subject's bytes where nats.js has them (its Msg decodes the subject to a string on
+   * first use, a cost per ack that this skips).
+   */
+  private idOf(msg: Msg): number {
+    const raw = (msg as unknown as { _msg?: { subject?: Uint8Array } })._msg?.subject;
+    if (!raw) return Number(msg.subject.slice(this.replyPrefix.length));
+    let id = 0;
+    for (let i = this.replyPrefix.length; i < raw.length; i++) id = id * 10 + raw[i]! - 48;
+    return id;
+  }
+
+  private settle(id: number): void {
+    this.pending.delete(id);
     // Blocked publishers go on once a quarter of the window is free, not at every ack:
     // they then publish in bursts that share socket writes, instead of one message (and
     // one promise) per ack received.
@@ -156,16 +180,17 @@ export class Publisher {
 
   private sweep(): void {
     const now = performance.now();
-    for (const [token, p] of this.pending) {
+    for (const [id, p] of this.pending) {
       if (p.deadline > now) continue;
-      this.settle(token);
+      this.settle(id);
       OUTCOME.timeout.inc();
       p.reject(new PublishError(p.subject, `no ack within ${this.timeoutMs} ms`));
     }
   }
 
   private send(subject: string, data: Uint8Array | string, opts: PublishOptions, resolve: (ack: PubAck) => void, reject: (e: Error) => void): void {
-    const token = (this.next++).toString(36);
+    const id = this.next++;
+    const reply = this.replyPrefix + id;
     let hdrs: MsgHdrs | undefined;
     if (opts.msgId || opts.headers) {
       hdrs = natsHeaders();
@@ -173,11 +198,12 @@ export class Publisher {
       for (const [k, v] of Object.entries(opts.headers ?? {})) hdrs.set(k, v);
     }
     const started = performance.now();
-    this.pending.set(token, { subject, deadline: started + this.timeoutMs, started, resolve, reject });
+    this.pending.set(id, { subject, deadline: started + this.timeoutMs, started, resolve, reject });
     try {
-      this.nc.publish(subject, data, { reply: `${this.prefix}.${token}`, ...(hdrs ? { headers: hdrs } : {}) });
+      if (hdrs) this.nc.publish(subject, data, { reply, headers: hdrs });
+      else this.frames.publish(subject, reply, data);
     } catch (e) {
-      this.settle(token);
+      this.settle(id);
       reject(e as Error);
     }
   }

@@ -16,6 +16,7 @@ import { DLQ_HEADERS, dlqSubject, runConsumer } from '../../src/nats/consumer.js
 import { reconcile } from '../../src/nats/reconcile.js';
 import { openKv } from '../../src/nats/kv.js';
 import { Publisher, PublishError } from '../../src/nats/publisher.js';
+import { PublishFrames } from '../../src/nats/publish-frames.js';
 import { defineSubject, PayloadError } from '../../src/nats/subjects.js';
 import { registry } from '../../src/lib/metrics.js';
 import { connectRedis } from '../../src/redis/connection.js';
@@ -95,6 +96,27 @@ describe('publishing', () => {
     await expect(windowed.flush()).rejects.toThrow(/1 publish\(es\) failed: .*no stream captures/);
     expect(await count('TEST')).toBe(before + 5000);
     await windowed.close();
+  });
+
+  it('builds its own PUB frames: the stored message is what was published, odd subjects go through nats.js', async () => {
+    const frames = new PublishFrames(admin);
+    expect(frames.direct).toBe(true); // the pinned nats.js has the protocol handler it expects
+    const okBefore = Number((await registry.getSingleMetric('dataplane_nats_published_total')!.get()).values.find((v) => v.labels.outcome === 'ok')?.value ?? 0);
+    const bytes = new Uint8Array([0, 1, 2, 13, 10, 255]);
+    const a = await pub.publish('app.test.frames', bytes);
+    const b = await pub.publish('app.test.frames', 'héllo\r\nPUB x 1\r\n');
+    // Beyond ASCII the subject is nats.js's to encode; the message still arrives under it.
+    const c = await pub.publish('app.test.främes', 'ü');
+    const read = async (seq: number) => (await jsm.streams.getMessage('TEST', { seq }))!;
+    expect(Array.from((await read(a.seq)).data)).toEqual(Array.from(bytes));
+    expect((await read(b.seq)).string()).toBe('héllo\r\nPUB x 1\r\n');
+    expect((await read(c.seq)).subject).toBe('app.test.främes');
+    expect((await read(c.seq)).string()).toBe('ü');
+    // A subject with a space would split the frame: nats.js refuses it, nothing is sent.
+    await expect(pub.publish('app.test.two words', 'x')).rejects.toThrow(/subject/i);
+    // Successful acks are counted when the registry is read.
+    const okAfter = Number((await registry.getSingleMetric('dataplane_nats_published_total')!.get()).values.find((v) => v.labels.outcome === 'ok')?.value ?? 0);
+    expect(okAfter - okBefore).toBe(3);
   });
 
   it('never sends a payload that fails its subject schema', async () => {
