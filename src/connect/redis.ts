@@ -109,8 +109,9 @@ export function redisCommandClient(endpoint: RedisEndpoint, opts: { timeoutMs: n
 
 /**
  * The client library's shared connection: reconnects by itself, queues commands while
- * it does, and writes the commands concurrent callers issue in one tick as one socket
- * write (redis-write-coalescing.ts: cheaper than ioredis's auto-pipelining; docs/benchmarks.md).
+ * it does, and writes the commands concurrent callers issue in one tick in groups of 16,
+ * one socket write each (redis-write-coalescing.ts: cheaper than ioredis's
+ * auto-pipelining, and Redis starts on a group while node makes the next; docs/benchmarks.md).
  */
 export function redisSharedClient(endpoint: RedisEndpoint, opts: { client?: string; options?: RedisOptions; onConnectionError?: ConnectionErrorHook | undefined } = {}): Redis {
   // Application users may not run INFO, which ioredis's ready check uses.

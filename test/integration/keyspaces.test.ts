@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import declarations from '../../src/domain/index.js';
 import { apiKeyByPrefix, orgSettings, requestsPerMinute, sourceByName } from '../../src/domain/keyspaces.js';
 import { DecodeError, json, string } from '../../src/redis/codecs.js';
-import { coalesceWrites } from '../../src/connect/redis-write-coalescing.js';
+import { coalesceWrites, WRITES_PER_FLUSH } from '../../src/connect/redis-write-coalescing.js';
 import { connectRedis } from '../../src/redis/connection.js';
 import { cacheMarkdown } from '../../src/redis/docs.js';
 import { defineKeyspace } from '../../src/redis/keyspace.js';
@@ -118,15 +118,17 @@ async function socketWrites(client: Redis, burst: () => Promise<unknown>): Promi
   return writes;
 }
 
-describe('one socket write per turn', () => {
+describe('few socket writes per turn', () => {
+  const groups = Math.ceil(50 / WRITES_PER_FLUSH);
   const burst = (client: Redis, tag: string) => {
     const ks = sourceByName.bind(client);
     // 50 callers issue their commands in the same turn, as concurrent requests do.
     return Promise.all(Array.from({ length: 50 }, (_, i) => ks.set({ orgId: 9, name: `${tag}-${i}` }, { id: i, kind: 'device', retired: false })));
   };
 
-  it('the shared connection sends the commands of one turn in one write, on every socket it connects with', async () => {
-    expect(await socketWrites(redis, () => burst(redis, 'a'))).toBe(1);
+  it('the shared connection sends the commands of one turn in groups of WRITES_PER_FLUSH, on every socket it connects with', async () => {
+    // A TLS socket holds the later groups while the first is written, so it may make fewer writes.
+    expect(await socketWrites(redis, () => burst(redis, 'a'))).toBeLessThanOrEqual(groups);
     const back = await sourceByName.bind(redis).mget(Array.from({ length: 50 }, (_, i) => ({ orgId: 9, name: `a-${i}` })));
     expect(back.map((v) => v?.id)).toEqual(Array.from({ length: 50 }, (_, i) => i));
 
@@ -134,7 +136,7 @@ describe('one socket write per turn', () => {
     const before = (redis as unknown as { stream: object }).stream;
     redis.disconnect(true);
     await waitFor('the shared connection to reconnect', () => (redis.status === 'ready' && (redis as unknown as { stream: object }).stream !== before) || undefined, 10_000, 50);
-    expect(await socketWrites(redis, () => burst(redis, 'b'))).toBe(1);
+    expect(await socketWrites(redis, () => burst(redis, 'b'))).toBeLessThanOrEqual(groups);
     expect((await sourceByName.bind(redis).get({ orgId: 9, name: 'b-49' }))?.id).toBe(49);
   });
 
@@ -147,7 +149,7 @@ describe('one socket write per turn', () => {
     try {
       await Promise.all([plain.connect(), corked.connect()]);
       expect(await socketWrites(plain, () => burst(plain, 'c'))).toBeGreaterThan(10);
-      expect(await socketWrites(corked, () => burst(corked, 'd'))).toBe(1);
+      expect(await socketWrites(corked, () => burst(corked, 'd'))).toBe(groups);
       expect((await sourceByName.bind(plain).get({ orgId: 9, name: 'd-49' }))?.id).toBe(49);
     } finally {
       plain.disconnect();
