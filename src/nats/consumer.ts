@@ -127,8 +127,9 @@ export async function runConsumer<T = Uint8Array>(opts: ConsumerRunnerOptions<T>
 
   async function deadLetter(msg: JsMsg, reason: string): Promise<void> {
     const h = DLQ_HEADERS;
+    const oneLine = reason.slice(0, 1000).replace(/[\r\n]+/g, ' ');
     const headers: Record<string, string> = {
-      [h.reason]: reason.slice(0, 1000).replace(/[\r\n]+/g, ' '),
+      [h.reason]: oneLine,
       [h.stream]: opts.stream,
       [h.consumer]: opts.consumer,
       [h.subject]: msg.subject,
@@ -139,8 +140,8 @@ export async function runConsumer<T = Uint8Array>(opts: ConsumerRunnerOptions<T>
     try {
       // Same id on a retry after a crash: the DLQ keeps one copy.
       await publisher.publish(dlqSubject(opts.stream, opts.consumer), msg.data, { msgId: `${opts.stream}:${msg.info.streamSequence}`, headers });
-      // No reason argument: nats-server 2.9 ignores "+TERM <reason>" (added in 2.10.4); the reason is in the headers.
-      msg.term();
+      // The server's MSG_TERMINATED advisory carries the reason too (nats-server >= 2.10.4).
+      msg.term(oneLine);
       stats.deadLettered++;
       outcomes.inc({ consumer: label, outcome: 'dead_lettered' });
     } catch (e) {

@@ -167,6 +167,10 @@ describe('reconciling declarations', () => {
 describe('consumer runner', () => {
   it('acks successes, retries failures with backoff, and dead-letters after maxDeliver with the reason', async () => {
     const app = await connectNats({ access: stack.access, user: 'app' }); // least privilege
+    const terminated: string[] = [];
+    const advisories = admin.subscribe('$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.ORDERS.billing', {
+      callback: (_e, m) => void terminated.push((m.json() as { reason?: string }).reason ?? ''),
+    });
     const attempts = new Map<number, number>();
     const runner = await runConsumer({
       nc: app,
@@ -208,7 +212,11 @@ describe('consumer runner', () => {
         (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
       expect(await value('dataplane_nats_redeliveries_total', { consumer: 'ORDERS/billing' })).toBe(2);
       expect(await value('dataplane_nats_consumed_total', { consumer: 'ORDERS/billing', outcome: 'acked' })).toBe(2);
+      // The server's advisory names the reason as well.
+      await waitFor('two termination advisories', () => (terminated.length === 2 ? true : undefined), 5_000, 50);
+      expect(terminated).toContain('failed 3 times; last error: order 2 cannot be billed');
     } finally {
+      advisories.unsubscribe();
       await runner.stop();
       await app.close();
     }
