@@ -14,6 +14,7 @@ import { headers as natsHeaders, nuid, type Msg, type MsgHdrs, type NatsConnecti
 import type { z } from 'zod';
 import { DataplaneError } from '../errors/index.js';
 import { counter, histogram } from '../lib/metrics.js';
+import { readAck, type AckBody } from './pub-ack.js';
 import { PublishFrames } from './publish-frames.js';
 import type { Subject, SubjectParams } from './subjects.js';
 
@@ -84,8 +85,6 @@ export interface PublisherOptions {
   onError?: (e: Error) => void;
 }
 
-const decoder = new TextDecoder();
-
 const noop = (): void => {};
 
 export class Publisher {
@@ -135,9 +134,9 @@ export class Publisher {
       OUTCOME.noStream.inc();
       return p.reject(new PublishError(p.subject, 'no stream captures this subject (503 no responders)', 503));
     }
-    let body: { stream?: string; seq?: number; duplicate?: boolean; error?: { code: number; description: string } };
+    let body: AckBody;
     try {
-      body = JSON.parse(decoder.decode(msg.data)) as typeof body;
+      body = readAck(msg.data);
     } catch {
       OUTCOME.error.inc();
       return p.reject(new PublishError(p.subject, 'unreadable ack'));
@@ -149,7 +148,7 @@ export class Publisher {
     if (body.duplicate) OUTCOME.duplicate.inc();
     else acked++;
     ackLatency.observe((performance.now() - p.started) / 1000);
-    p.resolve({ stream: body.stream!, seq: body.seq!, duplicate: Boolean(body.duplicate) });
+    if (p.resolve !== noop) p.resolve({ stream: body.stream!, seq: body.seq!, duplicate: Boolean(body.duplicate) });
   }
 
   /**
