@@ -65,8 +65,15 @@ export class OutboxRelay {
   private claims: Promise<unknown> = Promise.resolve();
   /** Per key, the publishing chain of the latest batch. */
   private readonly tails = new Map<string, Promise<boolean>>();
-  /** Per key, the id of its event that failed in a batch not yet committed: later ones wait. */
-  private readonly blocked = new Map<string, bigint>();
+  /**
+   * Per key, its event that failed to publish: later events of the key wait. Kept after the
+   * failure is committed, until a claim that began after the commit (its snapshot sees
+   * last_error, so it holds back the later events itself) or a retry that publishes it.
+   * `committedAt` is the number of claims begun when the failure's batch ended.
+   */
+  private readonly blocked = new Map<string, { id: bigint; committedAt?: number }>();
+  /** Claims begun so far: a claim's number says which commits its snapshot saw. */
+  private claimsBegun = 0;
   readonly stats = { published: 0, failed: 0, batches: 0, leader: false };
 
   constructor(private readonly opts: RelayOptions) {
@@ -154,8 +161,9 @@ export class OutboxRelay {
   }
 
   /** Claim the next batch: its rows locked, grouped by key; claims run one at a time. */
-  private claim(tx: Tx): Promise<{ rows: Row[]; chains: Map<string, Row[]> }> {
+  private claim(tx: Tx): Promise<{ rows: Row[]; chains: Map<string, Row[]>; claimNo: number }> {
     const claimed = this.claims.then(async () => {
+      const claimNo = ++this.claimsBegun;
       const rows = (
         await tx.query<Row>(
           // Not the events behind a failed one of their key: they wait for it, and would
@@ -175,7 +183,7 @@ export class OutboxRelay {
         if (chain) chain.push(row);
         else chains.set(k, [row]);
       }
-      return { rows, chains };
+      return { rows, chains, claimNo };
     });
     this.claims = claimed.catch(() => undefined);
     return claimed;
@@ -183,9 +191,9 @@ export class OutboxRelay {
 
   /** Publish one batch of unpublished rows; returns how many were published. */
   async runOnce(): Promise<number> {
-    const blockedHere: [string, string][] = [];
+    const failedHere: string[] = [];
     const published = await this.opts.db.transaction(async (tx) => {
-      const { rows, chains } = await this.claim(tx);
+      const { rows, chains, claimNo } = await this.claim(tx);
       if (!rows.length) return 0;
       const done: string[] = [];
       const failed: { id: string; subject: string; error: string }[] = [];
@@ -197,16 +205,22 @@ export class OutboxRelay {
             // these wait: its failure is committed only with its batch, after this batch's claim.
             await previous;
             const blocked = this.blocked.get(key);
-            if (blocked !== undefined && BigInt(chain[0]!.id) > blocked) return false;
+            if (blocked && BigInt(chain[0]!.id) > blocked.id) {
+              // This claim may predate the failure's commit (its snapshot then let the later events
+              // through): they wait. A claim begun after the commit saw last_error itself.
+              if (blocked.committedAt === undefined || claimNo <= blocked.committedAt) return false;
+              this.blocked.delete(key);
+            }
             for (const row of chain) {
               try {
                 await this.publisher.publish(row.subject, row.payload, { msgId: row.message_id, headers: row.headers });
                 done.push(row.id);
+                if (this.blocked.get(key)?.id === BigInt(row.id)) this.blocked.delete(key); // the failed one, retried
                 lag.observe((Date.now() - row.created_at.getTime()) / 1000);
               } catch (e) {
                 failed.push({ id: row.id, subject: row.subject, error: (e as Error).message });
-                this.blocked.set(key, BigInt(row.id));
-                blockedHere.push([key, row.id]);
+                this.blocked.set(key, { id: BigInt(row.id) });
+                failedHere.push(key);
                 return false; // later rows of this key wait for this one
               }
             }
@@ -231,8 +245,12 @@ export class OutboxRelay {
       }
       return done.length;
     }).finally(() => {
-      // Committed (or rolled back) now: the claims see the failure themselves (last_error).
-      for (const [key, id] of blockedHere) if (this.blocked.get(key) === BigInt(id)) this.blocked.delete(key);
+      // Committed (or rolled back) now: claims begun from here on see the failure (last_error) or,
+      // after a rollback, the failed event itself ahead of the later ones.
+      for (const key of failedHere) {
+        const b = this.blocked.get(key);
+        if (b && b.committedAt === undefined) b.committedAt = this.claimsBegun;
+      }
     });
     this.stats.published += published;
     if (published) this.stats.batches++;

@@ -206,4 +206,38 @@ describe('outbox', () => {
       await owner.query("delete from messaging.outbox where key in ('held', 'free')");
     }
   });
+
+  it('a batch claimed before a failure was committed still holds back the key\'s later events', async () => {
+    // Each claim returns 400 ms after its statement began, so the third batch's snapshot predates
+    // the commit of the second batch (whose held event fails) and its chain runs after that commit.
+    const slowClaims = Object.create(rw) as Database;
+    slowClaims.transaction = (fn, opts) =>
+      rw.transaction(
+        (tx) =>
+          fn({
+            query: async (sql: string, params?: unknown[]) => {
+              const r = await tx.query(sql, params);
+              if (sql.includes('for update skip locked')) await new Promise((ok) => setTimeout(ok, 400));
+              return r;
+            },
+          } as typeof tx),
+        opts,
+      );
+    const rows: [string, string, number][] = [];
+    for (let n = 0; n < 3; n++) rows.push([n === 1 ? 'nostream.order' : 'app.events.order.held2', 'held2', n], ['app.events.order.free2', 'free2', n]);
+    for (const [subject, key, n] of rows) await rw.query('insert into messaging.outbox (subject, payload, key) values ($1, $2::jsonb, $3)', [subject, JSON.stringify({ n }), key]);
+    const published = async () =>
+      (await owner.query<{ key: string; n: number }>("select key, (payload->>'n')::int as n from messaging.outbox where key in ('held2', 'free2') and published_at is not null order by id")).rows.map((r) => `${r.key} ${r.n}`);
+    const errors: string[] = [];
+    const relay = new OutboxRelay({ db: slowClaims, nc: admin, batchSize: 2, pollIntervalMs: 50, onError: (e) => errors.push(e.message) });
+    relay.start();
+    try {
+      await waitFor('the free key to be published', async () => ((await published()).filter((x) => x.startsWith('free2')).length === 3 ? true : undefined), 20_000, 50);
+      await waitFor('the failing event to be tried again', async () => (errors.length >= 2 ? true : undefined), 20_000, 50);
+      expect(await published()).toEqual(['held2 0', 'free2 0', 'free2 1', 'free2 2']);
+    } finally {
+      await relay.stop();
+      await owner.query("delete from messaging.outbox where key in ('held2', 'free2')");
+    }
+  });
 });
