@@ -182,29 +182,39 @@ describe('outbox', () => {
     }
   });
 
-  it('an event that cannot be published holds back its key\'s later events, across batches in flight; other keys go on', async () => {
-    await owner.query("delete from messaging.outbox where key = 'backlog'");
-    // In id order, batches of 2: [held 0, free 0], [held 1 (no stream captures it), free 1], [held 2, free 2].
+  /**
+   * Two keys, three events each, in id order [held 0, free 0], [held 1, free 1], [held 2, free 2]
+   * (batches of 2): `held 1` goes to a subject no stream captures. The relay runs until the free
+   * key is published and the failing event was tried `tries` times; returns what was published.
+   */
+  async function relayWithAFailure(tag: string, db: Database, tries: number): Promise<{ published: string[]; errors: string[] }> {
+    const [held, free] = [`held${tag}`, `free${tag}`];
     const rows: [string, string, number][] = [];
-    for (let n = 0; n < 3; n++) rows.push([n === 1 ? 'nostream.order' : 'app.events.order.held', 'held', n], ['app.events.order.free', 'free', n]);
+    for (let n = 0; n < 3; n++) rows.push([n === 1 ? 'nostream.order' : `app.events.order.${held}`, held, n], [`app.events.order.${free}`, free, n]);
     for (const [subject, key, n] of rows) await rw.query('insert into messaging.outbox (subject, payload, key) values ($1, $2::jsonb, $3)', [subject, JSON.stringify({ n }), key]);
     const published = async () =>
-      (await owner.query<{ key: string; n: number }>("select key, (payload->>'n')::int as n from messaging.outbox where key in ('held', 'free') and published_at is not null order by id")).rows.map((r) => `${r.key} ${r.n}`);
+      (await owner.query<{ key: string; n: number }>("select key, (payload->>'n')::int as n from messaging.outbox where key = any($1) and published_at is not null order by id", [[held, free]])).rows.map((r) => `${r.key} ${r.n}`);
     const errors: string[] = [];
-    const relay = new OutboxRelay({ db: rw, nc: admin, batchSize: 2, pollIntervalMs: 50, onError: (e) => errors.push(e.message) });
+    const relay = new OutboxRelay({ db, nc: admin, batchSize: 2, pollIntervalMs: 50, onError: (e) => errors.push(e.message) });
     relay.start();
     try {
-      await waitFor('the free key to be published', async () => ((await published()).filter((x) => x.startsWith('free')).length === 3 ? true : undefined), 20_000, 50);
-      // Several more rounds over the rows left: the held key's third event must never overtake its second.
-      await waitFor('the failing event to be tried again', async () => (errors.length >= 3 ? true : undefined), 20_000, 50);
-      expect(await published()).toEqual(['held 0', 'free 0', 'free 1', 'free 2']);
-      expect(errors[0]).toMatch(/no stream captures this subject/);
-      const inStream = await jsm.streams.getMessage('EVENTS', { last_by_subj: 'app.events.order.held' });
-      expect(JSON.parse(new TextDecoder().decode(inStream!.data)).n).toBe(0);
+      await waitFor('the free key to be published', async () => ((await published()).filter((x) => x.startsWith(free)).length === 3 ? true : undefined), 20_000, 50);
+      // More rounds over the rows left: the held key's third event must never overtake its second.
+      await waitFor('the failing event to be tried again', async () => (errors.length >= tries ? true : undefined), 20_000, 50);
+      return { published: await published(), errors };
     } finally {
       await relay.stop();
-      await owner.query("delete from messaging.outbox where key in ('held', 'free')");
+      await owner.query('delete from messaging.outbox where key = any($1)', [[held, free]]);
     }
+  }
+
+  it('an event that cannot be published holds back its key\'s later events, across batches in flight; other keys go on', async () => {
+    await owner.query("delete from messaging.outbox where key = 'backlog'");
+    const { published, errors } = await relayWithAFailure('', rw, 3);
+    expect(published).toEqual(['held 0', 'free 0', 'free 1', 'free 2']);
+    expect(errors[0]).toMatch(/no stream captures this subject/);
+    const inStream = await jsm.streams.getMessage('EVENTS', { last_by_subj: 'app.events.order.held' });
+    expect(JSON.parse(new TextDecoder().decode(inStream!.data)).n).toBe(0);
   });
 
   it('a batch claimed before a failure was committed still holds back the key\'s later events', async () => {
@@ -223,21 +233,7 @@ describe('outbox', () => {
           } as typeof tx),
         opts,
       );
-    const rows: [string, string, number][] = [];
-    for (let n = 0; n < 3; n++) rows.push([n === 1 ? 'nostream.order' : 'app.events.order.held2', 'held2', n], ['app.events.order.free2', 'free2', n]);
-    for (const [subject, key, n] of rows) await rw.query('insert into messaging.outbox (subject, payload, key) values ($1, $2::jsonb, $3)', [subject, JSON.stringify({ n }), key]);
-    const published = async () =>
-      (await owner.query<{ key: string; n: number }>("select key, (payload->>'n')::int as n from messaging.outbox where key in ('held2', 'free2') and published_at is not null order by id")).rows.map((r) => `${r.key} ${r.n}`);
-    const errors: string[] = [];
-    const relay = new OutboxRelay({ db: slowClaims, nc: admin, batchSize: 2, pollIntervalMs: 50, onError: (e) => errors.push(e.message) });
-    relay.start();
-    try {
-      await waitFor('the free key to be published', async () => ((await published()).filter((x) => x.startsWith('free2')).length === 3 ? true : undefined), 20_000, 50);
-      await waitFor('the failing event to be tried again', async () => (errors.length >= 2 ? true : undefined), 20_000, 50);
-      expect(await published()).toEqual(['held2 0', 'free2 0', 'free2 1', 'free2 2']);
-    } finally {
-      await relay.stop();
-      await owner.query("delete from messaging.outbox where key in ('held2', 'free2')");
-    }
+    const { published } = await relayWithAFailure('2', slowClaims, 2);
+    expect(published).toEqual(['held2 0', 'free2 0', 'free2 1', 'free2 2']);
   });
 });
