@@ -18,13 +18,18 @@ import { readAck, type AckBody } from './pub-ack.js';
 import { PublishFrames } from './publish-frames.js';
 import type { Subject, SubjectParams } from './subjects.js';
 
-// Successful acks are counted here and added to the counter when it is read: prom-client
-// hashes the labels on every inc(), a cost per ack.
-let acked = 0;
+// Successful acks are added up as a plain number and handed to the counter when it is read:
+// prom-client hashes the labels on every inc(), a cost per ack. The number lives on the counter
+// itself, so a second load of this module (which gets the registered counter, and with it the
+// first load's collect hook) adds to the same one.
+type OkCounting = { okPending: number };
 const published = counter('dataplane_nats_published_total', 'JetStream publishes by outcome', ['outcome'], function () {
-  if (acked) this.labels('ok').inc(acked);
-  acked = 0;
+  const self = this as unknown as OkCounting;
+  if (self.okPending) this.labels('ok').inc(self.okPending);
+  self.okPending = 0;
 });
+const okCounting = published as unknown as OkCounting;
+okCounting.okPending ??= 0;
 const ackLatency = histogram('dataplane_nats_publish_ack_seconds', 'Time from publish to JetStream ack', []);
 // Label lookups hash their labels on every call; on the per-message path, bind them once.
 const OUTCOME = {
@@ -146,7 +151,7 @@ export class Publisher {
       return p.reject(new PublishError(p.subject, body.error.description, body.error.code));
     }
     if (body.duplicate) OUTCOME.duplicate.inc();
-    else acked++;
+    else okCounting.okPending++;
     ackLatency.observe((performance.now() - p.started) / 1000);
     if (p.resolve !== noop) p.resolve({ stream: body.stream!, seq: body.seq!, duplicate: Boolean(body.duplicate) });
   }
