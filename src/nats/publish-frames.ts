@@ -1,12 +1,17 @@
 /**
- * PUB frames for the publisher, built here rather than by nats.js `publish`.
+ * PUB frames (and HPUB frames carrying only a Nats-Msg-Id) for the publisher, built
+ * here rather than by nats.js `publish`.
  *
  * nats.js checks the subject with a regular expression, encodes the protocol line
  * with a TextEncoder and queues line, payload and CRLF as three buffers that are then
  * copied together, on every call: 13% of a TLS publisher's CPU here. This checks each
  * subject once (they repeat), writes the line as Latin-1 into one buffer with the
  * payload and queues that (docs/benchmarks.md). The frame is the NATS client
- * protocol's `PUB <subject> <reply> <size>`, unchanged since NATS 1.0.
+ * protocol's `PUB <subject> <reply> <size>`, unchanged since NATS 1.0, or with a message
+ * id `HPUB <subject> <reply> <header size> <total size>` with the header block nats.js
+ * writes for it (`NATS/1.0`, `Nats-Msg-Id: <id>`, a blank line): nats.js builds a
+ * headers object, checks its key and value with regular expressions and encodes it, for
+ * every outbox row and every publish with a message id.
  *
  * nats.js has no API to queue a frame, so this calls its protocol handler's
  * `sendCommand` (nats.js 3.x), which also buffers while reconnecting; anything this
@@ -14,18 +19,20 @@
  * beyond ASCII, a payload over the server's limit) goes through nats.js `publish`,
  * with its errors.
  */
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 
 interface Protocol {
   sendCommand(frame: Uint8Array): void;
   outMsgs: number;
   outBytes: number;
   noMorePublishing?: boolean;
-  info?: { max_payload?: number };
+  info?: { max_payload?: number; headers?: boolean };
 }
 
 /** Printable ASCII, no spaces: a subject or reply that can go on the line as it is. */
 const PLAIN_TOKEN = /^[\x21-\x7e]+$/;
+/** A message id nats.js would send as it is: printable ASCII, no leading or trailing space (it trims). */
+const PLAIN_ID = /^(?:[\x21-\x7e]|[\x21-\x7e][\x20-\x7e]*[\x21-\x7e])$/;
 const CHECKED_MAX = 10_000;
 
 export class PublishFrames {
@@ -52,13 +59,16 @@ export class PublishFrames {
   }
 
   /** `reply` must be printable ASCII (the publisher's own inbox). */
-  publish(subject: string, reply: string, payload: Uint8Array | string): void {
+  publish(subject: string, reply: string, payload: Uint8Array | string, msgId?: string): void {
     const p = this.protocol;
-    if (!p || p.noMorePublishing || this.nc.isClosed() || !this.plain(subject)) return this.nc.publish(subject, payload, { reply });
+    if (!p || p.noMorePublishing || this.nc.isClosed() || !this.plain(subject) || (msgId !== undefined && (!p.info?.headers || !PLAIN_ID.test(msgId)))) {
+      return this.nc.publish(subject, payload, msgId === undefined ? { reply } : { reply, headers: idHeader(msgId) });
+    }
     const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const size = data.length;
-    if (p.info?.max_payload !== undefined && size > p.info.max_payload) return this.nc.publish(subject, payload, { reply });
-    const line = `PUB ${subject} ${reply} ${size}\r\n`;
+    if (p.info?.max_payload !== undefined && size > p.info.max_payload) return this.nc.publish(subject, payload, msgId === undefined ? { reply } : { reply, headers: idHeader(msgId) });
+    const head = msgId === undefined ? '' : `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\n\r\n`;
+    const line = head ? `HPUB ${subject} ${reply} ${head.length} ${head.length + size}\r\n${head}` : `PUB ${subject} ${reply} ${size}\r\n`;
     const frame = Buffer.allocUnsafe(line.length + size + 2);
     frame.write(line, 0, 'latin1');
     frame.set(data, line.length);
@@ -68,4 +78,10 @@ export class PublishFrames {
     p.outBytes += size;
     p.sendCommand(frame);
   }
+}
+
+function idHeader(msgId: string): MsgHdrs {
+  const h = natsHeaders();
+  h.set('Nats-Msg-Id', msgId);
+  return h;
 }

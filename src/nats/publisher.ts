@@ -195,17 +195,18 @@ export class Publisher {
   private send(subject: string, data: Uint8Array | string, opts: PublishOptions, resolve: (ack: PubAck) => void, reject: (e: Error) => void): void {
     const id = this.next++;
     const reply = this.replyPrefix + id;
+    // Other headers than a message id go through nats.js (it canonicalises and checks them).
     let hdrs: MsgHdrs | undefined;
-    if (opts.msgId || opts.headers) {
+    if (opts.headers && Object.keys(opts.headers).length) {
       hdrs = natsHeaders();
       if (opts.msgId) hdrs.set('Nats-Msg-Id', opts.msgId);
-      for (const [k, v] of Object.entries(opts.headers ?? {})) hdrs.set(k, v);
+      for (const [k, v] of Object.entries(opts.headers)) hdrs.set(k, v);
     }
     const started = performance.now();
     this.pending.set(id, { subject, deadline: started + this.timeoutMs, started, resolve, reject });
     try {
       if (hdrs) this.nc.publish(subject, data, { reply, headers: hdrs });
-      else this.frames.publish(subject, reply, data);
+      else this.frames.publish(subject, reply, data, opts.msgId || undefined);
     } catch (e) {
       this.settle(id);
       reject(e as Error);
