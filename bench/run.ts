@@ -57,7 +57,7 @@ if (['ingest', 'cache', 'outbox', 'messaging'].some((g) => only.has(g))) {
     if (only.has('outbox')) {
       const o = await benchOutbox({ stack, rounds });
       comparisons.push(...o.comparisons);
-      notes.push(`Outbox: time from insert to marked published, over the ${o.lag.events.toLocaleString('en-US')} events of the counted rounds (each a 20,000-row backlog drained at once, so this is the backlog's age, not a per-event cost): p50 ${(o.lag.p50 * 1000).toFixed(0)} ms, p99 ${(o.lag.p99 * 1000).toFixed(0)} ms.`);
+      notes.push(`Outbox: time from insert to JetStream ack, over the ${o.lag.events.toLocaleString('en-US')} events of the counted rounds (each a 20,000-row backlog drained at once, so this is the backlog's age, not a per-event cost): p50 ${(o.lag.p50 * 1000).toFixed(0)} ms, p99 ${(o.lag.p99 * 1000).toFixed(0)} ms.`);
     }
     collect();
     if (only.has('messaging')) comparisons.push(...(await benchMessagingSecured({ stack, rounds })));
@@ -146,7 +146,7 @@ ${notes.map((n) => `- ${n}`).join('\n')}
   outstanding; sync: 20,000, one ack at a time; consume: the first 500,000 messages through a fresh durable
   pull consumer, acking each.
 - **outbox**: 20,000 committed outbox rows with 200 ordering keys, published by the relay
-  (batches of 2,000) and marked published. Reference: the same events published straight to
+  (batches of 2,000, the position moved after each). Reference: the same events published straight to
   JetStream in the same per-key chains, without the database.
 - **ha messaging**: a throwaway 3-node \`nats-server\` cluster (routes on loopback, file store, no
   auth, so the Go tool needs no password on its command line) with two streams, R3 and R1. Each

@@ -40,7 +40,7 @@ export async function enqueue<S extends string, Z extends z.ZodType>(
 /** An event whose payload is already JSON text. */
 export async function enqueueRaw(tx: Tx, subject: string, json: string, opts: EnqueueOptions = {}): Promise<Enqueued> {
   const r = await tx.query<{ id: string; message_id: string }>(
-    'insert into messaging.outbox (subject, payload, headers, key) values ($1, $2::jsonb, $3::jsonb, $4) returning id, message_id',
+    'insert into messaging.outbox (subject, payload, headers, key) values ($1, $2::json, $3::jsonb, $4) returning id, message_id',
     [subject, json, JSON.stringify(opts.headers ?? {}), opts.key ?? null],
   );
   return { id: r.rows[0]!.id, messageId: r.rows[0]!.message_id };

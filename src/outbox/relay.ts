@@ -1,27 +1,30 @@
 /**
  * The outbox relay: publishes outbox rows to JetStream with the row's message id
- * as Nats-Msg-Id, then marks them published.
+ * as Nats-Msg-Id, reading the outbox as a log from a stored position (relay-log.ts).
  *
  * - At most one relay works at a time (a session advisory lock); others wait, so
- *   several instances give high availability without duplicate work.
- * - Per-key order: rows with the same key are published one after another in id
- *   order; different keys go in parallel. A failed publish stops its key's chain,
- *   so a later event of that key is never published before an earlier one; events
- *   queued behind a failed one are not even claimed, so such a key cannot fill the
- *   batches and hold the other keys back.
- * - Two batches are in flight: the next is claimed (one claim at a time, so claims
- *   take ids in order) while the current one publishes, and a key's chain in the later
- *   batch starts once its chain in the earlier one succeeded. NATS then does not wait
- *   for PostgreSQL between batches (+10-15% events/s in A/B runs of bench/outbox.ts).
- * - A crash after publishing and before marking leaves rows unmarked; they are
- *   published again and JetStream drops them as duplicates (duplicate window), and
- *   consumers that record message ids in messaging.inbox ignore any that get past.
+ *   several instances give high availability without duplicate work. The position
+ *   moves only from where this relay found it, so a relay that lost its lock unnoticed
+ *   stops at its next batch.
+ * - Per-key order: rows with the same key are published one after another in
+ *   (xid, id) order; different keys go in parallel. A row JetStream refuses (no stream
+ *   captures its subject, a permission) is held with the later rows of its key as the
+ *   position passes them, and retried in order every poll interval: only that key waits.
+ * - A publish without an answer (timeout, lost connection) holds nothing: the batch is
+ *   not recorded, and the relay starts again from the position after the poll interval.
+ * - Two batches are in flight: the next is read while the current one publishes, and
+ *   a key's chain in the later batch starts once its chain in the earlier one ended.
+ * - Nothing is written per row: a batch costs one read and one update of the position.
+ *   A crash between publishing and moving the position publishes those rows again;
+ *   JetStream drops them as duplicates (duplicate window), and consumers that record
+ *   message ids in messaging.inbox ignore any that get past.
  */
 import type pg from 'pg';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { counter, gauge, histogram } from '../lib/metrics.js';
-import type { Database, Tx } from '../postgres/database.js';
+import type { Database } from '../postgres/database.js';
 import { Publisher, PublishError } from '../nats/publisher.js';
+import { advance, heldRows, keyOf, loadPosition, readAfter, recordFailure, release, type Hold, type OutboxRow, type Position } from './relay-log.js';
 
 const relayed = counter('dataplane_outbox_published_total', 'Outbox rows published by the relay', ['outcome']);
 const lag = histogram('dataplane_outbox_lag_seconds', 'Time from outbox insert to JetStream ack', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
@@ -29,28 +32,33 @@ const leaderGauge = gauge('dataplane_outbox_relay_leader', '1 while this process
 
 /** 'dpoutbox' as a big-endian int8: the advisory lock of the active relay. */
 const LEADER_LOCK = '7237407151438851960';
+/** Held rows retried per round: the oldest first, so a key's rows stay in order. */
+const RETRY_ROWS = 10_000;
 
 export interface RelayOptions {
-  /** A role that may read and update messaging.outbox (app_rw). */
+  /** A role that may read messaging.outbox and write the relay's tables (app_rw). */
   db: Database;
   nc: NatsConnection;
   publisher?: Publisher;
   batchSize?: number;
-  /** Poll at least this often, besides waking on NOTIFY (default 1 s). */
+  /** Poll at least this often, besides waking on NOTIFY (default 1 s); held rows are retried as often. */
   pollIntervalMs?: number;
   onError?: (e: Error) => void;
-  onBatch?: (published: number) => void;
+  /** After each batch: rows published, and each one's seconds from insert to ack. */
+  onBatch?: (published: number, lagSeconds: readonly number[]) => void;
 }
 
-interface Row {
-  id: string;
-  subject: string;
-  /** The stored JSON as PostgreSQL writes it: published as is, so a number keeps every digit. */
-  payload: string;
-  headers: Record<string, string>;
-  message_id: string;
-  key: string | null;
-  created_at: Date;
+/** JetStream answered with a refusal, or the message cannot be sent at all: publishing it again will not help soon. */
+function refused(e: unknown, nc: NatsConnection): boolean {
+  if (nc.isClosed()) return false;
+  return e instanceof PublishError ? e.serverCode !== undefined : true;
+}
+
+/** Wait for every promise, then throw the first failure: none is left running behind a throw. */
+async function settled(ps: Promise<unknown>[]): Promise<void> {
+  const ends = await Promise.allSettled(ps);
+  const failure = ends.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 export class OutboxRelay {
@@ -60,20 +68,16 @@ export class OutboxRelay {
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
-  private leader: pg.PoolClient | undefined;
-  /** Claims of batches, one at a time: chained so each claim sees the previous one's locks. */
-  private claims: Promise<unknown> = Promise.resolve();
+  private leader: { client: pg.PoolClient; onNotification: () => void; onError: () => void } | undefined;
   /** Per key, the publishing chain of the latest batch. */
-  private readonly tails = new Map<string, Promise<boolean>>();
-  /**
-   * Per key, its event that failed to publish: later events of the key wait. Kept after the
-   * failure is committed, until a claim that began after the commit (its snapshot sees
-   * last_error, so it holds back the later events itself) or a retry that publishes it.
-   * `committedAt` is the number of claims begun when the failure's batch ended.
-   */
-  private readonly blocked = new Map<string, { id: bigint; committedAt?: number }>();
-  /** Claims begun so far: a claim's number says which commits its snapshot saw. */
-  private claimsBegun = 0;
+  private readonly tails = new Map<string, Promise<void>>();
+  /** Keys with held rows: their later rows are held too, until a retry publishes the held ones. */
+  private heldKeys = new Set<string>();
+  /** Position updates, one after another in batch order. */
+  private commits: Promise<void> = Promise.resolve();
+  /** A publish that got no answer: every chain stops, and the drain starts again from the position. */
+  private aborted: Error | undefined;
+  private nextRetry = 0;
   readonly stats = { published: 0, failed: 0, batches: 0, leader: false };
 
   constructor(private readonly opts: RelayOptions) {
@@ -97,13 +101,16 @@ export class OutboxRelay {
   }
 
   private async releaseLeadership(): Promise<void> {
-    const c = this.leader;
+    const l = this.leader;
     this.leader = undefined;
     this.stats.leader = false;
     leaderGauge.set(0);
-    if (!c) return;
-    await c.query(`select pg_advisory_unlock(${LEADER_LOCK})`).catch(() => {});
-    c.release();
+    if (!l) return;
+    // The client goes back to the pool: it must not keep waking or deposing this relay.
+    l.client.off('notification', l.onNotification);
+    l.client.off('error', l.onError);
+    await l.client.query(`unlisten dataplane_outbox; select pg_advisory_unlock(${LEADER_LOCK})`).catch(() => {});
+    l.client.release();
   }
 
   /** Try to become the active relay; LISTEN on the same session. */
@@ -117,10 +124,12 @@ export class OutboxRelay {
         return false;
       }
       await c.query('listen dataplane_outbox');
-      c.on('notification', () => this.wake?.());
+      const onNotification = () => this.wake?.();
       // A lost connection loses the lock: step down and try again.
-      c.once('error', () => void this.releaseLeadership());
-      this.leader = c;
+      const onError = () => void this.releaseLeadership();
+      c.on('notification', onNotification);
+      c.once('error', onError);
+      this.leader = { client: c, onNotification, onError };
       this.stats.leader = true;
       leaderGauge.set(1);
       return true;
@@ -133,15 +142,11 @@ export class OutboxRelay {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        // Two workers, each a batch at a time, until the outbox is drained.
-        if (await this.lead()) {
-          const workers = await Promise.allSettled([this.drain(), this.drain()]);
-          const failure = workers.find((w): w is PromiseRejectedResult => w.status === 'rejected');
-          if (failure) throw failure.reason;
-        }
+        if (await this.lead()) await this.drain();
       } catch (e) {
         this.opts.onError?.(e as Error);
-        await this.releaseLeadership();
+        // A publish without an answer keeps the lock; anything else may mean a lost session.
+        if (!(e instanceof PublishError)) await this.releaseLeadership();
       }
       if (this.running) {
         await new Promise<void>((resolve) => {
@@ -156,105 +161,143 @@ export class OutboxRelay {
     }
   }
 
+  /** Publish from the stored position until the outbox is drained, two batches in flight. */
   private async drain(): Promise<void> {
-    while (this.running && (await this.runOnce()) >= this.batchSize);
-  }
-
-  /** Claim the next batch: its rows locked, grouped by key; claims run one at a time. */
-  private claim(tx: Tx): Promise<{ rows: Row[]; chains: Map<string, Row[]>; claimNo: number }> {
-    const claimed = this.claims.then(async () => {
-      const claimNo = ++this.claimsBegun;
-      const rows = (
-        await tx.query<Row>(
-          // Not the events behind a failed one of their key: they wait for it, and would
-          // otherwise fill the batches while other keys wait (outbox_failed_idx).
-          `select id, subject, payload::text as payload, headers, message_id, key, created_at from messaging.outbox o
-            where published_at is null
-              and not exists (select from messaging.outbox f
-                               where f.published_at is null and f.last_error is not null and f.key = o.key and f.id < o.id)
-            order by id limit $1 for update skip locked`,
-          [this.batchSize],
-        )
-      ).rows;
-      const chains = new Map<string, Row[]>();
-      for (const row of rows) {
-        const k = row.key ?? `#${row.id}`;
-        const chain = chains.get(k);
-        if (chain) chain.push(row);
-        else chains.set(k, [row]);
+    const state = await loadPosition(this.opts.db);
+    this.heldKeys = state.heldKeys;
+    this.commits = Promise.resolve();
+    this.aborted = undefined;
+    let read: Position = state.position;
+    const inflight: Promise<void>[] = [];
+    try {
+      while (this.running && !this.aborted) {
+        if (this.heldKeys.size && Date.now() >= this.nextRetry) {
+          // Retried with nothing in flight: every hold is then recorded, and no later row of a key runs alongside.
+          await settled(inflight.splice(0));
+          await this.retryHeld();
+          this.nextRetry = Date.now() + this.pollMs;
+          if (this.aborted) break;
+        }
+        const rows = await readAfter(this.opts.db, read, this.batchSize);
+        if (!rows.length) break;
+        const from = read;
+        read = { xid: rows.at(-1)!.xid, id: rows.at(-1)!.id };
+        const batch = this.relayBatch(rows, from, read);
+        batch.catch(() => {}); // awaited below; handled here so a failure while the next batch is read is not unhandled
+        inflight.push(batch);
+        if (inflight.length >= 2) await inflight.shift();
+        if (rows.length < this.batchSize) break;
       }
-      return { rows, chains, claimNo };
-    });
-    this.claims = claimed.catch(() => undefined);
-    return claimed;
+    } finally {
+      await settled(inflight);
+    }
+    if (this.aborted) throw this.aborted;
   }
 
-  /** Publish one batch of unpublished rows; returns how many were published. */
-  async runOnce(): Promise<number> {
-    const failedHere: string[] = [];
-    const published = await this.opts.db.transaction(async (tx) => {
-      const { rows, chains, claimNo } = await this.claim(tx);
-      if (!rows.length) return 0;
-      const done: string[] = [];
-      const failed: { id: string; subject: string; error: string }[] = [];
-      await Promise.all(
-        [...chains].map(([key, chain]) => {
-          const previous = this.tails.get(key);
-          const run = (async () => {
-            // The key's rows of the batch claimed before this one go first. If one of them failed,
-            // these wait: its failure is committed only with its batch, after this batch's claim.
-            await previous;
-            const blocked = this.blocked.get(key);
-            if (blocked && BigInt(chain[0]!.id) > blocked.id) {
-              // This claim may predate the failure's commit (its snapshot then let the later events
-              // through): they wait. A claim begun after the commit saw last_error itself.
-              if (blocked.committedAt === undefined || claimNo <= blocked.committedAt) return false;
-              this.blocked.delete(key);
+  /** Run `fn` for `key` after the key's previous chain. */
+  private chain(key: string, fn: () => Promise<void>): Promise<void> {
+    const run = (this.tails.get(key) ?? Promise.resolve()).then(fn);
+    const tail = run.catch(() => {});
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return run;
+  }
+
+  /** Publish a row; false (and the relay aborted) if it got no answer, the error if JetStream refused it. */
+  private async publishRow(row: OutboxRow, lags: number[]): Promise<Error | undefined | false> {
+    try {
+      await this.publisher.publish(row.subject, row.payload, row.headers ? { msgId: row.message_id, headers: row.headers } : { msgId: row.message_id });
+      const seconds = (Date.now() - row.created_ms) / 1000;
+      lag.observe(seconds);
+      lags.push(seconds);
+      return undefined;
+    } catch (e) {
+      if (refused(e, this.opts.nc)) return e as Error;
+      this.aborted ??= e as Error;
+      return false;
+    }
+  }
+
+  private async relayBatch(rows: OutboxRow[], from: Position, to: Position): Promise<void> {
+    const chains = new Map<string, OutboxRow[]>();
+    for (const row of rows) {
+      const k = keyOf(row);
+      const chain = chains.get(k);
+      if (chain) chain.push(row);
+      else chains.set(k, [row]);
+    }
+    const holds: Hold[] = [];
+    const failures: { subject: string; error: Error }[] = [];
+    const lags: number[] = [];
+    const relayed = Promise.all(
+      [...chains].map(([key, chain]) =>
+        this.chain(key, async () => {
+          for (const row of chain) {
+            if (this.aborted) return;
+            if (this.heldKeys.has(key)) {
+              holds.push({ id: row.id, key, error: null });
+              continue;
             }
-            for (const row of chain) {
-              try {
-                await this.publisher.publish(row.subject, row.payload, { msgId: row.message_id, headers: row.headers });
-                done.push(row.id);
-                if (this.blocked.get(key)?.id === BigInt(row.id)) this.blocked.delete(key); // the failed one, retried
-                lag.observe((Date.now() - row.created_at.getTime()) / 1000);
-              } catch (e) {
-                failed.push({ id: row.id, subject: row.subject, error: (e as Error).message });
-                this.blocked.set(key, { id: BigInt(row.id) });
-                failedHere.push(key);
-                return false; // later rows of this key wait for this one
-              }
+            const failed = await this.publishRow(row, lags);
+            if (failed === false) return;
+            if (failed) {
+              failures.push({ subject: row.subject, error: failed });
+              holds.push({ id: row.id, key, error: failed.message });
+              this.heldKeys.add(key);
             }
-            return true;
-          })();
-          this.tails.set(key, run);
-          void run.finally(() => {
-            if (this.tails.get(key) === run) this.tails.delete(key);
-          });
-          return run;
+          }
         }),
-      );
-      if (done.length) await tx.query('update messaging.outbox set published_at = now(), attempts = attempts + 1 where id = any($1::bigint[])', [done]);
-      for (const f of failed) {
-        await tx.query('update messaging.outbox set attempts = attempts + 1, last_error = $2 where id = $1', [f.id, f.error]);
-      }
-      relayed.inc({ outcome: 'published' }, done.length);
-      if (failed.length) {
-        relayed.inc({ outcome: 'failed' }, failed.length);
-        this.stats.failed += failed.length;
-        this.opts.onError?.(new PublishError(failed[0]!.subject, `${failed.length} outbox row(s) not published: ${failed[0]!.error}`));
-      }
-      return done.length;
-    }).finally(() => {
-      // Committed (or rolled back) now: claims begun from here on see the failure (last_error) or,
-      // after a rollback, the failed event itself ahead of the later ones.
-      for (const key of failedHere) {
-        const b = this.blocked.get(key);
-        if (b && b.committedAt === undefined) b.committedAt = this.claimsBegun;
-      }
+      ),
+    );
+    // The position moves in batch order, whichever batch's chains end first: the slot is taken now.
+    const commit = Promise.all([relayed, this.commits]).then(() => {
+      if (this.aborted) throw this.aborted;
+      return advance(this.opts.db, from, to, holds);
     });
+    this.commits = commit;
+    await commit;
+    this.counted(lags, failures);
+  }
+
+  /** Publish held rows in order, key by key; a key whose rows all went out is free again. */
+  private async retryHeld(): Promise<void> {
+    const byKey = await heldRows(this.opts.db, RETRY_ROWS);
+    const failures: { subject: string; error: Error }[] = [];
+    const lags: number[] = [];
+    await Promise.all(
+      [...byKey.values()].map(async (chain) => {
+        const done: string[] = [];
+        for (const row of chain) {
+          if (this.aborted) break;
+          const failed = await this.publishRow(row, lags);
+          if (failed === false) break;
+          if (failed) {
+            failures.push({ subject: row.subject, error: failed });
+            await recordFailure(this.opts.db, row.id, failed.message);
+            break;
+          }
+          done.push(row.id);
+        }
+        if (done.length) await release(this.opts.db, done);
+      }),
+    );
+    this.heldKeys = (await loadPosition(this.opts.db)).heldKeys;
+    this.counted(lags, failures);
+  }
+
+  private counted(lags: number[], failures: { subject: string; error: Error }[]): void {
+    const published = lags.length;
+    relayed.inc({ outcome: 'published' }, published);
     this.stats.published += published;
     if (published) this.stats.batches++;
-    this.opts.onBatch?.(published);
-    return published;
+    if (failures.length) {
+      relayed.inc({ outcome: 'failed' }, failures.length);
+      this.stats.failed += failures.length;
+      const first = failures[0]!;
+      this.opts.onError?.(new PublishError(first.subject, `${failures.length} outbox row(s) not published: ${first.error.message}`));
+    }
+    this.opts.onBatch?.(published, lags);
   }
 }

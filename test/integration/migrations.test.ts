@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createMigration, loadMigrations, migrate, migrationStatus, MigrationError } from '../../src/postgres/migrations.js';
+import { BUILTIN_MIGRATIONS, createMigration, loadMigrations, migrate, migrationStatus, MigrationError } from '../../src/postgres/migrations.js';
 import { pgConfig } from '../helpers/connect.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
 
@@ -156,6 +156,31 @@ describe('applying', () => {
     } finally {
       await Promise.all([a.end(), b.end()]);
     }
+  });
+});
+
+describe('the shipped migrations', () => {
+  it('0012 turns an outbox of marked rows into a log: published rows behind the position, failed ones and those queued behind them held', async () => {
+    const shipped = loadMigrations(BUILTIN_MIGRATIONS);
+    await withOwner(async (c) => {
+      await migrate(c, shipped.filter((m) => m.version < 12));
+      // Ids 1-2 published, 3 failed (key a), 4 waits behind it, 5 published after it (key b), 6 new.
+      await c.query(`insert into messaging.outbox (subject, payload, key) select 'app.e', '{}', k from unnest(array['a', 'b', 'a', 'a', 'b', 'b']) k`);
+      await c.query(`update messaging.outbox set published_at = now(), attempts = 1 where id in (1, 2, 5)`);
+      await c.query(`update messaging.outbox set attempts = 4, last_error = 'no stream captures this subject' where id = 3`);
+      await migrate(c, shipped);
+      const position = (await c.query('select xid::text, last_id::int from messaging.outbox_relay')).rows;
+      expect(position).toEqual([{ xid: expect.stringMatching(/^\d+$/), last_id: 5 }]);
+      const held = await c.query('select id::int, key, attempts, last_error from messaging.outbox_held order by id');
+      expect(held.rows).toEqual([
+        { id: 3, key: 'a', attempts: 4, last_error: 'no stream captures this subject' },
+        { id: 4, key: 'a', attempts: 1, last_error: null },
+      ]);
+      // The rows' transaction is the position's: 6 comes after it, the others at or before it.
+      const after = await c.query('select o.id::int from messaging.outbox o, messaging.outbox_relay r where (o.xid, o.id) > (r.xid, r.last_id)');
+      expect(after.rows).toEqual([{ id: 6 }]);
+      expect((await c.query('select * from messaging.outbox_backlog()')).rows[0]).toMatchObject({ unpublished: '3' });
+    });
   });
 });
 

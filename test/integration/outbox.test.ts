@@ -16,7 +16,9 @@ import { reconcile } from '../../src/nats/reconcile.js';
 import { defineSubject } from '../../src/nats/subjects.js';
 import { msgIdOf, processOnce } from '../../src/outbox/inbox.js';
 import { enqueue } from '../../src/outbox/outbox.js';
+import { Publisher } from '../../src/nats/publisher.js';
 import { OutboxRelay } from '../../src/outbox/relay.js';
+import { outboxCounts } from '../../src/outbox/relay-log.js';
 import { connectPostgres, type Database } from '../../src/postgres/database.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { expectAllGone, waitFor } from '../helpers/processes.js';
@@ -36,6 +38,17 @@ let rw: Database;
 let admin: NatsConnection;
 let jsm: JetStreamManager;
 let org: number;
+
+/** Rows of these keys the relay has published (behind its position and not held), in publishing order. */
+async function publishedOf(keys: string[]): Promise<string[]> {
+  const r = await owner.query<{ key: string; n: number }>(
+    `select o.key, (o.payload->>'n')::int as n from messaging.outbox o, messaging.outbox_relay p
+      where o.key = any($1) and (o.xid, o.id) <= (p.xid, p.last_id) and not exists (select from messaging.outbox_held h where h.id = o.id)
+      order by o.xid, o.id`,
+    [keys],
+  );
+  return r.rows.map((x) => `${x.key} ${x.n}`);
+}
 
 function relay(): { child: ChildProcess; output: () => string } {
   const child = project.spawn(['outbox', 'relay']);
@@ -99,16 +112,13 @@ describe('outbox', () => {
     await waitFor('the first relay to publish', async () => ((await streamCount()) > 0 ? true : undefined), 20_000, 5);
     first.child.kill('SIGKILL');
     await expectAllGone([first.child.pid!]);
-    const marked = (await owner.query<{ n: number }>('select count(*)::int as n from messaging.outbox where published_at is not null')).rows[0]!.n;
+    const recorded = (await outboxCounts(owner)).published;
     const inStream = await streamCount();
-    expect(marked, 'killed after publishing and before marking: a crash mid-batch').toBeLessThan(inStream);
+    expect(recorded, 'killed after publishing and before moving its position: a crash mid-batch').toBeLessThan(inStream);
 
     // A new relay finishes the job; JetStream drops what the first one already published.
     const second = relay();
-    await waitFor('every row to be marked published', async () => {
-      const r = await owner.query<{ n: number }>('select count(*)::int as n from messaging.outbox where published_at is null');
-      return r.rows[0]!.n === 0 ? true : undefined;
-    }, 60_000, 100);
+    await waitFor('every row to be published', async () => ((await outboxCounts(owner)).pending === 0 ? true : undefined), 60_000, 100);
     second.child.kill('SIGTERM');
     await expectAllGone([second.child.pid!]);
     expect(await streamCount()).toBe(TOTAL);
@@ -155,15 +165,12 @@ describe('outbox', () => {
   it('`outbox status` reports the backlog', async () => {
     // One event nobody relays (the supervisor's relay is off in this project).
     await rw.withTenant(org, (tx) => enqueue(tx, tagged, { orgId: org }, { tagId: 0, key: 'backlog', n: 0 }, { key: 'backlog' }));
-    const counts = (
-      await owner.query<{ pending: number; published: number }>(
-        'select count(*) filter (where published_at is null)::int as pending, count(*) filter (where published_at is not null)::int as published from messaging.outbox',
-      )
-    ).rows[0]!;
-    expect(counts.pending).toBeGreaterThanOrEqual(1);
+    const total = (await owner.query<{ n: number }>('select count(*)::int as n from messaging.outbox')).rows[0]!.n;
     const r = await project.run(['outbox', 'status', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ pending: counts.pending, published: counts.published, oldestPendingSeconds: expect.any(Number) });
+    // Everything before was published by the relays above; the new event is the one pending.
+    expect(JSON.parse(r.stdout)).toEqual({ pending: 1, published: total - 1, held: 0, failing: 0, lastError: null, oldestPendingSeconds: expect.any(Number) });
+    expect((await owner.query('select unpublished::int from messaging.outbox_backlog()')).rows[0]).toEqual({ unpublished: 1 });
   });
 
   it('publishes the stored JSON as it is: numbers keep every digit', async () => {
@@ -173,7 +180,7 @@ describe('outbox', () => {
     const relay = new OutboxRelay({ db: rw, nc: admin, batchSize: 10, pollIntervalMs: 50 });
     relay.start();
     try {
-      await waitFor('the event to be published', async () => ((await owner.query("select 1 from messaging.outbox where key = 'exact' and published_at is not null")).rowCount ? true : undefined), 20_000, 50);
+      await waitFor('the event to be published', async () => ((await publishedOf(['exact'])).length ? true : undefined), 20_000, 50);
       const inStream = await jsm.streams.getMessage('EVENTS', { last_by_subj: 'app.events.order.exact' });
       expect(new TextDecoder().decode(inStream!.data)).toBe(exact);
     } finally {
@@ -182,58 +189,96 @@ describe('outbox', () => {
     }
   });
 
-  /**
-   * Two keys, three events each, in id order [held 0, free 0], [held 1, free 1], [held 2, free 2]
-   * (batches of 2): `held 1` goes to a subject no stream captures. The relay runs until the free
-   * key is published and the failing event was tried `tries` times; returns what was published.
-   */
-  async function relayWithAFailure(tag: string, db: Database, tries: number): Promise<{ published: string[]; errors: string[] }> {
-    const [held, free] = [`held${tag}`, `free${tag}`];
-    const rows: [string, string, number][] = [];
-    for (let n = 0; n < 3; n++) rows.push([n === 1 ? 'nostream.order' : `app.events.order.${held}`, held, n], [`app.events.order.${free}`, free, n]);
-    for (const [subject, key, n] of rows) await rw.query('insert into messaging.outbox (subject, payload, key) values ($1, $2::jsonb, $3)', [subject, JSON.stringify({ n }), key]);
-    const published = async () =>
-      (await owner.query<{ key: string; n: number }>("select key, (payload->>'n')::int as n from messaging.outbox where key = any($1) and published_at is not null order by id", [[held, free]])).rows.map((r) => `${r.key} ${r.n}`);
+  it('an event that cannot be published holds back its key\'s later events, across batches in flight; other keys go on; once it can be, they follow in order', async () => {
+    await owner.query("delete from messaging.outbox where key = 'backlog'");
+    // Two keys, three events each, in id order [held 0, free 0], [held 1, free 1], [held 2, free 2]
+    // (batches of 2): `held 1` goes to a subject no stream captures.
+    for (let n = 0; n < 3; n++) {
+      for (const [subject, key] of [[n === 1 ? 'nostream.order' : 'app.events.order.held', 'held'], ['app.events.order.free', 'free']]) {
+        await rw.query('insert into messaging.outbox (subject, payload, key) values ($1, $2::jsonb, $3)', [subject, JSON.stringify({ n }), key]);
+      }
+    }
     const errors: string[] = [];
-    const relay = new OutboxRelay({ db, nc: admin, batchSize: 2, pollIntervalMs: 50, onError: (e) => errors.push(e.message) });
+    const relay = new OutboxRelay({ db: rw, nc: admin, batchSize: 2, pollIntervalMs: 50, onError: (e) => errors.push(e.message) });
     relay.start();
     try {
-      await waitFor('the free key to be published', async () => ((await published()).filter((x) => x.startsWith(free)).length === 3 ? true : undefined), 20_000, 50);
-      // More rounds over the rows left: the held key's third event must never overtake its second.
-      await waitFor('the failing event to be tried again', async () => (errors.length >= tries ? true : undefined), 20_000, 50);
-      return { published: await published(), errors };
+      await waitFor('the free key to be published', async () => ((await publishedOf(['free'])).length === 3 ? true : undefined), 20_000, 50);
+      // More rounds over the held rows: the held key's third event must never overtake its second.
+      await waitFor('the failing event to be tried again', async () => (errors.length >= 3 ? true : undefined), 20_000, 50);
+      expect(await publishedOf(['held', 'free'])).toEqual(['held 0', 'free 0', 'free 1', 'free 2']);
+      expect(errors[0]).toMatch(/no stream captures this subject/);
+      const inStream = await jsm.streams.getMessage('EVENTS', { last_by_subj: 'app.events.order.held' });
+      expect(JSON.parse(new TextDecoder().decode(inStream!.data)).n).toBe(0);
+      expect(await outboxCounts(owner)).toMatchObject({ held: 2, failing: 1, lastError: expect.stringMatching(/no stream captures/) });
     } finally {
       await relay.stop();
-      await owner.query('delete from messaging.outbox where key = any($1)', [[held, free]]);
     }
-  }
 
-  it('an event that cannot be published holds back its key\'s later events, across batches in flight; other keys go on', async () => {
-    await owner.query("delete from messaging.outbox where key = 'backlog'");
-    const { published, errors } = await relayWithAFailure('', rw, 3);
-    expect(published).toEqual(['held 0', 'free 0', 'free 1', 'free 2']);
-    expect(errors[0]).toMatch(/no stream captures this subject/);
-    const inStream = await jsm.streams.getMessage('EVENTS', { last_by_subj: 'app.events.order.held' });
-    expect(JSON.parse(new TextDecoder().decode(inStream!.data)).n).toBe(0);
+    // A stream for the subject now: a new relay (held keys read back from the table) publishes
+    // `held 1`, then `held 2`, and nothing stays held.
+    await jsm.streams.add({ name: 'NOSTREAM', subjects: ['nostream.>'] });
+    const again = new OutboxRelay({ db: rw, nc: admin, batchSize: 2, pollIntervalMs: 50 });
+    again.start();
+    try {
+      await waitFor('the held events to be published', async () => ((await outboxCounts(owner)).held === 0 ? true : undefined), 20_000, 50);
+      expect(await publishedOf(['held'])).toEqual(['held 0', 'held 1', 'held 2']);
+      const [one, two] = [await jsm.streams.getMessage('NOSTREAM', { last_by_subj: 'nostream.order' }), await jsm.streams.getMessage('EVENTS', { last_by_subj: 'app.events.order.held' })];
+      expect([JSON.parse(one!.string()).n, JSON.parse(two!.string()).n]).toEqual([1, 2]);
+      expect(one!.time.getTime()).toBeLessThanOrEqual(two!.time.getTime());
+    } finally {
+      await again.stop();
+      await jsm.streams.delete('NOSTREAM');
+      await owner.query('delete from messaging.outbox where key = any($1)', [['held', 'free']]);
+    }
   });
 
-  it('a batch claimed before a failure was committed still holds back the key\'s later events', async () => {
-    // Each claim returns 400 ms after its statement began, so the third batch's snapshot predates
-    // the commit of the second batch (whose held event fails) and its chain runs after that commit.
-    const slowClaims = Object.create(rw) as Database;
-    slowClaims.transaction = (fn, opts) =>
-      rw.transaction(
-        (tx) =>
-          fn({
-            query: async (sql: string, params?: unknown[]) => {
-              const r = await tx.query(sql, params);
-              if (sql.includes('for update skip locked')) await new Promise((ok) => setTimeout(ok, 400));
-              return r;
-            },
-          } as typeof tx),
-        opts,
-      );
-    const { published } = await relayWithAFailure('2', slowClaims, 2);
-    expect(published).toEqual(['held2 0', 'free2 0', 'free2 1', 'free2 2']);
+  it('a publish without an answer moves nothing: the relay stops at that row and starts again from its position', async () => {
+    // A plain subscriber takes the subject and never answers: no ack, no "no responders".
+    const silent = admin.subscribe('stall.order');
+    await admin.flush();
+    await rw.query(`insert into messaging.outbox (subject, payload, key) values ('stall.order', '{"n": 0}', 'stall'), ('app.events.order.after', '{"n": 0}', 'after')`);
+    const before = (await owner.query('select xid::text, last_id from messaging.outbox_relay')).rows[0];
+    const errors: string[] = [];
+    const publisher = new Publisher(admin, { timeoutMs: 300 });
+    const relay = new OutboxRelay({ db: rw, nc: admin, publisher, batchSize: 1, pollIntervalMs: 50, onError: (e) => errors.push(e.message) });
+    relay.start();
+    try {
+      await waitFor('two attempts without an answer', async () => (errors.filter((e) => /no ack within 300 ms/.test(e)).length >= 2 ? true : undefined), 20_000, 50);
+      expect((await owner.query('select xid::text, last_id from messaging.outbox_relay')).rows[0]).toEqual(before);
+      expect(await outboxCounts(owner)).toMatchObject({ pending: 2, held: 0 });
+      // Without the subscriber, JetStream's "no responders" is an answer: that key is held, the next goes on.
+      silent.unsubscribe();
+      await waitFor('the next key to be published', async () => ((await publishedOf(['after'])).length === 1 ? true : undefined), 20_000, 50);
+      expect(await outboxCounts(owner)).toMatchObject({ pending: 1, held: 1, failing: 1 });
+    } finally {
+      await relay.stop();
+      await publisher.close();
+      await owner.query("delete from messaging.outbox where key = any($1)", [['stall', 'after']]);
+    }
+  });
+
+  it('an event of a transaction still open when a later one of its key commits is published first: the relay waits for it', async () => {
+    const open = await rw.pool.connect();
+    const relay = new OutboxRelay({ db: rw, nc: admin, batchSize: 10, pollIntervalMs: 50 });
+    try {
+      await open.query('begin');
+      await open.query(`insert into messaging.outbox (subject, payload, key) values ('app.events.order.late', '{"n": 0}', 'late')`);
+      // Written after it and committed before it: an id-ordered relay would publish this one first.
+      await rw.query(`insert into messaging.outbox (subject, payload, key) values ('app.events.order.late', '{"n": 1}', 'late')`);
+      relay.start();
+      await waitFor('the relay to lead', async () => (relay.stats.leader ? true : undefined), 20_000, 20);
+      await new Promise((ok) => setTimeout(ok, 1000));
+      expect(await publishedOf(['late'])).toEqual([]);
+      await open.query('commit');
+      await waitFor('both events to be published', async () => ((await publishedOf(['late'])).length === 2 ? true : undefined), 20_000, 50);
+      expect(await publishedOf(['late'])).toEqual(['late 0', 'late 1']);
+      const last = await jsm.streams.getMessage('EVENTS', { last_by_subj: 'app.events.order.late' });
+      expect(JSON.parse(new TextDecoder().decode(last!.data)).n).toBe(1);
+    } finally {
+      await open.query('rollback').catch(() => {});
+      open.release();
+      await relay.stop();
+      await owner.query("delete from messaging.outbox where key = 'late'");
+    }
   });
 });

@@ -37,23 +37,18 @@ export function register(program: Command): void {
 
   cmd
     .command('status')
-    .description('unpublished rows, the oldest one, and rows that failed to publish')
+    .description('unpublished rows, the oldest one, and rows held because they (or an earlier row of their key) failed to publish')
     .option('--json', 'print machine-readable JSON')
     .action(async (opts: { json?: boolean }, c: Command) => {
       const { access } = accessFor(c);
       const { connectPostgres } = await import('../../postgres/database.js');
       const db = connectPostgres({ access, user: access.config.postgres.owner, max: 1 });
       try {
-        const r = await db.query<{ pending: string; oldest_s: number | null; failing: string; published: string }>(`
-          select count(*) filter (where published_at is null) as pending,
-                 extract(epoch from now() - min(created_at) filter (where published_at is null))::float8 as oldest_s,
-                 count(*) filter (where published_at is null and last_error is not null) as failing,
-                 count(*) filter (where published_at is not null) as published
-            from messaging.outbox`);
-        const row = r.rows[0]!;
-        const out = { pending: Number(row.pending), oldestPendingSeconds: row.oldest_s, failing: Number(row.failing), published: Number(row.published) };
+        const { outboxCounts } = await import('../../outbox/relay-log.js');
+        const out = await outboxCounts(db);
         if (opts.json) return printJson(out);
-        process.stdout.write(table(['PENDING', 'OLDEST PENDING', 'FAILING', 'PUBLISHED'], [[out.pending, out.oldestPendingSeconds === null ? undefined : `${out.oldestPendingSeconds.toFixed(1)} s`, out.failing, out.published]]) + '\n');
+        process.stdout.write(table(['PENDING', 'OLDEST PENDING', 'FAILING', 'HELD', 'PUBLISHED'], [[out.pending, out.oldestPendingSeconds === null ? undefined : `${out.oldestPendingSeconds.toFixed(1)} s`, out.failing, out.held, out.published]]) + '\n');
+        if (out.lastError) process.stdout.write(`oldest failure: ${out.lastError}\n`);
       } finally {
         await db.close();
       }

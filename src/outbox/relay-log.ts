@@ -1,0 +1,142 @@
+/**
+ * The outbox as the relay sees it (migration 0012): an append-only log read from a
+ * position, and the held rows of keys whose events failed to publish.
+ *
+ * Rows are read in (xid, id) order, and only rows of transactions older than every
+ * transaction still running: a row appearing later (a transaction that commits after
+ * the read) then always comes after the position, never before it.
+ */
+import { DataplaneError } from '../errors/index.js';
+import type { Database } from '../postgres/database.js';
+
+export interface Position {
+  /** the writing transaction, as text (xid8 exceeds a double) */
+  xid: string;
+  id: string;
+}
+
+export interface OutboxRow {
+  id: string;
+  xid: string;
+  subject: string;
+  /** The stored JSON as PostgreSQL writes it: published as is, so a number keeps every digit. */
+  payload: string;
+  /** null when the row has none (most rows: no JSON to parse) */
+  headers: Record<string, string> | null;
+  message_id: string;
+  key: string | null;
+  /** insert time, in milliseconds since the epoch (a number parses faster than a timestamp) */
+  created_ms: number;
+}
+
+/** A row the position passes without publishing it: it failed, or an earlier row of its key did. */
+export interface Hold {
+  id: string;
+  key: string;
+  error: string | null;
+}
+
+export class OutboxPositionMovedError extends DataplaneError {
+  readonly code = 'OUTBOX_POSITION_MOVED';
+  constructor() {
+    super('the outbox position was moved by another relay', { hint: 'two relays were active at once (a lost leader session); this one starts again from the stored position' });
+  }
+}
+
+/** The ordering key of a row; a row without one is alone in its chain. */
+export const keyOf = (row: Pick<OutboxRow, 'id' | 'key'>): string => row.key ?? `#${row.id}`;
+
+const COLUMNS = `o.id, o.xid::text as xid, o.subject, o.payload::text as payload, nullif(o.headers, '{}') as headers, o.message_id, o.key,
+  date_part('epoch', o.created_at) * 1000 as created_ms`;
+
+export async function loadPosition(db: Database): Promise<{ position: Position; heldKeys: Set<string> }> {
+  const p = await db.query<Position>('select xid::text as xid, last_id::text as id from messaging.outbox_relay');
+  const held = await db.query<{ key: string }>('select distinct key from messaging.outbox_held');
+  return { position: p.rows[0] ?? { xid: '0', id: '0' }, heldKeys: new Set(held.rows.map((r) => r.key)) };
+}
+
+/** The next rows after `after` that no running transaction can still precede. */
+export async function readAfter(db: Database, after: Position, limit: number): Promise<OutboxRow[]> {
+  const r = await db.query<OutboxRow>(
+    `select ${COLUMNS} from messaging.outbox o
+      where (o.xid, o.id) > ($1::xid8, $2::bigint) and o.xid < pg_snapshot_xmin(pg_current_snapshot())
+      order by o.xid, o.id limit $3`,
+    [after.xid, after.id, limit],
+  );
+  return r.rows;
+}
+
+/**
+ * Move the position from `from` to `to`, recording the rows held on the way, in one
+ * statement. Refused if the stored position is not `from` (another relay moved it).
+ */
+export async function advance(db: Database, from: Position, to: Position, holds: readonly Hold[]): Promise<void> {
+  const r = await db.query(
+    `with held as (
+       insert into messaging.outbox_held (id, key, last_error)
+       select * from unnest($5::bigint[], $6::text[], $7::text[]) on conflict (id) do nothing)
+     update messaging.outbox_relay set xid = $3::xid8, last_id = $4, moved_at = now()
+      where xid = $1::xid8 and last_id = $2`,
+    [from.xid, from.id, to.xid, to.id, holds.map((h) => h.id), holds.map((h) => h.key), holds.map((h) => h.error)],
+  );
+  if (r.rowCount !== 1) throw new OutboxPositionMovedError();
+}
+
+/** Held rows in publishing order, grouped by key (at most `limit` rows, the oldest). */
+export async function heldRows(db: Database, limit: number): Promise<Map<string, OutboxRow[]>> {
+  const r = await db.query<OutboxRow & { hold_key: string }>(
+    `select ${COLUMNS}, h.key as hold_key from messaging.outbox_held h join messaging.outbox o using (id) order by o.xid, o.id limit $1`,
+    [limit],
+  );
+  const byKey = new Map<string, OutboxRow[]>();
+  for (const row of r.rows) {
+    const chain = byKey.get(row.hold_key);
+    if (chain) chain.push(row);
+    else byKey.set(row.hold_key, [row]);
+  }
+  return byKey;
+}
+
+export async function release(db: Database, ids: readonly string[]): Promise<void> {
+  await db.query('delete from messaging.outbox_held where id = any($1::bigint[])', [ids]);
+}
+
+export async function recordFailure(db: Database, id: string, error: string): Promise<void> {
+  await db.query('update messaging.outbox_held set attempts = attempts + 1, last_error = $2 where id = $1', [id, error]);
+}
+
+export interface OutboxCounts {
+  pending: number;
+  oldestPendingSeconds: number | null;
+  /** held rows whose own publish failed */
+  failing: number;
+  /** held rows, failed or waiting behind a failed one of their key */
+  held: number;
+  published: number;
+  /** the error of the oldest failing row */
+  lastError: string | null;
+}
+
+/** What `dataplane outbox status` reports: pending rows are those after the position, and held ones. */
+export async function outboxCounts(db: Database): Promise<OutboxCounts> {
+  const r = await db.query<{ after: string; oldest_s: number | null; failing: string; held: string; total: string; last_error: string | null }>(`
+    with r as (select xid, last_id from messaging.outbox_relay),
+         after as (select o.created_at from messaging.outbox o, r where (o.xid, o.id) > (r.xid, r.last_id)),
+         held as (select o.created_at, h.last_error, h.id from messaging.outbox_held h join messaging.outbox o using (id))
+    select (select count(*) from after) as after,
+           extract(epoch from now() - (select min(created_at) from (select created_at from after union all select created_at from held) p))::float8 as oldest_s,
+           (select count(*) from held where last_error is not null) as failing,
+           (select count(*) from held) as held,
+           (select count(*) from messaging.outbox) as total,
+           (select last_error from held where last_error is not null order by id limit 1) as last_error`);
+  const row = r.rows[0]!;
+  const pending = Number(row.after) + Number(row.held);
+  return {
+    pending,
+    oldestPendingSeconds: row.oldest_s,
+    failing: Number(row.failing),
+    held: Number(row.held),
+    published: Number(row.total) - pending,
+    lastError: row.last_error,
+  };
+}
