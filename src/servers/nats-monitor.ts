@@ -59,7 +59,13 @@ interface Jsz {
   api?: { total: number; errors: number };
   account_details?: { name: string; stream_detail?: StreamDetail[] }[];
   /** in a cluster: the JetStream meta group (which server leads stream and consumer placement) */
-  meta_cluster?: { name?: string; leader?: string; cluster_size?: number };
+  meta_cluster?: {
+    name?: string;
+    leader?: string;
+    cluster_size?: number;
+    /** on the meta leader: how it sees the other members (placement counts only those current and online) */
+    replicas?: { name: string; current?: boolean; offline?: boolean; active?: number }[];
+  };
 }
 
 export interface NatsConsumerStats {
@@ -187,4 +193,33 @@ function statsFrom(v: Varz, j: Jsz): NatsStats {
     consumers,
     ...(j.meta_cluster?.leader ? { cluster: { serverName: v.server_name, metaLeader: j.meta_cluster.leader, size: j.meta_cluster.cluster_size ?? 0 } } : {}),
   };
+}
+
+/**
+ * How each node sees the JetStream meta group, in one line: for a cluster that refuses to
+ * place replicas ("no suitable peers"), which member its leader counts as offline or behind,
+ * and how much storage each node has reserved of its limit. Unreachable nodes are named.
+ */
+export async function describeMetaGroup(access: Access, nodes: Pick<NatsNode, 'host' | 'port'>[], timeoutMs = 2000): Promise<string> {
+  const views = await Promise.all(
+    nodes.map(async (node) => {
+      const server = node.host.includes(':') ? `[${node.host}]:${node.port}` : `${node.host}:${node.port}`;
+      try {
+        const nc = await natsConnect({ ...natsEndpoint(access, 'system'), servers: server }, { name: 'dataplane-monitor', reconnect: false, timeoutMs });
+        try {
+          const name = nc.info?.server_name ?? server;
+          const j = await serverRequest<Jsz>(nc, 'JSZ', {}, timeoutMs);
+          const meta = j.meta_cluster;
+          const peers = (meta?.replicas ?? []).map((r) => `${r.name} ${r.offline ? 'offline' : r.current ? 'current' : 'behind'}${r.active === undefined ? '' : ` (seen ${(r.active / 1e9).toFixed(1)} s ago)`}`);
+          const storage = j.config ? `, storage ${j.storage} of ${j.config.max_storage} bytes` : '';
+          return `${name}: leader ${meta?.leader || 'none'}${peers.length ? `, peers ${peers.join(', ')}` : ''}${storage}`;
+        } finally {
+          await nc.close().catch(() => {});
+        }
+      } catch (e) {
+        return `${server}: unreachable (${(e as Error).message})`;
+      }
+    }),
+  );
+  return views.join('; ');
 }

@@ -11,6 +11,7 @@ import { natsNodes } from '../../src/config/topology.js';
 import { connectNats } from '../../src/nats/connection.js';
 import { Publisher } from '../../src/nats/publisher.js';
 import { reconcile } from '../../src/nats/reconcile.js';
+import { describeMetaGroup } from '../../src/servers/nats-monitor.js';
 import type { NatsFigures } from '../../src/servers/types.js';
 import { stackStatus } from '../../src/stack/status.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/testing.js';
@@ -50,6 +51,11 @@ describe('ha topology: NATS cluster', () => {
     const events = await jsm.streams.info('EVENTS');
     expect(events.config.num_replicas).toBe(3);
     expect(events.cluster?.replicas?.length).toBe(2);
+    // What a refused placement reports: the meta leader's view of its peers, from every node.
+    const seen = await describeMetaGroup(stack.access, natsNodes(stack.config));
+    const leader = seen.match(/leader (\S+?),/)?.[1];
+    expect(seen.split('; '), seen).toHaveLength(3);
+    expect(seen).toMatch(new RegExp(`${leader}: leader ${leader}, peers \\S+ current \\(seen [\\d.]+ s ago\\), \\S+ current`));
   });
 
   it('loses no acknowledged message and duplicates none while the leader and then a follower are killed', { timeout: 180_000 }, async () => {

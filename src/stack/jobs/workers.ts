@@ -21,6 +21,7 @@ import { runCacheInvalidation } from '../../outbox/invalidation.js';
 import { OutboxRelay } from '../../outbox/relay.js';
 import { connectPostgres } from '../../postgres/database.js';
 import { connectRedis } from '../../redis/connection.js';
+import { describeMetaGroup } from '../../servers/nats-monitor.js';
 import type { Declarations } from '../declarations.js';
 import type { Job } from './job.js';
 
@@ -51,7 +52,9 @@ export async function reconcileStreams(access: Access, declarations: Declaration
       const reason = (e as Error).message;
       if (nodes < 2 || !FORMING.test(reason)) throw e;
       if (Date.now() > deadline) {
-        throw new ServerStartError('nats', `the cluster did not accept the declared streams within ${config.supervisor.startTimeoutMs} ms: ${reason} (every node must be up: \`dataplane status\`)`, '', statePaths(config).log('nats'), e);
+        // The meta leader's view of its peers says which one placement leaves out, and why.
+        const seen = await describeMetaGroup(access, natsNodes(config)).catch((d: Error) => `not asked: ${d.message}`);
+        throw new ServerStartError('nats', `the cluster did not accept the declared streams within ${config.supervisor.startTimeoutMs} ms: ${reason} (every node must be up: \`dataplane status\`); as the nodes see the JetStream group: ${seen}`, '', statePaths(config).log('nats'), e);
       }
       if (attempt === 1) opts.onWait?.(reason);
       await new Promise((r) => setTimeout(r, 500));
