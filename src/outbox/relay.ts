@@ -205,19 +205,24 @@ export class OutboxRelay {
     return run;
   }
 
-  /** Publish a row; false (and the relay aborted) if it got no answer, the error if JetStream refused it. */
-  private async publishRow(row: OutboxRow, lags: number[]): Promise<Error | undefined | false> {
-    try {
-      await this.publisher.publish(row.subject, row.payload, row.headers ? { msgId: row.message_id, headers: row.headers } : { msgId: row.message_id });
-      const seconds = (Date.now() - row.created_ms) / 1000;
-      lag.observe(seconds);
-      lags.push(seconds);
-      return undefined;
-    } catch (e) {
-      if (refused(e, this.opts.nc)) return e as Error;
-      this.aborted ??= e as Error;
-      return false;
-    }
+  /**
+   * Publish a row; false (and the relay aborted) if it got no answer, the error if JetStream refused it.
+   * A `then` rather than an async function: one promise less per row, on the relay's hot path.
+   */
+  private publishRow(row: OutboxRow, lags: number[]): Promise<Error | undefined | false> {
+    return this.publisher.publish(row.subject, row.payload, row.headers ? { msgId: row.message_id, headers: row.headers } : { msgId: row.message_id }).then(
+      () => {
+        const seconds = (Date.now() - row.created_ms) / 1000;
+        lag.observe(seconds);
+        lags.push(seconds);
+        return undefined;
+      },
+      (e: unknown) => {
+        if (refused(e, this.opts.nc)) return e as Error;
+        this.aborted ??= e as Error;
+        return false as const;
+      },
+    );
   }
 
   private async relayBatch(rows: OutboxRow[], from: Position, to: Position): Promise<void> {
