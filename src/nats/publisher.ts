@@ -49,11 +49,12 @@ export class PublishError extends DataplaneError {
   readonly code = 'PUBLISH_FAILED';
   constructor(
     readonly subject: string,
-    message: string,
+    /** why, without the subject (the message says both) */
+    readonly reason: string,
     /** JetStream's own error code (e.g. 503: no stream captures the subject) */
     readonly serverCode?: number,
   ) {
-    super(`publish to ${subject} failed: ${message}`, serverCode === 503 ? { hint: 'declare a stream for the subject and run `dataplane streams reconcile`' } : {});
+    super(`publish to ${subject} failed: ${reason}`, serverCode === 503 ? { hint: 'declare a stream for the subject and run `dataplane streams reconcile`' } : {});
   }
 }
 

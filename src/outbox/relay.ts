@@ -301,7 +301,9 @@ export class OutboxRelay {
       relayed.inc({ outcome: 'failed' }, failures.length);
       this.stats.failed += failures.length;
       const first = failures[0]!;
-      this.opts.onError?.(new PublishError(first.subject, `${failures.length} outbox row(s) not published: ${first.error.message}`));
+      const reason = first.error instanceof PublishError ? first.error.reason : first.error.message;
+      const serverCode = first.error instanceof PublishError ? first.error.serverCode : undefined;
+      this.opts.onError?.(new PublishError(first.subject, `${reason} (${failures.length} outbox row(s) failed; their keys are held)`, serverCode));
     }
     this.opts.onBatch?.(published, lags);
   }
