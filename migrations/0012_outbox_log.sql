@@ -31,20 +31,24 @@ comment on table messaging.outbox_relay is 'How far the outbox relay has read: e
 create table messaging.outbox_held (
   id         bigint primary key references messaging.outbox on delete cascade,
   key        text        not null,
+  xid        xid8        not null,
   attempts   integer     not null default 1 check (attempts >= 0),
   last_error text,
   held_at    timestamptz not null default now()
 );
 comment on table messaging.outbox_held is 'Outbox rows that failed to publish, and the later rows of their key: retried in id order';
 comment on column messaging.outbox_held.key is 'the row''s ordering key, or #id for a row without one';
+-- Each held key's rows in publishing order, and the held keys themselves (a loose index scan):
+-- a key held for a long time with many rows does not slow the retry of the others.
+create index outbox_held_key_idx on messaging.outbox_held (key, xid, id);
 comment on column messaging.outbox_held.last_error is 'why the row failed; null for a row held only because an earlier row of its key failed';
 
 -- Rows already published stay behind the position; those not yet published after a failure
 -- (with anything before them unpublished) are held, so nothing is published twice or skipped.
 insert into messaging.outbox_relay (xid, last_id)
   select pg_current_xact_id(), coalesce(max(id), 0) from messaging.outbox where published_at is not null;
-insert into messaging.outbox_held (id, key, attempts, last_error)
-  select o.id, coalesce(o.key, '#' || o.id), greatest(o.attempts, 1), o.last_error
+insert into messaging.outbox_held (id, key, xid, attempts, last_error)
+  select o.id, coalesce(o.key, '#' || o.id), o.xid, greatest(o.attempts, 1), o.last_error
     from messaging.outbox o, messaging.outbox_relay r
    where o.published_at is null and o.id <= r.last_id;
 

@@ -33,6 +33,7 @@ export interface OutboxRow {
 export interface Hold {
   id: string;
   key: string;
+  xid: string;
   error: string | null;
 }
 
@@ -51,8 +52,19 @@ const COLUMNS = `o.id, o.xid::text as xid, o.subject, o.payload::text as payload
 
 export async function loadPosition(db: Database): Promise<{ position: Position; heldKeys: Set<string> }> {
   const p = await db.query<Position>('select xid::text as xid, last_id::text as id from messaging.outbox_relay');
-  const held = await db.query<{ key: string }>('select distinct key from messaging.outbox_held');
-  return { position: p.rows[0] ?? { xid: '0', id: '0' }, heldKeys: new Set(held.rows.map((r) => r.key)) };
+  return { position: p.rows[0] ?? { xid: '0', id: '0' }, heldKeys: await heldKeys(db) };
+}
+
+/** The keys with held rows: one index probe per key (a loose index scan), however many rows each holds. */
+export async function heldKeys(db: Database): Promise<Set<string>> {
+  const r = await db.query<{ key: string }>(
+    `with recursive k as (
+       (select key from messaging.outbox_held order by key limit 1)
+       union all
+       select (select h.key from messaging.outbox_held h where h.key > k.key order by h.key limit 1) from k where k.key is not null)
+     select key from k where key is not null`,
+  );
+  return new Set(r.rows.map((x) => x.key));
 }
 
 /** The next rows after `after` that no running transaction can still precede. */
@@ -73,28 +85,23 @@ export async function readAfter(db: Database, after: Position, limit: number): P
 export async function advance(db: Database, from: Position, to: Position, holds: readonly Hold[]): Promise<void> {
   const r = await db.query(
     `with held as (
-       insert into messaging.outbox_held (id, key, last_error)
-       select * from unnest($5::bigint[], $6::text[], $7::text[]) on conflict (id) do nothing)
+       insert into messaging.outbox_held (id, key, xid, last_error)
+       select * from unnest($5::bigint[], $6::text[], $7::xid8[], $8::text[]) on conflict (id) do nothing)
      update messaging.outbox_relay set xid = $3::xid8, last_id = $4, moved_at = now()
       where xid = $1::xid8 and last_id = $2`,
-    [from.xid, from.id, to.xid, to.id, holds.map((h) => h.id), holds.map((h) => h.key), holds.map((h) => h.error)],
+    [from.xid, from.id, to.xid, to.id, holds.map((h) => h.id), holds.map((h) => h.key), holds.map((h) => h.xid), holds.map((h) => h.error)],
   );
   if (r.rowCount !== 1) throw new OutboxPositionMovedError();
 }
 
-/** Held rows in publishing order, grouped by key (at most `limit` rows, the oldest). */
-export async function heldRows(db: Database, limit: number): Promise<Map<string, OutboxRow[]>> {
-  const r = await db.query<OutboxRow & { hold_key: string }>(
-    `select ${COLUMNS}, h.key as hold_key from messaging.outbox_held h join messaging.outbox o using (id) order by o.xid, o.id limit $1`,
-    [limit],
+/** The first `limit` held rows of a key, in publishing order. */
+export async function heldRowsOf(db: Database, key: string, limit: number): Promise<OutboxRow[]> {
+  const r = await db.query<OutboxRow>(
+    `select ${COLUMNS} from (select id from messaging.outbox_held where key = $1 order by xid, id limit $2) h
+       join messaging.outbox o using (id) order by o.xid, o.id`,
+    [key, limit],
   );
-  const byKey = new Map<string, OutboxRow[]>();
-  for (const row of r.rows) {
-    const chain = byKey.get(row.hold_key);
-    if (chain) chain.push(row);
-    else byKey.set(row.hold_key, [row]);
-  }
-  return byKey;
+  return r.rows;
 }
 
 export async function release(db: Database, ids: readonly string[]): Promise<void> {

@@ -24,7 +24,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { counter, gauge, histogram } from '../lib/metrics.js';
 import type { Database } from '../postgres/database.js';
 import { Publisher, PublishError } from '../nats/publisher.js';
-import { advance, heldRows, keyOf, loadPosition, readAfter, recordFailure, release, type Hold, type OutboxRow, type Position } from './relay-log.js';
+import { advance, heldKeys, heldRowsOf, keyOf, loadPosition, readAfter, recordFailure, release, type Hold, type OutboxRow, type Position } from './relay-log.js';
 
 const relayed = counter('dataplane_outbox_published_total', 'Outbox rows published by the relay', ['outcome']);
 const lag = histogram('dataplane_outbox_lag_seconds', 'Time from outbox insert to JetStream ack', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
@@ -32,8 +32,8 @@ const leaderGauge = gauge('dataplane_outbox_relay_leader', '1 while this process
 
 /** 'dpoutbox' as a big-endian int8: the advisory lock of the active relay. */
 const LEADER_LOCK = '7237407151438851960';
-/** Held rows retried per round: the oldest first, so a key's rows stay in order. */
-const RETRY_ROWS = 10_000;
+/** Held rows of a key read at a time when retrying it (the oldest first, so its rows stay in order). */
+const RETRY_ROWS = 1000;
 
 export interface RelayOptions {
   /** A role that may read messaging.outbox and write the relay's tables (app_rw). */
@@ -43,6 +43,8 @@ export interface RelayOptions {
   batchSize?: number;
   /** Poll at least this often, besides waking on NOTIFY (default 1 s); held rows are retried as often. */
   pollIntervalMs?: number;
+  /** Held rows of a key read at a time when retrying it (default 1000). */
+  retryRows?: number;
   onError?: (e: Error) => void;
   /** After each batch: rows published, and each one's seconds from insert to ack. */
   onBatch?: (published: number, lagSeconds: readonly number[]) => void;
@@ -65,6 +67,7 @@ export class OutboxRelay {
   private readonly publisher: Publisher;
   private readonly batchSize: number;
   private readonly pollMs: number;
+  private readonly retryRows: number;
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -84,6 +87,7 @@ export class OutboxRelay {
     this.publisher = opts.publisher ?? new Publisher(opts.nc);
     this.batchSize = opts.batchSize ?? 500;
     this.pollMs = opts.pollIntervalMs ?? 1000;
+    this.retryRows = opts.retryRows ?? RETRY_ROWS;
   }
 
   start(): void {
@@ -242,14 +246,14 @@ export class OutboxRelay {
           for (const row of chain) {
             if (this.aborted) return;
             if (this.heldKeys.has(key)) {
-              holds.push({ id: row.id, key, error: null });
+              holds.push({ id: row.id, key, xid: row.xid, error: null });
               continue;
             }
             const failed = await this.publishRow(row, lags);
             if (failed === false) return;
             if (failed) {
               failures.push({ subject: row.subject, error: failed });
-              holds.push({ id: row.id, key, error: failed.message });
+              holds.push({ id: row.id, key, xid: row.xid, error: failed.message });
               this.heldKeys.add(key);
             }
           }
@@ -266,30 +270,35 @@ export class OutboxRelay {
     this.counted(lags, failures);
   }
 
-  /** Publish held rows in order, key by key; a key whose rows all went out is free again. */
+  /** Publish held rows in order, every held key at once; a key whose rows all went out is free again. */
   private async retryHeld(): Promise<void> {
-    const byKey = await heldRows(this.opts.db, RETRY_ROWS);
     const failures: { subject: string; error: Error }[] = [];
     const lags: number[] = [];
-    await Promise.all(
-      [...byKey.values()].map(async (chain) => {
-        const done: string[] = [];
-        for (const row of chain) {
-          if (this.aborted) break;
-          const failed = await this.publishRow(row, lags);
-          if (failed === false) break;
-          if (failed) {
-            failures.push({ subject: row.subject, error: failed });
-            await recordFailure(this.opts.db, row.id, failed.message);
-            break;
-          }
-          done.push(row.id);
-        }
-        if (done.length) await release(this.opts.db, done);
-      }),
-    );
-    this.heldKeys = (await loadPosition(this.opts.db)).heldKeys;
+    await Promise.all([...(await heldKeys(this.opts.db))].map((key) => this.retryKey(key, failures, lags)));
+    this.heldKeys = await heldKeys(this.opts.db);
     this.counted(lags, failures);
+  }
+
+  /** A key's held rows, a chunk at a time, until one fails or none is left. */
+  private async retryKey(key: string, failures: { subject: string; error: Error }[], lags: number[]): Promise<void> {
+    for (;;) {
+      const chain = await heldRowsOf(this.opts.db, key, this.retryRows);
+      const done: string[] = [];
+      let stopped = false;
+      for (const row of chain) {
+        const failed = this.aborted ? false : await this.publishRow(row, lags);
+        if (failed === false) stopped = true;
+        else if (failed) {
+          failures.push({ subject: row.subject, error: failed });
+          await recordFailure(this.opts.db, row.id, failed.message);
+          stopped = true;
+        }
+        if (stopped) break;
+        done.push(row.id);
+      }
+      if (done.length) await release(this.opts.db, done);
+      if (stopped || chain.length < this.retryRows) return;
+    }
   }
 
   private counted(lags: number[], failures: { subject: string; error: Error }[]): void {

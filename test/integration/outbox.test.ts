@@ -232,6 +232,32 @@ describe('outbox', () => {
     }
   });
 
+  it('a key held for long with many rows does not keep another key\'s held rows back; each key\'s rows go out in order, a chunk at a time', async () => {
+    const rows: [string, string, number][] = [['nostreama.order', 'a', 0]];
+    for (let n = 1; n < 8; n++) rows.push(['app.events.order.a', 'a', n]);
+    rows.push(['nostreamb.order', 'b', 0], ['app.events.order.b', 'b', 1]);
+    for (const [subject, key, n] of rows) await rw.query('insert into messaging.outbox (subject, payload, key) values ($1, $2::jsonb, $3)', [subject, JSON.stringify({ n }), key]);
+    const relay = new OutboxRelay({ db: rw, nc: admin, batchSize: 4, pollIntervalMs: 50, retryRows: 3 });
+    relay.start();
+    try {
+      await waitFor('both keys to be held', async () => ((await outboxCounts(owner)).held === 10 ? true : undefined), 20_000, 50);
+      // b's subject gets a stream: b goes out although a, with more held rows than a retry reads, is still stuck.
+      await jsm.streams.add({ name: 'NOSTREAMB', subjects: ['nostreamb.>'] });
+      await waitFor('key b to be published', async () => ((await publishedOf(['b'])).length === 2 ? true : undefined), 20_000, 50);
+      expect(await outboxCounts(owner)).toMatchObject({ held: 8, failing: 1 });
+      await jsm.streams.add({ name: 'NOSTREAMA', subjects: ['nostreama.>'] });
+      await waitFor('key a to be published', async () => ((await outboxCounts(owner)).held === 0 ? true : undefined), 20_000, 50);
+      expect(await publishedOf(['a'])).toEqual(Array.from({ length: 8 }, (_, n) => `a ${n}`));
+      const inStream = await jsm.streams.getMessage('EVENTS', { last_by_subj: 'app.events.order.a' });
+      expect(JSON.parse(inStream!.string()).n).toBe(7);
+    } finally {
+      await relay.stop();
+      await jsm.streams.delete('NOSTREAMA').catch(() => {});
+      await jsm.streams.delete('NOSTREAMB').catch(() => {});
+      await owner.query('delete from messaging.outbox where key = any($1)', [['a', 'b']]);
+    }
+  });
+
   it('a publish without an answer moves nothing: the relay stops at that row and starts again from its position', async () => {
     // A plain subscriber takes the subject and never answers: no ack, no "no responders".
     const silent = admin.subscribe('stall.order');
