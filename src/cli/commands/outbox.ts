@@ -9,7 +9,7 @@ export function register(program: Command): void {
   cmd
     .command('relay')
     .description('run an outbox relay in the foreground (the supervisor runs one unless workers.outboxRelay is false)')
-    .option('--user <role>', 'PostgreSQL role that reads and marks the outbox', 'app_rw')
+    .option('--user <role>', 'PostgreSQL role that reads the outbox and records the relay position and held rows', 'app_rw')
     .action(async (opts: { user: string }, c: Command) => {
       const { access } = accessFor(c);
       const { config } = access;
