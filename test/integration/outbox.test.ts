@@ -5,6 +5,7 @@
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -306,5 +307,29 @@ describe('outbox', () => {
       await relay.stop();
       await owner.query("delete from messaging.outbox where key = 'late'");
     }
+  });
+});
+
+describe('outbox clean-up', () => {
+  it('the clean-up documented in docs/schema.md deletes published rows only: not held ones, not those after the position', async () => {
+    const doc = readFileSync(new URL('../../docs/schema.md', import.meta.url), 'utf8');
+    const cleanup = [...doc.matchAll(/```sql index=\S+\n([\s\S]*?)```/g)].map((m) => m[1]!).find((q) => q.includes('clean-up of published rows'))!;
+    expect(cleanup).toBeDefined();
+    await rw.query(`insert into messaging.outbox (subject, payload, key) values ('nostream.clean', '{"n": 0}', 'clean-held'), ('app.events.order.clean', '{"n": 1}', 'clean-held')`);
+    const relay = new OutboxRelay({ db: rw, nc: admin, batchSize: 100, pollIntervalMs: 50 });
+    relay.start();
+    try {
+      await waitFor('the rows to be held', async () => ((await outboxCounts(owner)).held === 2 ? true : undefined), 20_000, 50);
+    } finally {
+      await relay.stop();
+    }
+    await rw.query(`insert into messaging.outbox (subject, payload, key) values ('app.events.order.clean', '{"n": 2}', 'clean-after')`);
+    const before = await outboxCounts(owner);
+    expect(before.published).toBeGreaterThan(0);
+    const p = (await owner.query<{ xid: string; last_id: string }>('select xid::text, last_id::text from messaging.outbox_relay')).rows[0]!;
+    await owner.query(cleanup, [p.xid, p.last_id, new Date(Date.now() + 3_600_000)]);
+    expect(await outboxCounts(owner)).toMatchObject({ published: 0, held: 2, pending: before.pending });
+    const left = await owner.query<{ key: string }>('select key from messaging.outbox order by id');
+    expect(left.rows.map((r) => r.key)).toEqual(['clean-held', 'clean-held', 'clean-after']);
   });
 });
