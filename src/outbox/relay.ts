@@ -50,9 +50,12 @@ export interface RelayOptions {
   onBatch?: (published: number, lagSeconds: readonly number[]) => void;
 }
 
-/** JetStream answered with a refusal, or the message cannot be sent at all: publishing it again will not help soon. */
+/**
+ * JetStream answered with a refusal, or nats.js refused the message itself (too large, a bad
+ * subject): publishing it again will not help soon. A closing connection is no answer.
+ */
 function refused(e: unknown, nc: NatsConnection): boolean {
-  if (nc.isClosed()) return false;
+  if (nc.isClosed() || nc.isDraining()) return false;
   return e instanceof PublishError ? e.serverCode !== undefined : true;
 }
 
@@ -240,7 +243,7 @@ export class OutboxRelay {
     const holds: Hold[] = [];
     const failures: { subject: string; error: Error }[] = [];
     const lags: number[] = [];
-    const relayed = Promise.all(
+    const published = Promise.all(
       [...chains].map(([key, chain]) =>
         this.chain(key, async () => {
           for (const row of chain) {
@@ -261,10 +264,14 @@ export class OutboxRelay {
       ),
     );
     // The position moves in batch order, whichever batch's chains end first: the slot is taken now.
-    const commit = Promise.all([relayed, this.commits]).then(() => {
-      if (this.aborted) throw this.aborted;
-      return advance(this.opts.db, from, to, holds);
-    });
+    // The chains are waited for even when an earlier batch failed, so none runs on behind a failure.
+    const previous = this.commits;
+    const commit = published
+      .then(() => previous)
+      .then(() => {
+        if (this.aborted) throw this.aborted;
+        return advance(this.opts.db, from, to, holds);
+      });
     this.commits = commit;
     await commit;
     this.counted(lags, failures);
