@@ -58,6 +58,17 @@ export class PublishError extends DataplaneError {
   }
 }
 
+/**
+ * Whether a failed publish was refused, so that sending it again will not help soon:
+ * JetStream answered with an error (no stream, a permission, a limit), or nats.js refused
+ * the message itself (too large, a bad subject). A timeout, an unreadable ack and any
+ * error on a closed or draining connection are no answer: sending again may succeed.
+ */
+export function isRefusal(e: unknown, nc: Pick<NatsConnection, 'isClosed' | 'isDraining'>): boolean {
+  if (nc.isClosed() || nc.isDraining()) return false;
+  return e instanceof PublishError ? e.serverCode !== undefined : true;
+}
+
 /** publishAsync calls that were not acknowledged, reported together by flush(). */
 export class PublishFailuresError extends DataplaneError {
   readonly code = 'PUBLISH_FAILED';

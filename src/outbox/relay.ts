@@ -23,7 +23,7 @@ import type pg from 'pg';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { counter, gauge, histogram } from '../lib/metrics.js';
 import type { Database } from '../postgres/database.js';
-import { Publisher, PublishError } from '../nats/publisher.js';
+import { isRefusal, Publisher, PublishError } from '../nats/publisher.js';
 import { advance, heldKeys, heldRowsOf, keyOf, loadPosition, readAfter, recordFailure, release, type Hold, type OutboxRow, type Position } from './relay-log.js';
 
 const relayed = counter('dataplane_outbox_published_total', 'Outbox rows published by the relay', ['outcome']);
@@ -48,15 +48,6 @@ export interface RelayOptions {
   onError?: (e: Error) => void;
   /** After each batch: rows published, and each one's seconds from insert to ack. */
   onBatch?: (published: number, lagSeconds: readonly number[]) => void;
-}
-
-/**
- * JetStream answered with a refusal, or nats.js refused the message itself (too large, a bad
- * subject): publishing it again will not help soon. A closing connection is no answer.
- */
-function refused(e: unknown, nc: NatsConnection): boolean {
-  if (nc.isClosed() || nc.isDraining()) return false;
-  return e instanceof PublishError ? e.serverCode !== undefined : true;
 }
 
 /** Wait for every promise, then throw the first failure: none is left running behind a throw. */
@@ -225,7 +216,7 @@ export class OutboxRelay {
         return undefined;
       },
       (e: unknown) => {
-        if (refused(e, this.opts.nc)) return e as Error;
+        if (isRefusal(e, this.opts.nc)) return e as Error;
         this.aborted ??= e as Error;
         return false as const;
       },
