@@ -19,7 +19,7 @@
  * beyond ASCII, a payload over the server's limit) goes through nats.js `publish`,
  * with its errors.
  */
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 
 interface Protocol {
   sendCommand(frame: Uint8Array): void;
@@ -62,11 +62,11 @@ export class PublishFrames {
   publish(subject: string, reply: string, payload: Uint8Array | string, msgId?: string): void {
     const p = this.protocol;
     if (!p || p.noMorePublishing || this.nc.isClosed() || !this.plain(subject) || (msgId !== undefined && (!p.info?.headers || !PLAIN_ID.test(msgId)))) {
-      return this.nc.publish(subject, payload, msgId === undefined ? { reply } : { reply, headers: idHeader(msgId) });
+      return this.viaNatsJs(subject, reply, payload, msgId);
     }
     const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const size = data.length;
-    if (p.info?.max_payload !== undefined && size > p.info.max_payload) return this.nc.publish(subject, payload, msgId === undefined ? { reply } : { reply, headers: idHeader(msgId) });
+    if (p.info?.max_payload !== undefined && size > p.info.max_payload) return this.viaNatsJs(subject, reply, payload, msgId);
     const head = msgId === undefined ? '' : `NATS/1.0\r\nNats-Msg-Id: ${msgId}\r\n\r\n`;
     const line = head ? `HPUB ${subject} ${reply} ${head.length} ${head.length + size}\r\n${head}` : `PUB ${subject} ${reply} ${size}\r\n`;
     const frame = Buffer.allocUnsafe(line.length + size + 2);
@@ -78,10 +78,12 @@ export class PublishFrames {
     p.outBytes += size;
     p.sendCommand(frame);
   }
-}
 
-function idHeader(msgId: string): MsgHdrs {
-  const h = natsHeaders();
-  h.set('Nats-Msg-Id', msgId);
-  return h;
+  /** What this cannot frame the same way: nats.js publishes it, with its checks and errors. */
+  private viaNatsJs(subject: string, reply: string, payload: Uint8Array | string, msgId: string | undefined): void {
+    if (msgId === undefined) return this.nc.publish(subject, payload, { reply });
+    const headers = natsHeaders();
+    headers.set('Nats-Msg-Id', msgId);
+    this.nc.publish(subject, payload, { reply, headers });
+  }
 }

@@ -124,23 +124,23 @@ export interface OutboxCounts {
   lastError: string | null;
 }
 
-/** What `dataplane outbox status` reports: pending rows are those after the position, and held ones. */
+/**
+ * What `dataplane outbox status` reports: the backlog as monitoring sees it
+ * (messaging.outbox_backlog(): rows after the position, and held ones), with the held rows.
+ */
 export async function outboxCounts(db: Database): Promise<OutboxCounts> {
-  const r = await db.query<{ after: string; oldest_s: number | null; failing: string; held: string; total: string; last_error: string | null }>(`
-    with r as (select xid, last_id from messaging.outbox_relay),
-         after as (select o.created_at from messaging.outbox o, r where (o.xid, o.id) > (r.xid, r.last_id)),
-         held as (select o.created_at, h.last_error, h.id from messaging.outbox_held h join messaging.outbox o using (id))
-    select (select count(*) from after) as after,
-           extract(epoch from now() - (select min(created_at) from (select created_at from after union all select created_at from held) p))::float8 as oldest_s,
-           (select count(*) from held where last_error is not null) as failing,
-           (select count(*) from held) as held,
+  const r = await db.query<{ unpublished: string; oldest_s: number; failing: string; held: string; total: string; last_error: string | null }>(`
+    select b.unpublished, b.oldest_age_seconds as oldest_s,
+           (select count(*) from messaging.outbox_held where last_error is not null) as failing,
+           (select count(*) from messaging.outbox_held) as held,
            (select count(*) from messaging.outbox) as total,
-           (select last_error from held where last_error is not null order by id limit 1) as last_error`);
+           (select last_error from messaging.outbox_held where last_error is not null order by xid, id limit 1) as last_error
+      from messaging.outbox_backlog() b`);
   const row = r.rows[0]!;
-  const pending = Number(row.after) + Number(row.held);
+  const pending = Number(row.unpublished);
   return {
     pending,
-    oldestPendingSeconds: row.oldest_s,
+    oldestPendingSeconds: pending ? row.oldest_s : null,
     failing: Number(row.failing),
     held: Number(row.held),
     published: Number(row.total) - pending,
