@@ -18,7 +18,7 @@ export { startHealthServer, type ComponentHealth, type Readiness } from './obser
 export * from './errors/index.js';
 
 // Client library
-export { connectPostgres, Database, RetriesExhaustedError, type PostgresOptions, type Tx, type TransactionOptions } from './postgres/database.js';
+export { connectPostgres, Database, RetriesExhaustedError, type PostgresOptions, type QueryOptions, type Tx, type TransactionOptions } from './postgres/database.js';
 export { createIngestor, Ingestor, IngestError, type IngestOptions, type IngestStats, type IngestValue } from './postgres/ingest.js';
 export { connectRedis, type RedisConnectOptions } from './redis/connection.js';
 export { defineKeyspace, Keyspace, BoundKeyspace, type KeyspaceSpec, type TtlPolicy, type Parts, type AnyKeyspace } from './redis/keyspace.js';

@@ -34,6 +34,16 @@ afterAll(async () => {
   await stack.stop();
 });
 
+describe('statements', () => {
+  it("rowMode 'array' returns each row as its column values, with the same types as objects", async () => {
+    const sql = "select 1::int as a, 'x'::text as b, null::jsonb as c, '{\"k\": 1}'::jsonb as d";
+    const arrays = await owner.query(sql, [], { rowMode: 'array' });
+    const objects = await owner.query(sql);
+    expect(arrays.rows).toEqual([[1, 'x', null, { k: 1 }]]);
+    expect(arrays.rows).toEqual(objects.rows.map((r) => Object.values(r)));
+  });
+});
+
 describe('transactions', () => {
   it('commit, and roll back on an error', async () => {
     await owner.transaction((tx) => tx.query('insert into public.counter values (1, 0)'));
