@@ -55,7 +55,7 @@ if (['ingest', 'cache', 'outbox', 'messaging'].some((g) => only.has(g))) {
     config: { resources: { memory: '8gb' }, workers: { outboxRelay: false, cacheInvalidation: false }, postgres: { maintenanceIntervalSec: 0 } },
   });
   try {
-    if (only.has('ingest')) comparisons.push(...(await benchIngest({ stack, rounds })));
+    if (only.has('ingest')) comparisons.push(...(await benchIngest({ stack, rounds: roundsOf('ingest') })));
     collect();
     if (only.has('cache')) comparisons.push(...(await benchCache({ stack, rounds })));
     collect();
