@@ -237,6 +237,15 @@ export class Publisher {
   }
 
   /**
+   * Publish, hearing of the ack or the failure through callbacks: for a caller that
+   * publishes chains of messages on its hot path (the outbox relay), no promise and no
+   * resumed async function per message. `onError` may be called before this returns.
+   */
+  publishWith(subject: string, data: Uint8Array | string, opts: PublishOptions, onAck: (ack: PubAck) => void, onError: (e: Error) => void): void {
+    this.send(subject, data, opts, onAck, onError);
+  }
+
+  /**
    * Publish without waiting for the ack. Returns nothing while fewer than `window`
    * acks are outstanding, and a promise to wait on when the window is full
    * (backpressure, as Ingestor.write), which resolves once a quarter of the window is free. A failed ack is kept: `flush()` rejects with

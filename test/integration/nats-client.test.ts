@@ -15,7 +15,7 @@ import { connectNats } from '../../src/nats/connection.js';
 import { DLQ_HEADERS, dlqSubject, runConsumer } from '../../src/nats/consumer.js';
 import { reconcile } from '../../src/nats/reconcile.js';
 import { openKv } from '../../src/nats/kv.js';
-import { Publisher, PublishError } from '../../src/nats/publisher.js';
+import { Publisher, PublishError, type PubAck } from '../../src/nats/publisher.js';
 import { PublishFrames } from '../../src/nats/publish-frames.js';
 import { defineSubject, PayloadError } from '../../src/nats/subjects.js';
 import { registry } from '../../src/lib/metrics.js';
@@ -67,6 +67,22 @@ describe('publishing', () => {
   it('fails clearly when no stream captures the subject', async () => {
     await expect(pub.publish('nowhere.at.all', 'x')).rejects.toThrow(PublishError);
     await expect(pub.publish('nowhere.at.all', 'x')).rejects.toThrow(/no stream captures this subject/);
+  });
+
+  it('publishWith reports the ack or the refusal through its callbacks, once each', async () => {
+    const outcome = (subject: string) =>
+      new Promise<{ ack?: PubAck; error?: Error; calls: number }>((resolve) => {
+        const seen: { ack?: PubAck; error?: Error; calls: number } = { calls: 0 };
+        pub.publishWith(subject, 'x', { msgId: `with-${subject}` }, (ack) => ((seen.ack = ack), seen.calls++, setTimeout(() => resolve(seen), 50)), (error) => ((seen.error = error), seen.calls++, setTimeout(() => resolve(seen), 50)));
+      });
+    const ok = await outcome('app.test.with');
+    expect(ok).toMatchObject({ ack: { stream: 'TEST', duplicate: false }, calls: 1 });
+    expect(ok.error).toBeUndefined();
+    const refused = await outcome('nowhere.with');
+    expect(refused.calls).toBe(1);
+    expect(refused.ack).toBeUndefined();
+    expect(refused.error).toBeInstanceOf(PublishError);
+    expect(refused.error!.message).toMatch(/no stream captures this subject/);
   });
 
   it('keeps at most `window` acks outstanding, resumes in bursts, and flushes them all', async () => {
