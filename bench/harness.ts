@@ -87,9 +87,14 @@ export function spread(xs: number[]): string {
   return `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
 }
 
+/** Per-round ratios a / b, in run order. */
+function pairRatios(a: number[], b: number[]): number[] {
+  return a.map((x, i) => x / (b[i] ?? Number.NaN)).filter((x) => Number.isFinite(x));
+}
+
 /** Per-round ratios, ours / reference, in run order. */
 export function roundRatios(c: Comparison): number[] {
-  return c.oursRates.map((o, i) => o / (c.refRates[i] ?? Number.NaN)).filter((x) => Number.isFinite(x));
+  return pairRatios(c.oursRates, c.refRates);
 }
 
 /** A process at or above this share of one core is what limits a figure. */
@@ -107,8 +112,8 @@ export function conclusion(c: Comparison): string {
     parts.push(r >= c.target ? `target ≥ ${c.target} met (in ${met} of ${per.length} rounds)` : `target ≥ ${c.target} **missed** (met in ${met} of ${per.length} rounds)`);
   }
   if (c.ceilingRates?.length) {
-    const ceiling = median(c.ceilingRates) / median(c.refRates);
-    parts.push(`${c.ceilingName} reached ${ceiling.toFixed(2)}× in the same run, the most this machine gave any client; ours is ${(median(c.oursRates) / median(c.ceilingRates)).toFixed(2)}× of that`);
+    const ceiling = median(pairRatios(c.ceilingRates, c.refRates));
+    parts.push(`${c.ceilingName} reached ${ceiling.toFixed(2)}× in the same run, the most this machine gave any client; ours is ${median(pairRatios(c.oursRates, c.ceilingRates)).toFixed(2)}× of that`);
   }
   parts.push(`ours: ${limiter(c.oursCpu)}; reference: ${limiter(c.refCpu)}`);
   return parts.join('; ') + '.';
@@ -176,8 +181,15 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * The median of the rounds' ratios. Each round runs the two sides back to back, so a
+ * machine that slows down between rounds (a neighbour on this shared host) cancels out
+ * within a round; a ratio of the two sides' medians can pair a fast round of one side
+ * with a slow round of the other (an outbox run gave 0.84 that way, where 3 of its 9
+ * rounds reached 0.7 and their median ratio was 0.69).
+ */
 export function ratio(c: Comparison): number {
-  return median(c.oursRates) / median(c.refRates);
+  return median(roundRatios(c));
 }
 
 export const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));

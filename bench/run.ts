@@ -123,7 +123,8 @@ const md = `# Benchmarks
 - Servers and tools: ${versions}
 - Method: each row's two sides ran in the same process run, interleaved: one warm-up round that is not counted,
   then ${rounds} rounds${moreRounds ? ` (${moreRounds}: groups whose targets are near what this machine gives)` : ''} in which the order of the sides alternates; medians with the spread (min–max) of the rounds;
-  ratio = ours / reference (medians). Client and servers share the machine's cores, so every figure measures the
+  ratio = the median of the rounds' ratios ours / reference, each round's two sides having run back to back (so it
+  can differ from the ratio of the two medians shown). Client and servers share the machine's cores, so every figure measures the
   whole system. The conclusions below are computed from these numbers by \`bench/harness.ts\`.
 - CPU columns: median share of one core per process during the runs (\`node\` is the benchmark process, which
   runs the library; the reference tool and the servers are named). A process near 100% is what limits that figure.
