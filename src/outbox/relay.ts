@@ -209,21 +209,33 @@ export class OutboxRelay {
     return run;
   }
 
+  /** Publish a row, with its message id (and headers, if it has any). */
+  private send(row: OutboxRow, onAck: () => void, onError: (e: Error) => void): void {
+    this.publisher.publishWith(row.subject, row.payload, row.headers ? { msgId: row.message_id, headers: row.headers } : { msgId: row.message_id }, onAck, onError);
+  }
+
+  private acked(row: OutboxRow, lags: number[]): void {
+    const seconds = (Date.now() - row.created_ms) / 1000;
+    lag.observe(seconds);
+    lags.push(seconds);
+  }
+
+  /** True if JetStream refused the publish (the row is held); else the publish got no answer and the relay aborts. */
+  private refused(e: Error): boolean {
+    if (isRefusal(e, this.opts.nc)) return true;
+    this.aborted ??= e;
+    return false;
+  }
+
   /** Publish a held row again; false (and the relay aborted) if it got no answer, the error if JetStream refused it. */
   private publishRow(row: OutboxRow, lags: number[]): Promise<Error | undefined | false> {
-    return this.publisher.publish(row.subject, row.payload, row.headers ? { msgId: row.message_id, headers: row.headers } : { msgId: row.message_id }).then(
-      () => {
-        const seconds = (Date.now() - row.created_ms) / 1000;
-        lag.observe(seconds);
-        lags.push(seconds);
-        return undefined;
-      },
-      (e: unknown) => {
-        if (isRefusal(e, this.opts.nc)) return e as Error;
-        this.aborted ??= e as Error;
-        return false as const;
-      },
-    );
+    return new Promise((resolve) => {
+      const onAck = () => {
+        this.acked(row, lags);
+        resolve(undefined);
+      };
+      this.send(row, onAck, (e) => resolve(this.refused(e) ? e : false));
+    });
   }
 
   private async relayBatch(rows: OutboxRow[], from: Position, to: Position): Promise<void> {
@@ -269,19 +281,14 @@ export class OutboxRelay {
           if (!this.heldKeys.has(key)) break;
           out.holds.push({ id: row.id, key, xid: row.xid, error: null });
         }
-        this.publisher.publishWith(row.subject, row.payload, row.headers ? { msgId: row.message_id, headers: row.headers } : { msgId: row.message_id }, onAck, onError);
+        this.send(row, onAck, onError);
       };
       const onAck = (): void => {
-        const seconds = (Date.now() - row.created_ms) / 1000;
-        lag.observe(seconds);
-        out.lags.push(seconds);
+        this.acked(row, out.lags);
         next();
       };
       const onError = (e: Error): void => {
-        if (!isRefusal(e, this.opts.nc)) {
-          this.aborted ??= e;
-          return done();
-        }
+        if (!this.refused(e)) return done();
         out.failures.push({ subject: row.subject, error: e });
         out.holds.push({ id: row.id, key, xid: row.xid, error: e.message });
         this.heldKeys.add(key);
