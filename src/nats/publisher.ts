@@ -10,7 +10,8 @@
  * and times out pending acks with one sweep instead of a timer each. Messages
  * without headers go out as frames built here (publish-frames.ts).
  */
-import { headers as natsHeaders, nuid, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { DataplaneError } from '../errors/index.js';
 import { counter, histogram } from '../lib/metrics.js';
@@ -126,7 +127,12 @@ export class Publisher {
   ) {
     // The connection's own prefix: a service user may receive replies only under it.
     const prefix = opts.inboxPrefix ?? (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix ?? '_INBOX';
-    this.replyPrefix = `${prefix}.${nuid.next()}.`;
+    // 8 random characters, as nats.go, not a 22-character nuid: nats-server reads the reply
+    // subject, matches the ack against it and writes it back, and with the nuid it spent 5-9%
+    // more CPU per async publish (measured from /proc in alternating rounds), the rate it
+    // limits fell as much, and Node parsed 14 more bytes per ack. 48 random bits keep two
+    // publishers of an account from sharing a token.
+    this.replyPrefix = `${prefix}.${randomBytes(6).toString('base64url')}.`;
     this.window = opts.window ?? 4000;
     this.resumeAt = Math.floor((this.window * 3) / 4);
     this.timeoutMs = opts.timeoutMs ?? 5000;

@@ -114,6 +114,29 @@ describe('publishing', () => {
     await windowed.close();
   });
 
+  it('publishers sharing a connection each settle only their own acks, under a short reply token', async () => {
+    // Every ack sent to any publisher's reply subject, as the server routes it.
+    const replies: string[] = [];
+    const spy = admin.subscribe('_INBOX.>', { callback: (_e, m) => replies.push(m.subject) });
+    await admin.flush();
+    const [a, b] = [new Publisher(admin), new Publisher(admin)];
+    const sent = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).publish(i % 2 ? 'app.test.from-a' : 'app.test.from-b', `n${i}`).then((ack) => ({ i, ack }))),
+    );
+    spy.unsubscribe();
+    for (const { i, ack } of sent) {
+      const stored = await jsm.streams.getMessage('TEST', { seq: ack.seq });
+      expect(stored.subject).toBe(i % 2 ? 'app.test.from-a' : 'app.test.from-b');
+      expect(stored.string()).toBe(`n${i}`);
+    }
+    // _INBOX.<8 characters>.<number>, as nats.go: the server's cost per ack grows with the reply subject.
+    const tokens = new Set(replies.map((s) => s.split('.')[1]));
+    expect(replies.length).toBe(200);
+    expect(replies.every((s) => /^_INBOX\.[A-Za-z0-9_-]{8}\.\d+$/.test(s))).toBe(true);
+    expect(tokens.size).toBe(2);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('builds its own PUB frames: the stored message is what was published, odd subjects go through nats.js', async () => {
     const frames = new PublishFrames(admin);
     expect(frames.direct).toBe(true); // the pinned nats.js has the protocol handler it expects
