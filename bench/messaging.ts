@@ -61,9 +61,16 @@ async function nodeSync(nc: NatsConnection): Promise<number> {
   return rate;
 }
 
+/**
+ * The durable consumer of a side's n-th consume run: names of one length on both sides, as
+ * the name is in every ack subject and the server's cost per message grows with it (the Go
+ * tool's own default, natsbench_<nuid>, made its consume 6% slower than this).
+ */
+const durable = (side: 'node' | 'gocl', n: number): string => `${side}_${n}`;
+
 /** The consumer runner over a fresh durable consumer, reading the first ASYNC messages. */
 async function nodeConsume(nc: NatsConnection, jsm: JetStreamManager, n: number): Promise<number> {
-  const name = `node_${n}`;
+  const name = durable('node', n);
   await jsm.consumers.add('BENCH', { durable_name: name, ack_policy: 'explicit' as never, deliver_policy: 'all' as never });
   let seen = 0;
   let done!: () => void;
@@ -139,7 +146,7 @@ export async function benchMessaging({ rounds }: { rounds: number }): Promise<{ 
     const jsm = await jetstreamManager(nc);
     const r = { goAsync: series(), nodeAsync: series(), goSync: series(), nodeSync: series(), goConsume: series(), nodeConsume: series() };
     const watch = () => watchCpu({ 'nats-server': server.pid! }, 'natsbench-go');
-    let consumers = 0;
+    const consumers = { node: 0, go: 0 };
     await interleave('messaging', rounds, [
       [
         { label: 'natsbench-go pub-async', into: r.goAsync, watch, run: () => goBench(url, ['-mode', 'pub-async', '-msgs', String(ASYNC), '-size', '128', '-purge']) },
@@ -151,8 +158,8 @@ export async function benchMessaging({ rounds }: { rounds: number }): Promise<{ 
       ],
       // Both read the first 500k messages of the stream as it is now.
       [
-        { label: 'natsbench-go consume', into: r.goConsume, watch, run: () => goBench(url, ['-mode', 'consume', '-msgs', String(ASYNC), '-size', '128']) },
-        { label: 'runConsumer', into: r.nodeConsume, watch, run: () => nodeConsume(nc!, jsm, ++consumers) },
+        { label: 'natsbench-go consume', into: r.goConsume, watch, run: () => goBench(url, ['-mode', 'consume', '-msgs', String(ASYNC), '-size', '128', '-durable', durable('gocl', ++consumers.go)]) },
+        { label: 'runConsumer', into: r.nodeConsume, watch, run: () => nodeConsume(nc!, jsm, ++consumers.node) },
       ],
     ]);
     const lat = await latency(nc, jsm);
@@ -191,7 +198,7 @@ export async function benchMessagingSecured({ stack, rounds }: { stack: Ephemera
     const jsm = await jetstreamManager(nc);
     const r = { goAsync: series(), nodeAsync: series(), goSync: series(), nodeSync: series(), goConsume: series(), nodeConsume: series() };
     const watch = () => watchCpu({ 'nats-server': natsPid }, 'natsbench-go');
-    let consumers = 0;
+    const consumers = { node: 1000, go: 1000 };
     await interleave('messaging over TLS with a login', rounds, [
       [
         { label: 'natsbench-go pub-async, TLS', into: r.goAsync, watch, run: () => goBench(url, [...goArgs, '-mode', 'pub-async', '-msgs', String(ASYNC), '-size', '128', '-purge'], cred.password) },
@@ -202,8 +209,8 @@ export async function benchMessagingSecured({ stack, rounds }: { stack: Ephemera
         { label: 'Publisher.publish, TLS', into: r.nodeSync, watch, run: () => nodeSync(nc) },
       ],
       [
-        { label: 'natsbench-go consume, TLS', into: r.goConsume, watch, run: () => goBench(url, [...goArgs, '-mode', 'consume', '-msgs', String(ASYNC), '-size', '128'], cred.password) },
-        { label: 'runConsumer, TLS', into: r.nodeConsume, watch, run: () => nodeConsume(nc, jsm, 1000 + ++consumers) },
+        { label: 'natsbench-go consume, TLS', into: r.goConsume, watch, run: () => goBench(url, [...goArgs, '-mode', 'consume', '-msgs', String(ASYNC), '-size', '128', '-durable', durable('gocl', ++consumers.go)], cred.password) },
+        { label: 'runConsumer, TLS', into: r.nodeConsume, watch, run: () => nodeConsume(nc, jsm, ++consumers.node) },
       ],
     ]);
     await jsm.streams.delete('BENCH');

@@ -154,7 +154,8 @@ ${notes.map((n) => `- ${n}`).join('\n')}
   stack's own nats-server (TLS, password login as \`admin\`). Reference: the Go client built from
   \`bench/natsbench-go\` (nats.go 1.22 from Debian's packages). Async: 500,000 with at most 4,000 acks
   outstanding; sync: 20,000, one ack at a time; consume: the first 500,000 messages through a fresh durable
-  pull consumer, acking each.
+  pull consumer, acking each (the consumers of both sides have names of one length: the name is in every
+  ack subject, and a longer one costs the server more per message).
 - **outbox**: 20,000 committed outbox rows with 200 ordering keys, published by the relay
   (batches of 2,000, the position moved after each). Reference: the same events published straight to
   JetStream in the same per-key chains, without the database.

@@ -51,6 +51,7 @@ func main() {
 	pass := flag.String("pass", "", "password (optional; NATSBENCH_PASSWORD in the environment keeps it off the command line)")
 	inbox := flag.String("inbox", "", "custom inbox prefix for replies, e.g. _INBOX_app (optional)")
 	ca := flag.String("ca", "", "CA certificate file that signs the server's TLS certificate (optional)")
+	durableName := flag.String("durable", "", "consume: durable consumer name (default natsbench_<nuid>); it is in every ack subject")
 	flag.Parse()
 	if *pass == "" {
 		*pass = os.Getenv("NATSBENCH_PASSWORD")
@@ -191,7 +192,10 @@ func main() {
 			die("flush: %v", err)
 		}
 	case "consume":
-		durable := "natsbench_" + nuid.Next()
+		durable := *durableName
+		if durable == "" {
+			durable = "natsbench_" + nuid.Next()
+		}
 		sub, err := js.PullSubscribe(*subject, durable, nats.BindStream(*stream),
 			nats.DeliverAll(), nats.AckExplicit())
 		if err != nil {
