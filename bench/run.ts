@@ -158,7 +158,7 @@ ${notes.map((n) => `- ${n}`).join('\n')}
   ack subject, and a longer one costs the server more per message).
 - **outbox**: 20,000 committed outbox rows with 200 ordering keys, published by the relay
   (batches of 2,000, the position moved after each). Reference: the same events published straight to
-  JetStream in the same per-key chains, without the database.
+  JetStream in the same per-key chains, without the database, with UUIDs for message ids as the outbox's.
 - **ha messaging**: a throwaway 3-node \`nats-server\` cluster (routes on loopback, file store, no
   auth, so the Go tool needs no password on its command line) with two streams, R3 and R1. Each
   client publishes through the node that leads the stream, so R3 against R1 is the cost of
