@@ -117,7 +117,7 @@ describe('publishing', () => {
   it('publishers sharing a connection each settle only their own acks, under a short reply token', async () => {
     // Every ack sent to any publisher's reply subject, as the server routes it.
     const replies: string[] = [];
-    const spy = admin.subscribe('_INBOX.>', { callback: (_e, m) => replies.push(m.subject) });
+    const spy = admin.subscribe('_INBOX.>', { callback: (_e, m) => void replies.push(m.subject) });
     await admin.flush();
     const [a, b] = [new Publisher(admin), new Publisher(admin)];
     const sent = await Promise.all(
@@ -126,8 +126,8 @@ describe('publishing', () => {
     spy.unsubscribe();
     for (const { i, ack } of sent) {
       const stored = await jsm.streams.getMessage('TEST', { seq: ack.seq });
-      expect(stored.subject).toBe(i % 2 ? 'app.test.from-a' : 'app.test.from-b');
-      expect(stored.string()).toBe(`n${i}`);
+      expect(stored?.subject).toBe(i % 2 ? 'app.test.from-a' : 'app.test.from-b');
+      expect(stored?.string()).toBe(`n${i}`);
     }
     // _INBOX.<8 characters>.<number>, as nats.go: the server's cost per ack grows with the reply subject.
     const tokens = new Set(replies.map((s) => s.split('.')[1]));
