@@ -1,7 +1,8 @@
 /**
- * Outbox: events/s from committed outbox rows to JetStream acks (and marked
- * published), through the relay, against the library publishing the same events
- * straight to JetStream without the database (the ceiling the relay works under).
+ * Outbox: events/s from committed outbox rows to JetStream acks (and the relay's
+ * position moved past them), through the relay, against the library publishing the
+ * same events straight to JetStream without the database (the ceiling the relay
+ * works under).
  */
 import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
