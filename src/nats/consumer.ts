@@ -16,6 +16,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { counter, histogram } from '../lib/metrics.js';
 import { durationMs, type Duration } from '../lib/durations.js';
+import { AckFrames } from './ack-frames.js';
 import { deliveryCounter } from './delivery-count.js';
 import { Publisher } from './publisher.js';
 import type { Subject } from './subjects.js';
@@ -90,12 +91,14 @@ export async function runConsumer<T = Uint8Array>(opts: ConsumerRunnerOptions<T>
   // ACK_BATCH acks go out at once as well: the server stops delivering at the consumer's
   // max_ack_pending (1000 by default), and acks held for a whole turn of a busy loop kept
   // it waiting (consume rate +15-25% against the Go client, bench/messaging.ts).
-  // The acked counter is counted per batch too (prom-client hashes the labels on every call).
+  // They go out as one frame per batch (ack-frames.ts). The acked counter is counted per
+  // batch too (prom-client hashes the labels on every call).
+  const ackFrames = new AckFrames(opts.nc);
   let acks: JsMsg[] = [];
   const flushAcks = () => {
     const batch = acks;
     acks = [];
-    for (const m of batch) m.ack();
+    ackFrames.ack(batch);
     if (batch.length) counted.acked.inc(batch.length);
   };
   const ack = (msg: JsMsg) => {

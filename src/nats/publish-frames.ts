@@ -21,7 +21,7 @@
  */
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 
-interface Protocol {
+export interface Protocol {
   sendCommand(frame: Uint8Array): void;
   outMsgs: number;
   outBytes: number;
@@ -35,13 +35,18 @@ const PLAIN_TOKEN = /^[\x21-\x7e]+$/;
 const PLAIN_ID = /^(?:[\x21-\x7e]|[\x21-\x7e][\x20-\x7e]*[\x21-\x7e])$/;
 const CHECKED_MAX = 10_000;
 
+/** The connection's protocol handler, if it has what frames are queued with (nats.js 3.x). */
+export function protocolOf(nc: NatsConnection): Protocol | undefined {
+  const p = (nc as unknown as { protocol?: Partial<Protocol> }).protocol;
+  return typeof p?.sendCommand === 'function' && typeof p.outMsgs === 'number' ? (p as Protocol) : undefined;
+}
+
 export class PublishFrames {
   private readonly checked = new Set<string>();
   private readonly protocol: Protocol | undefined;
 
   constructor(private readonly nc: NatsConnection) {
-    const p = (nc as unknown as { protocol?: Partial<Protocol> }).protocol;
-    this.protocol = typeof p?.sendCommand === 'function' && typeof p.outMsgs === 'number' ? (p as Protocol) : undefined;
+    this.protocol = protocolOf(nc);
   }
 
   /** True if frames are built here (the pinned nats.js has the protocol handler this expects). */

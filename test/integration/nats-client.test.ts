@@ -3,7 +3,7 @@
  * windowed), de-duplication, typed subjects, reconciling declarations, the consumer
  * runner with dead letters, KV, reconnects, and the cache-invalidation worker.
  */
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -15,6 +15,7 @@ import { connectNats } from '../../src/nats/connection.js';
 import { DLQ_HEADERS, dlqSubject, runConsumer } from '../../src/nats/consumer.js';
 import { reconcile } from '../../src/nats/reconcile.js';
 import { openKv } from '../../src/nats/kv.js';
+import { AckFrames } from '../../src/nats/ack-frames.js';
 import { Publisher, PublishError, type PubAck } from '../../src/nats/publisher.js';
 import { PublishFrames } from '../../src/nats/publish-frames.js';
 import { defineSubject, PayloadError } from '../../src/nats/subjects.js';
@@ -281,6 +282,37 @@ describe('consumer runner', () => {
       await runner.stop();
       await app.close();
     }
+  });
+
+  it('acks a batch of messages in one frame, each once, as nats.js would one by one', async () => {
+    await jsm.streams.add({ name: 'ACKS', subjects: ['app.acks.>'] });
+    await jsm.consumers.add('ACKS', { durable_name: 'framed', ack_policy: 'explicit' as never, ack_wait: 60_000_000_000 });
+    const sent = Array.from({ length: 300 }, (_, i) => pub.publishAsync('app.acks.x', `m${i}`));
+    expect(sent.every((w) => w === undefined)).toBe(true);
+    await pub.flush();
+    const consumer = await jetstream(admin).consumers.get('ACKS', 'framed');
+    const msgs: JsMsg[] = [];
+    for await (const m of await consumer.fetch({ max_messages: 300, expires: 5000 })) if (msgs.push(m) === 300) break;
+    expect(msgs.length).toBe(300);
+    const frames = new AckFrames(admin);
+    expect(frames.direct).toBe(true); // the pinned nats.js has the protocol handler and message bytes it expects
+    const viaNatsJs = vi.spyOn(admin, 'publish');
+    const protocol = (admin as unknown as { protocol: { outMsgs: number } }).protocol;
+    const before = protocol.outMsgs;
+    try {
+      frames.ack(msgs);
+      frames.ack(msgs.slice(0, 10)); // acked already: nothing more is sent
+      msgs[0]!.ack();
+      expect(protocol.outMsgs - before).toBe(300);
+      expect(viaNatsJs).not.toHaveBeenCalled();
+    } finally {
+      viaNatsJs.mockRestore();
+    }
+    await waitFor('the server to hold every message acked', async () => {
+      const c = await jsm.consumers.info('ACKS', 'framed');
+      return c.num_ack_pending === 0 && c.ack_floor.stream_seq === 300 ? true : undefined;
+    });
+    await jsm.streams.delete('ACKS');
   });
 });
 
