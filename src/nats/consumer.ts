@@ -14,7 +14,7 @@
 import { jetstream, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { z } from 'zod';
-import { counter, histogram } from '../lib/metrics.js';
+import { counter, histogram, hotObserver } from '../lib/metrics.js';
 import { durationMs, type Duration } from '../lib/durations.js';
 import { AckFrames } from './ack-frames.js';
 import { deliveryCounter } from './delivery-count.js';
@@ -81,7 +81,7 @@ export async function runConsumer<T = Uint8Array>(opts: ConsumerRunnerOptions<T>
   const publisher = opts.publisher ?? new Publisher(opts.nc);
   const label = `${opts.stream}/${opts.consumer}`;
   const counted = { acked: outcomes.labels(label, 'acked'), nakked: outcomes.labels(label, 'nakked') };
-  const timing = handlerDuration.labels(label);
+  const timing = hotObserver(handlerDuration, { consumer: label });
   const deliveryCount = deliveryCounter(opts.stream, opts.consumer);
   const stats = { acked: 0, nakked: 0, deadLettered: 0, inFlight: 0 };
   let stopping = false;
@@ -179,7 +179,7 @@ export async function runConsumer<T = Uint8Array>(opts: ConsumerRunnerOptions<T>
       stats.nakked++;
       counted.nakked.inc();
     } finally {
-      timing.observe((performance.now() - t0) / 1000);
+      timing((performance.now() - t0) / 1000);
     }
   }
 

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { DataplaneError } from '../errors/index.js';
-import { counter, histogram } from '../lib/metrics.js';
+import { counter, histogram, hotObserver } from '../lib/metrics.js';
 import { readAck, type AckBody } from './pub-ack.js';
 import { PublishFrames } from './publish-frames.js';
 import type { Subject, SubjectParams } from './subjects.js';
@@ -31,7 +31,7 @@ const published = counter('dataplane_nats_published_total', 'JetStream publishes
 });
 const okCounting = published as unknown as OkCounting;
 okCounting.okPending ??= 0;
-const ackLatency = histogram('dataplane_nats_publish_ack_seconds', 'Time from publish to JetStream ack', []);
+const ackLatency = hotObserver(histogram('dataplane_nats_publish_ack_seconds', 'Time from publish to JetStream ack', []));
 // Label lookups hash their labels on every call; on the per-message path, bind them once.
 const OUTCOME = {
   duplicate: published.labels('duplicate'),
@@ -170,7 +170,7 @@ export class Publisher {
     }
     if (body.duplicate) OUTCOME.duplicate.inc();
     else okCounting.okPending++;
-    ackLatency.observe((performance.now() - p.started) / 1000);
+    ackLatency((performance.now() - p.started) / 1000);
     if (p.resolve !== noop) p.resolve({ stream: body.stream!, seq: body.seq!, duplicate: Boolean(body.duplicate) });
   }
 

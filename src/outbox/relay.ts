@@ -21,13 +21,13 @@
  */
 import type pg from 'pg';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { counter, gauge, histogram } from '../lib/metrics.js';
+import { counter, gauge, histogram, hotObserver } from '../lib/metrics.js';
 import type { Database } from '../postgres/database.js';
 import { isRefusal, Publisher, PublishError } from '../nats/publisher.js';
 import { advance, heldKeys, heldRowsOf, keyOf, loadPosition, readAfter, recordFailure, release, type Hold, type OutboxRow, type Position } from './relay-log.js';
 
 const relayed = counter('dataplane_outbox_published_total', 'Outbox rows published by the relay', ['outcome']);
-const lag = histogram('dataplane_outbox_lag_seconds', 'Time from outbox insert to JetStream ack', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]);
+const lag = hotObserver(histogram('dataplane_outbox_lag_seconds', 'Time from outbox insert to JetStream ack', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]));
 const leaderGauge = gauge('dataplane_outbox_relay_leader', '1 while this process is the active outbox relay', []);
 
 /** 'dpoutbox' as a big-endian int8: the advisory lock of the active relay. */
@@ -216,7 +216,7 @@ export class OutboxRelay {
 
   private acked(row: OutboxRow, lags: number[]): void {
     const seconds = (Date.now() - row.created_ms) / 1000;
-    lag.observe(seconds);
+    lag(seconds);
     lags.push(seconds);
   }
 

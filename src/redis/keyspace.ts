@@ -18,7 +18,7 @@
 import type { Redis } from 'ioredis';
 import { InvalidArgumentError } from '../errors/index.js';
 import { durationMs, type Duration } from '../lib/durations.js';
-import { counter as metricCounter, histogram } from '../lib/metrics.js';
+import { counter as metricCounter, histogram, hotObserver } from '../lib/metrics.js';
 import { DecodeError, type Codec, type CounterStored, type HashStored, type StringStored } from './codecs.js';
 import { waitForReplicas, type WaitOptions } from './replication.js';
 import { msetPx } from './scripts.js';
@@ -94,7 +94,7 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
   private readonly parts: [string, PartType][];
   private readonly prefix: string;
   private readonly counters = new Map<string, { inc(n?: number): void }>();
-  private readonly timers = new Map<string, { observe(v: number): void }>();
+  private readonly timers = new Map<string, (seconds: number) => void>();
   private readonly ttlMs: number | undefined;
   private readonly jitter: number;
   private readonly swrMs: number;
@@ -146,8 +146,8 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
 
   private observe(op: string, startedAt: number): void {
     let h = this.timers.get(op);
-    if (!h) this.timers.set(op, (h = opDuration.labels(this.name, op)));
-    h.observe((performance.now() - startedAt) / 1000);
+    if (!h) this.timers.set(op, (h = hotObserver(opDuration, { keyspace: this.name, op })));
+    h((performance.now() - startedAt) / 1000);
   }
 
   private decode(key: string, raw: string | Record<string, string> | null): V | undefined {
