@@ -14,23 +14,14 @@ import { randomBytes } from 'node:crypto';
 import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { z } from 'zod';
 import { DataplaneError } from '../errors/index.js';
-import { counter, histogram, hotObserver } from '../lib/metrics.js';
+import { counter, histogram, hotCounter, hotObserver } from '../lib/metrics.js';
 import { readAck, type AckBody } from './pub-ack.js';
 import { PublishFrames } from './publish-frames.js';
 import type { Subject, SubjectParams } from './subjects.js';
 
-// Successful acks are added up as a plain number and handed to the counter when it is read:
-// prom-client hashes the labels on every inc(), a cost per ack. The number lives on the counter
-// itself, so a second load of this module (which gets the registered counter, and with it the
-// first load's collect hook) adds to the same one.
-type OkCounting = { okPending: number };
-const published = counter('dataplane_nats_published_total', 'JetStream publishes by outcome', ['outcome'], function () {
-  const self = this as unknown as OkCounting;
-  if (self.okPending) this.labels('ok').inc(self.okPending);
-  self.okPending = 0;
-});
-const okCounting = published as unknown as OkCounting;
-okCounting.okPending ??= 0;
+const published = counter('dataplane_nats_published_total', 'JetStream publishes by outcome', ['outcome']);
+// Successful acks and their latency are kept as plain numbers, handed over when metrics are read (hot-metrics.ts).
+const publishedOk = hotCounter(published, { outcome: 'ok' });
 const ackLatency = hotObserver(histogram('dataplane_nats_publish_ack_seconds', 'Time from publish to JetStream ack', []));
 // Label lookups hash their labels on every call; on the per-message path, bind them once.
 const OUTCOME = {
@@ -169,7 +160,7 @@ export class Publisher {
       return p.reject(new PublishError(p.subject, body.error.description, body.error.code));
     }
     if (body.duplicate) OUTCOME.duplicate.inc();
-    else okCounting.okPending++;
+    else publishedOk();
     ackLatency((performance.now() - p.started) / 1000);
     if (p.resolve !== noop) p.resolve({ stream: body.stream!, seq: body.seq!, duplicate: Boolean(body.duplicate) });
   }

@@ -18,7 +18,7 @@
 import type { Redis } from 'ioredis';
 import { InvalidArgumentError } from '../errors/index.js';
 import { durationMs, type Duration } from '../lib/durations.js';
-import { counter as metricCounter, histogram, hotObserver } from '../lib/metrics.js';
+import { counter as metricCounter, histogram, hotCounter, hotObserver } from '../lib/metrics.js';
 import { DecodeError, type Codec, type CounterStored, type HashStored, type StringStored } from './codecs.js';
 import { waitForReplicas, type WaitOptions } from './replication.js';
 import { msetPx } from './scripts.js';
@@ -93,7 +93,7 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
   private readonly inflight = new Map<string, Promise<V>>();
   private readonly parts: [string, PartType][];
   private readonly prefix: string;
-  private readonly counters = new Map<string, { inc(n?: number): void }>();
+  private readonly counters = new Map<string, (n?: number) => void>();
   private readonly timers = new Map<string, (seconds: number) => void>();
   private readonly ttlMs: number | undefined;
   private readonly jitter: number;
@@ -140,8 +140,8 @@ export class BoundKeyspace<K extends Record<string, PartType>, V> {
   private count(op: string, result: string, n = 1): void {
     const id = `${op}|${result}`;
     let c = this.counters.get(id);
-    if (!c) this.counters.set(id, (c = requests.labels(this.name, op, result)));
-    c.inc(n);
+    if (!c) this.counters.set(id, (c = hotCounter(requests, { keyspace: this.name, op, result })));
+    c(n);
   }
 
   private observe(op: string, startedAt: number): void {

@@ -1,7 +1,7 @@
-/** hotObserver: what a scrape shows is what prom-client's own observe would have shown, for the same values. */
-import { Histogram, Registry } from 'prom-client';
+/** hotObserver and hotCounter: what a scrape shows is what prom-client's own observe and inc would have shown, for the same values. */
+import { Counter, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { histogram, hotObserver, registry } from '../../src/lib/metrics.js';
+import { counter, histogram, hotCounter, hotObserver, registry } from '../../src/lib/metrics.js';
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];
 // On each bound, between bounds, below the first and above the last.
@@ -49,5 +49,37 @@ describe('hotObserver', () => {
     const foreign = new Histogram({ name: 'test_foreign_seconds', help: 'f', labelNames: [], buckets: BUCKETS, registers: [other] });
     hotObserver(foreign)(0.05);
     expect(await other.getSingleMetricAsString('test_foreign_seconds')).toContain('test_foreign_seconds_count 1');
+  });
+});
+
+describe('hotCounter', () => {
+  it('adds its increments to the counter when the registry is read, once, and runs the counter\'s own collect hook', async () => {
+    let hookCalls = 0;
+    const hot = counter('test_hot_total', 'same help', ['op', 'result'], () => void hookCalls++);
+    const plain = counter('test_plain_total', 'same help', ['op', 'result']);
+    const hit = hotCounter(hot, { op: 'get', result: 'hit' });
+    const miss = hotCounter(hot, { op: 'get', result: 'miss' });
+    for (let i = 0; i < 5; i++) hit();
+    miss(3);
+    plain.inc({ op: 'get', result: 'hit' }, 5);
+    plain.inc({ op: 'get', result: 'miss' }, 3);
+    expect(await exposition('test_hot_total')).toBe(await exposition('test_plain_total'));
+    expect(hookCalls).toBe(1);
+    expect(await exposition('test_hot_total')).toBe(await exposition('test_plain_total'));
+    hit(2);
+    plain.inc({ op: 'get', result: 'hit' }, 2);
+    expect(await exposition('test_hot_total')).toBe(await exposition('test_plain_total'));
+    // The same labels in another order are the same counts.
+    hotCounter(hot, { result: 'hit', op: 'get' })(1);
+    plain.inc({ op: 'get', result: 'hit' }, 1);
+    expect(await exposition('test_hot_total')).toBe(await exposition('test_plain_total'));
+    expect(() => hit(-1)).toThrow(/finite/);
+  });
+
+  it('counts through prom-client a counter that counter() did not make', async () => {
+    const other = new Registry();
+    const foreign = new Counter({ name: 'test_foreign_total', help: 'f', labelNames: [], registers: [other] });
+    hotCounter(foreign)(4);
+    expect(await other.getSingleMetricAsString('test_foreign_total')).toContain('test_foreign_total 4');
   });
 });
