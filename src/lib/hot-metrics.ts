@@ -49,19 +49,22 @@ function keptFor(metric: object, labels: Record<string, unknown>, make: () => Ke
 /** `inc(n = 1)` for a counter's label set. */
 export function hotCounter<L extends string>(c: Counter<L>, labels: LabelValues<L> = {}): (n?: number) => void {
   const child = c.labels(labels); // checks the label names, once
-  let pending = 0;
-  const add =
-    keptFor(c, labels, () => ({
-      add: (n) => {
-        if (!(n >= 0) || n === Infinity) throw new InvalidArgumentError(`a counter goes up by finite amounts, not ${n}`);
-        pending += n;
-      },
-      flush: () => {
-        if (pending) child.inc(pending);
-        pending = 0;
-      },
-    })) ?? ((n: number) => child.inc(n));
+  const add = keptFor(c, labels, () => pendingSum(child)) ?? ((n: number) => child.inc(n));
   return (n = 1) => add(n);
+}
+
+function pendingSum(child: { inc(n: number): void }): Kept {
+  let pending = 0;
+  return {
+    add: (n) => {
+      if (!(n >= 0) || n === Infinity) throw new InvalidArgumentError(`a counter goes up by finite amounts, not ${n}`);
+      pending += n;
+    },
+    flush: () => {
+      if (pending) child.inc(pending);
+      pending = 0;
+    },
+  };
 }
 
 /** What hotObserver writes of a prom-client 15 histogram. */

@@ -17,8 +17,8 @@ function existing<T>(name: string): T | undefined {
   return registry.getSingleMetric(name) as T | undefined;
 }
 
-/** `collect` runs before each read of the registry (to add counts kept elsewhere on a hot path). */
-export function counter<L extends string>(name: string, help: string, labelNames: readonly L[], collect?: (this: Counter<L>) => void): Counter<L> {
+/** Hot paths count through hotCounter (hot-metrics.ts): its numbers are added here when the registry is read. */
+export function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
   return (
     existing<Counter<L>>(name) ??
     hotReady(
@@ -29,7 +29,6 @@ export function counter<L extends string>(name: string, help: string, labelNames
         registers: [registry],
         collect() {
           flushHot(this);
-          collect?.call(this);
         },
       }),
     )
