@@ -2,7 +2,9 @@
  * Ingest: rows/s of the library's COPY ingest into telemetry.measurements against
  * psql's \copy of the identical rows (a CSV file) into the same table, same role,
  * same TLS connection settings (the secured setup `up` runs). 1M rows over two daily
- * partitions, 20 sources x 5 metrics, references checked on both sides.
+ * partitions, 20 sources x 5 metrics, references checked on both sides. psql copies into
+ * the table, as a user of psql would; the library copies each batch that falls into one
+ * day into that day's partition (docs/library.md), which the database lets it do.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

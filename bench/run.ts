@@ -139,7 +139,8 @@ ${notes.map((n) => `- ${n}`).join('\n')}
   checked per statement, docs/schema.md) into \`telemetry.measurements\` as \`app_ingest\` over TLS with SCRAM.
   Reference: \`psql \\copy\` of the same rows from a CSV file (and two psql processes on half files: the most
   two backends give on this machine). Ours: \`createIngestor\` with 50,000-row batches in COPY's binary format
-  (its default here), and once in the text format for comparison.
+  (its default here), each batch that falls into one day copied into that day's partition (the batch across
+  midnight into the table), and once in the text format for comparison (text batches always go to the table).
 - **cache**: 200,000 SET and 200,000 GET of 64-byte values on random keys among 1,000,000, over the
   plaintext loopback port, each write phase starting from an empty database. Reference:
   \`redis-benchmark -c 50 -r 1000000\` running the commands the keyspace sends (\`SET key value PX ttl\`, \`GET\`),

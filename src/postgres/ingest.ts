@@ -11,6 +11,8 @@
  * (copy-binary.ts: the server then copies values instead of parsing text), else in
  * the text format (copy-text.ts: escaping, and a timestamp text cache per second,
  * because that formatting is where the client's time goes; docs/benchmarks.md).
+ * A binary batch whose rows all fall into one partition the role may write to is
+ * sent to that partition (partition-targets.ts); any other to the table.
  */
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -22,6 +24,7 @@ import { isConnectionLost } from './errors.js';
 import { DataplaneError, InvalidArgumentError } from '../errors/index.js';
 import { BINARY_HEADER, BINARY_TRAILER, BinaryRows, binaryEncodable, type IngestValue } from './copy-binary.js';
 import { formatRow } from './copy-text.js';
+import { PartitionTargets } from './partition-targets.js';
 
 export type { IngestValue };
 
@@ -54,6 +57,8 @@ export interface IngestStats {
   rows: number;
   failedRows: number;
   batches: number;
+  /** Batches written straight into one partition of the table. */
+  partitionBatches: number;
   pendingRows: number;
   rowsPerSecond: number;
 }
@@ -75,6 +80,10 @@ interface Batch {
   /** Rows kept as given, encoded when the batch is sent (binary or auto format). */
   raw: (readonly IngestValue[])[];
   rows: number;
+  /** The partition the batch is sent to, when all its rows fall into one; else the table. */
+  target?: string;
+  /** Whether `target` has been chosen (while the raw rows were still there). */
+  aimed?: boolean;
 }
 
 /** The column types, in `columns` order, as format_type() names them. */
@@ -92,11 +101,13 @@ export class Ingestor {
   private readonly flushIntervalMs: number;
   private readonly connections: number;
   private readonly maxPending: number;
-  private readonly sql: string;
+  private readonly columnList: string;
   private current: Batch = { text: [], raw: [], rows: 0 };
   /** Resolved to the encoder's types for binary, or undefined for text (format 'auto' or 'binary' only). */
   private readonly binaryTypes: Promise<string[] | undefined> | undefined;
   private resolvedTypes: string[] | undefined;
+  private readonly partitions: Promise<PartitionTargets | undefined> | undefined;
+  private resolvedPartitions: PartitionTargets | undefined;
   private chunk = '';
   private chunkRows = 0;
   private readonly queue: Batch[] = [];
@@ -109,7 +120,7 @@ export class Ingestor {
   private readonly errors: Error[] = [];
   private closed = false;
   private readonly started = performance.now();
-  private readonly totals = { rows: 0, failedRows: 0, batches: 0 };
+  private readonly totals = { rows: 0, failedRows: 0, batches: 0, partitionBatches: 0 };
 
   constructor(
     private readonly db: Database,
@@ -122,7 +133,7 @@ export class Ingestor {
     this.flushIntervalMs = opts.flushIntervalMs ?? 1000;
     this.connections = Math.max(1, opts.connections ?? 1);
     this.maxPending = opts.maxPendingRows ?? this.batchRows * this.connections * 4;
-    this.sql = `copy ${opts.table} (${opts.columns.join(', ')}) from stdin`;
+    this.columnList = opts.columns.join(', ');
     const format = opts.format ?? 'auto';
     if (format !== 'text') {
       this.binaryTypes = columnTypes(db, opts.table, opts.columns).then(
@@ -137,6 +148,11 @@ export class Ingestor {
         },
       );
       this.binaryTypes.catch(() => undefined); // reported by the first batch that needs it
+      // Without the list every batch goes to the table, as it always could.
+      this.partitions = PartitionTargets.load(db, opts.table, opts.columns).then(
+        (p) => (this.resolvedPartitions = p),
+        () => undefined,
+      );
     }
   }
 
@@ -190,6 +206,7 @@ export class Ingestor {
     // wait for this one to be encoded after that one commits.
     // A value that cannot be encoded fails the batch when it is sent, reported like any other failure.
     if (this.resolvedTypes) {
+      this.aim(this.current, this.resolvedPartitions);
       try {
         this.current.binary = this.encodeBinary(this.resolvedTypes, this.current);
       } catch {
@@ -246,6 +263,7 @@ export class Ingestor {
         client.release();
         this.totals.rows += batch.rows;
         this.totals.batches++;
+        if (batch.target) this.totals.partitionBatches++;
         ingested.inc({ table: this.opts.table, outcome: 'ok' }, batch.rows);
         stop();
         return;
@@ -253,6 +271,13 @@ export class Ingestor {
         const lost = isConnectionLost(e);
         client?.release(lost ? (e as Error) : undefined);
         if (lost && !finishing && attempt < 3) continue;
+        // A partition dropped by retention, or any other refusal: the table gives the
+        // answer it would have given without the shortcut (often: it takes the rows).
+        if (batch.target && !(lost && finishing)) {
+          batch.target = undefined;
+          this.resolvedPartitions?.refresh().catch(() => undefined);
+          continue;
+        }
         this.totals.failedRows += batch.rows;
         ingested.inc({ table: this.opts.table, outcome: 'failed' }, batch.rows);
         const err = e instanceof Error ? e : new Error(String(e));
@@ -266,11 +291,20 @@ export class Ingestor {
 
   /** The batch's COPY statement and data: binary where the types allow, else text. */
   private async encode(batch: Batch): Promise<{ sql: string; data: (string | Buffer)[] }> {
-    if (!this.binaryTypes) return { sql: this.sql, data: batch.text };
+    const sql = (into: string) => `copy ${into} (${this.columnList}) from stdin`;
+    if (!this.binaryTypes) return { sql: sql(this.opts.table), data: batch.text };
     const types = await this.binaryTypes;
-    if (!types) return { sql: this.sql, data: [batch.raw.map(formatRow).join('')] };
+    if (!types) return { sql: sql(this.opts.table), data: [batch.raw.map(formatRow).join('')] };
+    this.aim(batch, await this.partitions);
     batch.binary ??= this.encodeBinary(types, batch);
-    return { sql: `${this.sql} with (format binary)`, data: batch.binary };
+    return { sql: `${sql(batch.target ?? this.opts.table)} with (format binary)`, data: batch.binary };
+  }
+
+  /** Choose the batch's partition once, before encoding lets go of its raw rows. */
+  private aim(batch: Batch, partitions: PartitionTargets | undefined): void {
+    if (batch.aimed) return;
+    batch.aimed = true;
+    batch.target = partitions?.targetOf(batch.raw);
   }
 
   private encodeBinary(types: string[], batch: Batch): Buffer[] {

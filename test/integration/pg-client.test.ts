@@ -165,6 +165,69 @@ describe('COPY ingest', () => {
   });
 });
 
+describe('COPY ingest into partitions', () => {
+  const columns = ['time', 'org_id', 'source_id', 'metric_id', 'value'];
+  const DAY = 86_400_000;
+  const yesterday = Math.floor(Date.now() / DAY) * DAY - DAY;
+  // A source of these tests' own, so rows other tests wrote do not count.
+  let source: number;
+  beforeAll(async () => {
+    source = Number((await owner.query<{ id: string }>("insert into registry.sources (org_id, name, kind) values ($1, 'partitioned', 'device') returning id", [org])).rows[0]!.id);
+  });
+  /** This source's rows per partition (or 'default') in the given time range. */
+  const landed = async (from: number, to: number) =>
+    Object.fromEntries(
+      (
+        await owner.query<{ p: string; n: string }>(
+          'select tableoid::regclass::text as p, count(*) as n from telemetry.measurements where source_id = $3 and time >= $1 and time < $2 group by 1 order by 1',
+          [new Date(from), new Date(to), source],
+        )
+      ).rows.map((r) => [r.p.replace(/^telemetry\.measurements_/, ''), Number(r.n)]),
+    );
+  const rowsAt = (times: number[]) => times.map((t, i) => [new Date(t), org, source, metric, i] as const);
+  const spaced = (from: number, n: number, stepMs: number) => Array.from({ length: n }, (_, i) => from + i * stepMs);
+
+  it("a batch inside one partition goes straight to it; one across partitions, or beyond them, to the table", async () => {
+    const ingest = connectPostgres({ access: stack.access, user: 'app_ingest' });
+    const ing = createIngestor(ingest, { table: 'telemetry.measurements', columns, batchRows: 1000 });
+    await ing.writeMany(rowsAt(spaced(yesterday + 3_600_000, 1000, 1000))); // one partition
+    await ing.writeMany(rowsAt(spaced(yesterday + DAY - 500_000, 1000, 1000))); // across midnight
+    const farAhead = Date.UTC(2099, 0, 1);
+    await ing.writeMany(rowsAt(spaced(farAhead, 1000, 1000))); // no partition yet
+    await ing.close();
+    expect(ing.stats()).toMatchObject({ rows: 3000, failedRows: 0, batches: 3, partitionBatches: 1 });
+    const day = (t: number) => 'p' + new Date(t).toISOString().slice(0, 10).replaceAll('-', '') + '_000000';
+    expect(await landed(yesterday, yesterday + 2 * DAY)).toEqual({ [day(yesterday)]: 1500, [day(yesterday + DAY)]: 500 });
+    expect(await landed(farAhead, farAhead + DAY)).toEqual({ default: 1000 });
+    await owner.query('delete from telemetry.measurements where time >= $1', [new Date(farAhead)]);
+    await ingest.close();
+  });
+
+  it('a partition checks references as the table does; a partition dropped since the list was read sends its batch to the table', async () => {
+    const ingest = connectPostgres({ access: stack.access, user: 'app_ingest' });
+    const failures: string[] = [];
+    const ing = createIngestor(ingest, { table: 'telemetry.measurements', columns, batchRows: 500, onError: (e) => failures.push(e.message) });
+    const from = yesterday + 5 * 3_600_000;
+    // One unknown source among 500 rows of one partition: nothing of the batch lands.
+    await ing.writeMany([...rowsAt(spaced(from, 499, 10)), [new Date(from + 4_990), org, 999_999, metric, 0]]);
+    await ing.flush();
+    expect(failures).toEqual(['insert or update on table "measurements" violates foreign key constraint "measurements_org_id_source_id_fkey"']);
+    expect(await landed(from, from + 5_000)).toEqual({});
+    // Retention (or anyone) drops a partition the ingestor still lists: its rows wait in the default partition.
+    const ahead = yesterday + 5 * DAY;
+    const name = `telemetry.measurements_p${new Date(ahead).toISOString().slice(0, 10).replaceAll('-', '')}_000000`;
+    await owner.query(`drop table ${name}`);
+    await ing.writeMany(rowsAt(spaced(ahead, 500, 10)));
+    await ing.close();
+    expect(failures).toHaveLength(1);
+    expect(await landed(ahead, ahead + DAY)).toEqual({ default: 500 });
+    expect(ing.stats()).toMatchObject({ rows: 500, failedRows: 500, partitionBatches: 0 });
+    await owner.query('delete from telemetry.measurements where time >= $1 and time < $2', [new Date(ahead), new Date(ahead + DAY)]);
+    expect(Number((await owner.query('select dataplane.ensure_partitions($1) as n', ['telemetry.measurements'])).rows[0]!.n)).toBe(1);
+    await ingest.close();
+  });
+});
+
 describe('COPY formats', () => {
   // Values that each format must carry exactly: before 2000 (negative in binary),
   // sub-millisecond-free times, non-finite floats, NULLs, big ids, non-ASCII text.

@@ -289,9 +289,50 @@ describe('references to the registry, checked per statement', () => {
       const mixed = await errorOf(c, 'insert into telemetry.measurements select now(), $1::bigint, $2::bigint, $3::int, g from generate_series(1, 1000) g union all select now(), $1, $4::bigint, $3, 0', [orgA, sourceA, metric, sourceB]);
       expect(mixed?.detail).toBe(`Key (org_id, source_id)=(${orgA}, ${sourceB}) is not present in table "sources".`);
       expect(await outcome(c, "insert into telemetry.events (time, org_id, source_id, type) values (now(), $1, $2, 'x')", [orgB, sourceA])).toBe(FK_VIOLATION);
-      // Partitions are storage: a statement naming one would skip the check.
-      const part = await asRole(stack, owner(), async (o) => (await o.query<{ p: string }>("select inhrelid::regclass::text as p from pg_inherits where inhparent = 'telemetry.measurements'::regclass limit 1")).rows[0]!.p);
-      expect(await outcome(c, `insert into ${part} values (now(), $1, 999999, $2, 1)`, [orgA, metric])).toBe(PERMISSION_DENIED);
+    });
+  });
+
+  it("ingest may name a partition, and is checked there as through the table; other roles may not; the partition's range holds", async () => {
+    const part = `telemetry.measurements_p${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_000000`;
+    await asRole(stack, 'app_ingest', async (c) => {
+      const unknown = await errorOf(c, `insert into ${part} values (now(), $1, 999999, $2, 1)`, [orgA, metric]);
+      expect(unknown?.code).toBe(FK_VIOLATION);
+      expect(unknown?.message).toBe('insert or update on table "measurements" violates foreign key constraint "measurements_org_id_source_id_fkey"');
+      expect((await errorOf(c, `insert into ${part} values (now(), $1, $2, 1, 1)`, [orgB, sourceA]))?.code).toBe(FK_VIOLATION);
+      expect(await outcome(c, `insert into ${part} values (now(), $1, $2, $3, 1)`, [orgA, sourceA, metric])).toBe('ok');
+      expect(await outcome(c, `insert into ${part} values (now() + interval '2 days', $1, $2, $3, 1)`, [orgA, sourceA, metric])).toBe('23514');
+      expect(await outcome(c, `select * from ${part}`)).toBe(PERMISSION_DENIED);
+      expect(await outcome(c, `delete from ${part}`)).toBe(PERMISSION_DENIED);
+    });
+    await asRole(stack, 'app_rw', async (c) => expect(await outcome(c, `insert into ${part} values (now(), $1, $2, $3, 1)`, [orgA, sourceA, metric])).toBe(PERMISSION_DENIED), orgA);
+  });
+
+  it('a partition made later carries the checks at once; one of a table with row-level security stays sealed', async () => {
+    const DAY = 86_400_000;
+    const later = new Date(Date.now() + 60 * DAY);
+    const part = `telemetry.measurements_p${new Date(Math.floor(later.getTime() / DAY) * DAY).toISOString().slice(0, 10).replaceAll('-', '')}_000000`;
+    await asRole(stack, owner(), (c) => c.query('select dataplane.ensure_partitions($1, $2)', ['telemetry.measurements', later]));
+    await asRole(stack, 'app_ingest', async (c) => {
+      expect(await outcome(c, `insert into ${part} values ($3, $1, 999999, $2, 1)`, [orgA, metric, later])).toBe(FK_VIOLATION);
+      expect(await outcome(c, `insert into ${part} values ($4, $1, $2, $3, 1)`, [orgA, sourceA, metric, later])).toBe('ok');
+    });
+    await asRole(stack, owner(), async (c) => {
+      await c.query('delete from telemetry.measurements where time >= $1', [new Date(later.getTime() - DAY)]);
+      await c.query('create table telemetry.guarded (time timestamptz not null, org_id bigint not null, v int)');
+      await c.query("select dataplane.create_timeseries('telemetry.guarded', 'time', chunk_interval => interval '1 day')");
+      await c.query('alter table telemetry.guarded enable row level security');
+      await c.query('create policy guarded_read on telemetry.guarded for select using (org_id = dataplane.current_org())');
+      await c.query('create policy guarded_write on telemetry.guarded for insert with check (true)');
+      await c.query("select dataplane.seal_partitions('telemetry.guarded')");
+    });
+    const guarded = `telemetry.guarded_p${new Date().toISOString().slice(0, 10).replaceAll('-', '')}_000000`;
+    await asRole(stack, 'app_ingest', async (c) => {
+      expect(await outcome(c, 'insert into telemetry.guarded values (now(), 1, 1)')).toBe('ok');
+      expect(await outcome(c, `insert into ${guarded} values (now(), 1, 1)`)).toBe(PERMISSION_DENIED);
+    });
+    await asRole(stack, owner(), async (c) => {
+      await c.query('drop table telemetry.guarded');
+      await c.query("delete from dataplane.timeseries where schema_name = 'telemetry' and table_name = 'guarded'");
     });
   });
 
