@@ -15,7 +15,7 @@ const LAYERS = [
   { name: 'render', folders: ['render'], owns: 'config -> native files: postgresql.conf, redis.conf, nats.conf, sentinel.conf, patroni.yml, etcd.yml, haproxy.cfg, Prometheus, nftables, pgBackRest' },
   { name: 'servers', folders: ['servers'], owns: 'one driver per server: locate, prepare, start command, probe, reload, stop, passwords, key figures (ha: etcd, HAProxy, the Patroni members in `patroni.ts`, replica cloning in `postgres-clone.ts`)' },
   { name: 'postgres, redis, nats', folders: ['postgres', 'redis', 'nats'], independent: true, owns: 'the client libraries: pool and transactions, keyspaces, JetStream publisher, consumers and declarations' },
-  { name: 'outbox', folders: ['outbox'], owns: 'PostgreSQL -> JetStream: the transactional outbox, its relay, the inbox, cache invalidation' },
+  { name: 'outbox', folders: ['outbox'], owns: 'PostgreSQL -> JetStream: the transactional outbox, its relay, the inbox, their retention, cache invalidation' },
   { name: 'backup', folders: ['backup'], owns: 'base backups, WAL archive, snapshots, encryption at rest, the off-host copy, verification and scheduled drills, point-in-time restore' },
   { name: 'observe', folders: ['observe'], owns: 'health endpoints, server metrics, dashboards as code, metric reference' },
   { name: 'stack', folders: ['stack'], owns: 'running a stack: preflight, process manager, background jobs (the watchdog among them), supervisor, status, rotation, credentials export and import, doctor' },

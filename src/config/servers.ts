@@ -107,7 +107,19 @@ export const postgres = z
       .min(0)
       .max(86_400)
       .default(3600)
-      .describe('How often the supervisor runs dataplane.run_maintenance() (partitions ahead, retention, rollups); 0 = never.'),
+      .describe('How often the supervisor runs dataplane.run_maintenance() (partitions ahead, retention, rollups) and messaging.prune(); 0 = never.'),
+    outboxKeepDays: z
+      .int()
+      .min(0)
+      .max(3650)
+      .default(7)
+      .describe('Days an outbox row stays after the relay published it (for tracing a message id); 0 = keep forever. Unpublished and held rows are never deleted.'),
+    inboxKeepDays: z
+      .int()
+      .min(0)
+      .max(3650)
+      .default(30)
+      .describe('Days an inbox entry (a message id a consumer processed) is kept; 0 = keep forever. Keep it longer than a message can be redelivered: the longest max age of the streams consumed through processOnce.'),
     ha: postgresHa.prefault({}).describe('PostgreSQL in the ha topology: members managed by Patroni, etcd, HAProxy.'),
   })
   .describe('PostgreSQL 16 server.');

@@ -5,7 +5,6 @@
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +19,9 @@ import { enqueue } from '../../src/outbox/outbox.js';
 import { Publisher } from '../../src/nats/publisher.js';
 import { OutboxRelay } from '../../src/outbox/relay.js';
 import { outboxCounts } from '../../src/outbox/relay-log.js';
+import { pruneMessaging } from '../../src/outbox/retention.js';
+import { MaintenanceJob } from '../../src/stack/jobs/maintenance.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { connectPostgres, type Database } from '../../src/postgres/database.js';
 import { tempProject, type Project } from '../helpers/cli.js';
 import { expectAllGone, waitFor } from '../helpers/processes.js';
@@ -310,26 +312,101 @@ describe('outbox', () => {
   });
 });
 
-describe('outbox clean-up', () => {
-  it('the clean-up documented in docs/schema.md deletes published rows only: not held ones, not those after the position', async () => {
-    const doc = readFileSync(new URL('../../docs/schema.md', import.meta.url), 'utf8');
-    const cleanup = [...doc.matchAll(/```sql index=\S+\n([\s\S]*?)```/g)].map((m) => m[1]!).find((q) => q.includes('clean-up of published rows'))!;
-    expect(cleanup).toBeDefined();
-    await rw.query(`insert into messaging.outbox (subject, payload, key) values ('nostream.clean', '{"n": 0}', 'clean-held'), ('app.events.order.clean', '{"n": 1}', 'clean-held')`);
+describe('outbox and inbox retention', () => {
+  /** Inserts one outbox row in its own transaction (so in log order), `daysOld` days old. */
+  async function row(key: string, daysOld: number, subject = 'app.events.order.retention'): Promise<void> {
+    await rw.query(`insert into messaging.outbox (subject, payload, key, created_at) values ($1, '{"n": 0}', $2, now() - make_interval(days => $3))`, [subject, key, daysOld]);
+  }
+  const keysLeft = async (): Promise<string[]> =>
+    (await owner.query<{ key: string }>("select key from messaging.outbox where key like 'ret-%' order by xid, id")).rows.map((r) => r.key);
+  /** Rows the relay has not reached yet (held rows are behind it). */
+  const afterPosition = async (): Promise<number> =>
+    Number((await owner.query<{ n: string }>('select count(*) as n from messaging.outbox o, messaging.outbox_relay r where (o.xid, o.id) > (r.xid, r.last_id)')).rows[0]!.n);
+  /** Runs a relay until every row is behind its position (published or held). */
+  async function relayToTheEnd(): Promise<void> {
     const relay = new OutboxRelay({ db: rw, nc: admin, batchSize: 100, pollIntervalMs: 50 });
     relay.start();
     try {
-      await waitFor('the rows to be held', async () => ((await outboxCounts(owner)).held === 2 ? true : undefined), 20_000, 50);
+      await waitFor('the relay to reach the end of the outbox', async () => ((await afterPosition()) === 0 ? true : undefined), 20_000, 50);
     } finally {
       await relay.stop();
     }
-    await rw.query(`insert into messaging.outbox (subject, payload, key) values ('app.events.order.clean', '{"n": 2}', 'clean-after')`);
-    const before = await outboxCounts(owner);
-    expect(before.published).toBeGreaterThan(0);
-    const p = (await owner.query<{ xid: string; last_id: string }>('select xid::text, last_id::text from messaging.outbox_relay')).rows[0]!;
-    await owner.query(cleanup, [p.xid, p.last_id, new Date(Date.now() + 3_600_000)]);
-    expect(await outboxCounts(owner)).toMatchObject({ published: 0, held: 2, pending: before.pending });
-    const left = await owner.query<{ key: string }>('select key from messaging.outbox order by id');
-    expect(left.rows.map((r) => r.key)).toEqual(['clean-held', 'clean-held', 'clean-after']);
+  }
+  const prune = async (outboxKeep: string | null, inboxKeep: string | null, maxRows = 10_000) =>
+    (await owner.query<{ outbox_deleted: number; inbox_deleted: number }>('select * from messaging.prune($1, $2, $3)', [outboxKeep, inboxKeep, maxRows])).rows[0]!;
+
+  it('messaging.prune deletes published rows past the keep, in log order up to the first young one; never held rows or rows after the position', async () => {
+    // everything earlier tests left is old and published (or held) too
+    await owner.query("update messaging.outbox set created_at = now() - interval '20 days'");
+    await row('ret-old-1', 10);
+    await row('ret-old-2', 10);
+    await row('ret-held', 10, 'nostream.retention');
+    await row('ret-held', 10);
+    await row('ret-young', 1);
+    await row('ret-old-3', 10);
+    await relayToTheEnd();
+    await row('ret-after', 10); // after the position: not published yet
+    const heldBefore = (await outboxCounts(owner)).held;
+    expect(heldBefore).toBeGreaterThanOrEqual(2);
+
+    expect(await prune(null, null)).toEqual({ outbox_deleted: 0, inbox_deleted: 0 });
+    expect(await prune('7 days', null, 1)).toEqual({ outbox_deleted: 1, inbox_deleted: 0 });
+    let deleted = 1;
+    for (let r = await prune('7 days', null, 1); r.outbox_deleted; r = await prune('7 days', null, 1)) deleted += r.outbox_deleted;
+    expect(deleted).toBeGreaterThanOrEqual(2);
+    expect((await prune('7 days', null)).outbox_deleted).toBe(0);
+    // ret-old-3 waits behind ret-young; held rows and the row after the position stay
+    expect(await keysLeft()).toEqual(['ret-held', 'ret-held', 'ret-young', 'ret-old-3', 'ret-after']);
+    expect((await outboxCounts(owner)).held).toBe(heldBefore);
+    expect(await afterPosition()).toBe(1);
+    // a shorter keep reaches past the young row
+    expect((await prune('12 hours', null)).outbox_deleted).toBe(2);
+    expect(await keysLeft()).toEqual(['ret-held', 'ret-held', 'ret-after']);
+    await expect(prune('-1 day', null)).rejects.toThrow(/cannot be negative/);
+    await expect(prune('1 day', null, 0)).rejects.toThrow(/at least 1/);
+  });
+
+  it('messaging.prune deletes inbox entries past the keep; only the owner may call it', async () => {
+    await owner.query(
+      `insert into messaging.inbox (consumer, message_id, processed_at)
+       select 'retention', 'old-' || g, now() - interval '40 days' from generate_series(1, 5) g
+       union all select 'retention', 'new-' || g, now() - interval '1 day' from generate_series(1, 3) g`,
+    );
+    expect(await prune(null, '30 days', 2)).toEqual({ outbox_deleted: 0, inbox_deleted: 2 });
+    // pruneMessaging calls again while a call comes back full; 0 days keeps the outbox whole
+    expect(await pruneMessaging(owner, { outboxKeepDays: 0, inboxKeepDays: 30 }, 1)).toEqual({ outbox: 0, inbox: 3 });
+    const left = await owner.query<{ message_id: string }>("select message_id from messaging.inbox where consumer = 'retention' order by 1");
+    expect(left.rows.map((r) => r.message_id)).toEqual(['new-1', 'new-2', 'new-3']);
+    await expect(rw.query("select * from messaging.prune('1 day', '1 day')")).rejects.toThrow(/permission denied/);
+  });
+
+  it("the supervisor's maintenance job prunes with the configured keeps and logs what it deleted", async () => {
+    await owner.query("update messaging.outbox set created_at = now() - interval '20 days'");
+    await row('ret-job-old', 8);
+    await row('ret-job-young', 6);
+    await relayToTheEnd();
+    await owner.query(
+      `insert into messaging.inbox (consumer, message_id, processed_at) values ('retention', 'job-old', now() - interval '31 days'), ('retention', 'job-new', now() - interval '29 days')`,
+    );
+    const due = Number(
+      (
+        await owner.query<{ n: string }>(
+          `select count(*) as n from messaging.outbox o, messaging.outbox_relay r
+            where (o.xid, o.id) <= (r.xid, r.last_id) and o.created_at < now() - interval '7 days'
+              and not exists (select from messaging.outbox_held h where h.id = o.id)`,
+        )
+      ).rows[0]!.n,
+    );
+    expect(due).toBeGreaterThanOrEqual(1);
+    const lines: string[] = [];
+    const job = new MaintenanceJob(() => access, () => true, createLogger({ console: (line) => lines.push(line) }));
+    expect(access.config.postgres).toMatchObject({ outboxKeepDays: 7, inboxKeepDays: 30 });
+    job.start();
+    await job.stop(); // waits for the run that start() began
+    expect(lines.join('\n')).toContain(`messaging retention: ${due} outbox rows and 1 inbox entries deleted`);
+    expect(lines.join('\n')).not.toMatch(/failed/);
+    expect((await keysLeft()).filter((k) => k !== 'ret-held')).toEqual(['ret-job-young']);
+    const inbox = await owner.query<{ message_id: string }>("select message_id from messaging.inbox where consumer = 'retention' and message_id like 'job-%'");
+    expect(inbox.rows.map((r) => r.message_id)).toEqual(['job-new']);
   });
 });
