@@ -1,6 +1,6 @@
 /**
- * Retention of the outbox and the inbox: messaging.prune() (migration 0014) called until
- * it has nothing left past the keeps. Each call deletes a bounded number of rows in its own
+ * Retention of the outbox and the inbox: messaging.prune() (migration 0014) called while a
+ * call comes back full, up to MAX_CALLS. Each call deletes a bounded number of rows in its own
  * transaction, so a first run on a year of rows does not hold one long transaction.
  */
 import type { MigrationClient } from '../postgres/migrations.js';
